@@ -1,0 +1,76 @@
+/**
+ * The engine's error model. Every failure the engine reports is a {@link FleetwayError} with a stable
+ * `code` (the service maps codes to HTTP statuses, the CLI to exit codes) and structured `data`, the
+ * way Alembic's errors carry the heads and the argument that caused them.
+ */
+
+/** Stable error codes. Never rename one: API clients and scripts match on them. */
+export const ErrorCode = {
+  // revision files
+  SCRIPT_PARSE_ERROR: "SCRIPT_PARSE_ERROR",
+  SCRIPT_LOAD_ERROR: "SCRIPT_LOAD_ERROR",
+  // revision graph
+  DUPLICATE_REVISION: "DUPLICATE_REVISION",
+  MISSING_DOWN_REVISION: "MISSING_DOWN_REVISION",
+  REVISION_CYCLE: "REVISION_CYCLE",
+  INVALID_REVISION_ID: "INVALID_REVISION_ID",
+  DUPLICATE_BRANCH_LABEL: "DUPLICATE_BRANCH_LABEL",
+  // targets and plans
+  UNKNOWN_REVISION: "UNKNOWN_REVISION",
+  AMBIGUOUS_REVISION: "AMBIGUOUS_REVISION",
+  MULTIPLE_HEADS: "MULTIPLE_HEADS",
+  INVALID_TARGET: "INVALID_TARGET",
+  RELATIVE_OUT_OF_RANGE: "RELATIVE_OUT_OF_RANGE",
+  NOT_A_VALID_TARGET: "NOT_A_VALID_TARGET",
+  AMBIGUOUS_UPGRADE: "AMBIGUOUS_UPGRADE",
+  MISSING_DOWNGRADE: "MISSING_DOWNGRADE",
+  // runner
+  LOCK_BUSY: "LOCK_BUSY",
+  MIGRATION_FAILED: "MIGRATION_FAILED",
+  MIGRATION_CANCELLED: "MIGRATION_CANCELLED",
+  CHECKSUM_MISMATCH: "CHECKSUM_MISMATCH",
+  NON_TRANSACTIONAL_IN_ALL_MODE: "NON_TRANSACTIONAL_IN_ALL_MODE",
+  VERSION_TABLE_CONFLICT: "VERSION_TABLE_CONFLICT",
+  UNKNOWN_APPLIED_REVISION: "UNKNOWN_APPLIED_REVISION",
+  CONNECTION_FAILED: "CONNECTION_FAILED",
+  // CLI and configuration
+  USAGE_ERROR: "USAGE_ERROR",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Structured, JSON-safe detail attached to an error. */
+export type ErrorData = Readonly<Record<string, unknown>>;
+
+/** The one base class for every error Fleetway raises on purpose. */
+export class FleetwayError extends Error {
+  readonly code: ErrorCode;
+  readonly data: ErrorData;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    data: ErrorData = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "FleetwayError";
+    this.code = code;
+    this.data = data;
+  }
+
+  /** A JSON-safe view, for `--json` output and API problem documents. */
+  toJSON(): { code: ErrorCode; message: string; data: ErrorData } {
+    return { code: this.code, message: this.message, data: this.data };
+  }
+}
+
+/** True when `error` is a {@link FleetwayError}, optionally with one of the given codes. */
+export function isFleetwayError(error: unknown, ...codes: ErrorCode[]): error is FleetwayError {
+  return error instanceof FleetwayError && (codes.length === 0 || codes.includes(error.code));
+}
+
+/** Exhaustiveness guard for discriminated unions. */
+export function assertNever(value: never, what = "value"): never {
+  throw new Error(`Unexpected ${what}: ${JSON.stringify(value)}`);
+}
