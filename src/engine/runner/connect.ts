@@ -1,0 +1,66 @@
+import pg from "pg";
+import { ErrorCode, FleetwayError } from "../errors.js";
+
+/**
+ * The connection string without its password, safe for messages and logs.
+ * Unparseable strings are reduced to "<connection string>" rather than echoed.
+ */
+export function redactConnectionString(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    if (url.password !== "") url.password = "***";
+    for (const key of [...url.searchParams.keys()]) {
+      if (/pass|secret|key/i.test(key)) url.searchParams.set(key, "***");
+    }
+    return url.toString();
+  } catch {
+    return "<connection string>";
+  }
+}
+
+/**
+ * Opens a dedicated, direct connection. A failure becomes CONNECTION_FAILED naming the host and
+ * database but never the password (pg's own messages do not contain it either).
+ */
+export async function connect(
+  connectionString: string,
+  applicationName: string,
+): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString, application_name: applicationName });
+  // An idle connection that dies (server restart, pg_terminate_backend) emits 'error'; without a
+  // listener that would crash the process. The next query on it fails and is reported there.
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    return client;
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    const reason = error instanceof Error ? error.message : String(error);
+    const target = redactConnectionString(connectionString);
+    throw new FleetwayError(
+      ErrorCode.CONNECTION_FAILED,
+      `Could not connect to ${target}: ${reason}`,
+      { database: target, reason, sqlstate: sqlStateOf(error) },
+      { cause: error },
+    );
+  }
+}
+
+/** The SQLSTATE of a pg error, or null. */
+export function sqlStateOf(error: unknown): string | null {
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = error.code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return null;
+}
+
+/** True for errors that mean the connection itself broke (not the SQL). */
+export function isConnectionError(error: unknown): boolean {
+  const state = sqlStateOf(error);
+  if (state !== null) return state.startsWith("08") || state === "57P01" || state === "57P03";
+  return (
+    error instanceof Error &&
+    /Connection terminated|ECONNRESET|ECONNREFUSED|not queryable/i.test(error.message)
+  );
+}

@@ -1,0 +1,135 @@
+import type pg from "pg";
+import { qualifiedName, quoteIdent } from "./sql-identifiers.js";
+import type { TableRef } from "./version-table.js";
+
+/** What the history table records of one step attempt. Append-only: rows are never updated. */
+export interface HistoryEntry {
+  readonly revision: string | null;
+  readonly direction: "up" | "down" | "stamp";
+  readonly operation: string;
+  readonly checksum: string | null;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly success: boolean;
+  readonly error: Record<string, unknown> | null;
+  readonly jobId: string | null;
+  readonly appliedBy: string | null;
+  readonly headsAfter: readonly string[];
+}
+
+/** A history row as read back. */
+export interface HistoryRow extends HistoryEntry {
+  readonly id: number;
+  readonly durationMs: number;
+}
+
+export function createHistoryTableSql({ schema, table }: TableRef): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(schema, table)} (
+    id BIGINT GENERATED ALWAYS AS IDENTITY,
+    revision VARCHAR(32),
+    direction TEXT NOT NULL CHECK (direction IN ('up', 'down', 'stamp')),
+    operation TEXT NOT NULL,
+    checksum TEXT,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    success BOOLEAN NOT NULL,
+    error JSONB,
+    job_id TEXT,
+    applied_by TEXT,
+    heads_after TEXT[] NOT NULL,
+    CONSTRAINT ${quoteIdent(`${table}_pkey`)} PRIMARY KEY (id)
+  )`;
+}
+
+export async function appendHistory(
+  client: pg.ClientBase,
+  ref: TableRef,
+  entry: HistoryEntry,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO ${qualifiedName(ref.schema, ref.table)}
+       (revision, direction, operation, checksum, started_at, finished_at, duration_ms,
+        success, error, job_id, applied_by, heads_after)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [
+      entry.revision,
+      entry.direction,
+      entry.operation,
+      entry.checksum,
+      entry.startedAt,
+      entry.finishedAt,
+      Math.max(0, entry.finishedAt.getTime() - entry.startedAt.getTime()),
+      entry.success,
+      entry.error === null ? null : JSON.stringify(entry.error),
+      entry.jobId,
+      entry.appliedBy,
+      [...entry.headsAfter],
+    ],
+  );
+}
+
+/**
+ * For each revision, the checksum of its latest successful upgrade: what the file looked like
+ * when it was applied. Revisions that were stamped or applied by another tool have none.
+ */
+export async function appliedChecksums(
+  client: pg.ClientBase,
+  ref: TableRef,
+): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ revision: string; checksum: string }>(
+    `SELECT DISTINCT ON (revision) revision, checksum
+       FROM ${qualifiedName(ref.schema, ref.table)}
+      WHERE success AND direction = 'up' AND revision IS NOT NULL AND checksum IS NOT NULL
+      ORDER BY revision, id DESC`,
+  );
+  return new Map(rows.map((r) => [r.revision, r.checksum]));
+}
+
+/** History rows, newest first; [] when the table does not exist. */
+export async function readHistoryRows(
+  client: pg.ClientBase,
+  ref: TableRef,
+  options: { limit?: number; beforeId?: number } = {},
+): Promise<HistoryRow[]> {
+  const exists = await client.query<{ present: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS present",
+    [qualifiedName(ref.schema, ref.table)],
+  );
+  if (exists.rows[0]?.present !== true) return [];
+  const { rows } = await client.query<{
+    id: string;
+    revision: string | null;
+    direction: "up" | "down" | "stamp";
+    operation: string;
+    checksum: string | null;
+    started_at: Date;
+    finished_at: Date;
+    duration_ms: number;
+    success: boolean;
+    error: Record<string, unknown> | null;
+    job_id: string | null;
+    applied_by: string | null;
+    heads_after: string[];
+  }>(
+    `SELECT * FROM ${qualifiedName(ref.schema, ref.table)}
+      WHERE ($1::bigint IS NULL OR id < $1::bigint)
+      ORDER BY id DESC LIMIT $2`,
+    [options.beforeId ?? null, options.limit ?? 1000],
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    revision: r.revision,
+    direction: r.direction,
+    operation: r.operation,
+    checksum: r.checksum,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    durationMs: r.duration_ms,
+    success: r.success,
+    error: r.error,
+    jobId: r.job_id,
+    appliedBy: r.applied_by,
+    headsAfter: r.heads_after,
+  }));
+}

@@ -1,0 +1,75 @@
+import { assertNever } from "../errors.js";
+import type { Direction } from "../plan/migration-plan.js";
+import type { MigrationBody, MigrationContext, RevisionScript } from "../script/revision-script.js";
+import { splitSqlStatements } from "../script/split-sql-statements.js";
+import { dropInvalidIndexesOf } from "./invalid-indexes.js";
+import type { RunSession } from "./run-session.js";
+import { migrationFailed, type SqlOrigin } from "./step-error.js";
+
+/**
+ * Runs one direction of a revision on the session's connection. Inside a transaction a SQL body
+ * goes to the server as one query (one round trip, PostgreSQL reports the failing position in it);
+ * outside one it is split into statements, because a multi-statement query is an implicit
+ * transaction block and CREATE INDEX CONCURRENTLY refuses to run in one.
+ *
+ * @throws FleetwayError MIGRATION_FAILED naming the revision, SQLSTATE, position and file line
+ */
+export async function runRevisionBody(
+  session: RunSession,
+  script: RevisionScript,
+  direction: Direction,
+  body: MigrationBody,
+  inTransaction: boolean,
+): Promise<void> {
+  let origin: SqlOrigin | null = null;
+  try {
+    switch (body.kind) {
+      case "sql": {
+        if (inTransaction) {
+          origin = { sql: body.sql, line: body.line, singleStatement: false };
+          if (body.sql.trim() !== "") await session.client.query(body.sql);
+          return;
+        }
+        const statements = splitSqlStatements(body.sql);
+        const dropped = await dropInvalidIndexesOf(session.client, statements, session.schema);
+        for (const index of dropped) {
+          session.emit({
+            kind: "log",
+            revision: script.id,
+            message: `dropped INVALID index ${index} left by an earlier failed attempt`,
+          });
+        }
+        for (const statement of statements) {
+          origin = {
+            sql: statement.sql,
+            line: body.line + statement.line - 1,
+            singleStatement: true,
+          };
+          await session.client.query(statement.sql);
+        }
+        return;
+      }
+      case "function":
+        await body.run(moduleContext(session, script));
+        return;
+      default:
+        return assertNever(body, "migration body");
+    }
+  } catch (error) {
+    throw migrationFailed(error, { revision: script.id, direction, path: script.path, origin });
+  }
+}
+
+function moduleContext(session: RunSession, script: RevisionScript): MigrationContext {
+  return {
+    schema: session.schema,
+    signal: session.signal,
+    query: async (sql, params) => {
+      const result = await session.client.query(sql, params === undefined ? [] : [...params]);
+      return { rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 };
+    },
+    log: (message) => {
+      session.emit({ kind: "log", revision: script.id, message });
+    },
+  };
+}

@@ -1,0 +1,238 @@
+import { ErrorCode, FleetwayError } from "../errors.js";
+import { acquireAdvisoryLock, advisoryLockKey, releaseAdvisoryLock } from "./advisory-lock.js";
+import { abortableSleep } from "./backoff.js";
+import { cancelledError, cancelOnAbort } from "./cancellation.js";
+import { connect } from "./connect.js";
+import {
+  appliedChecksums,
+  createHistoryTableSql,
+  readHistoryRows,
+  type HistoryRow,
+} from "./history-table.js";
+import {
+  RUN_DEFAULTS,
+  type RunMigrationOptions,
+  type RunProgressEvent,
+  type RunResult,
+  type TenantTables,
+} from "./run-options.js";
+import type { RunSession } from "./run-session.js";
+import { runSteps } from "./run-steps.js";
+import { quoteIdent } from "./sql-identifiers.js";
+import { checksumMismatchError, findChecksumMismatches } from "./verify-checksums.js";
+import { createVersionTableSql, readVersionRows, type TableRef } from "./version-table.js";
+import type pg from "pg";
+
+export type {
+  LockHolder,
+  RunMigrationOptions,
+  RunProgressEvent,
+  RunResult,
+  StepOutcome,
+  TenantTables,
+  TransactionMode,
+} from "./run-options.js";
+export type { HistoryRow } from "./history-table.js";
+
+/**
+ * Runs one migration on one tenant database:
+ * connect → take the tenant's advisory lock → create schema and tables if missing → read the
+ * heads → plan from them → verify checksums → run the steps → release the lock.
+ * The plan is made under the lock from what the database holds at that moment, so two runners
+ * racing to the same target apply everything once: the second finds nothing left to do.
+ */
+export async function runMigration(options: RunMigrationOptions): Promise<RunResult> {
+  const signal = options.signal ?? new AbortController().signal;
+  const schema = options.schema ?? RUN_DEFAULTS.schema;
+  const emit = safeEmitter(options.onProgress);
+  if (signal.aborted) throw cancelledError("before it started");
+  const client = await connect(
+    options.connectionString,
+    options.applicationName ?? RUN_DEFAULTS.applicationName,
+  );
+  try {
+    const { rows } = await client.query<{ db: string; pid: number }>(
+      "SELECT current_database() AS db, pg_backend_pid() AS pid",
+    );
+    const { db, pid } = rows[0] ?? { db: "", pid: 0 };
+    const canceller = cancelOnAbort(signal, options.connectionString, pid);
+    try {
+      const session = resolveSession(options, client, schema, signal, emit);
+      const key = advisoryLockKey(db, schema, session.versionTable.table);
+      const waitedMs = await acquireAdvisoryLock(client, key, {
+        timeoutMs: options.advisoryLockTimeoutMs ?? RUN_DEFAULTS.advisoryLockTimeoutMs,
+        signal,
+        sleep: session.sleep,
+        random: session.random,
+        onWaiting: (holder) => {
+          emit({ kind: "lock-waiting", holder });
+        },
+      });
+      emit({ kind: "lock-acquired", waitedMs });
+      try {
+        return await runLocked(session, options);
+      } finally {
+        await releaseAdvisoryLock(client, key).catch(() => undefined);
+      }
+    } finally {
+      canceller.dispose();
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function runLocked(session: RunSession, options: RunMigrationOptions): Promise<RunResult> {
+  const { client } = session;
+  await ensureTables(client, session.schema, session.versionTable, session.historyTable);
+  await client.query(`SET search_path TO ${quoteIdent(session.schema)}, public`);
+  const fromHeads = await readVersionRows(client, session.versionTable);
+  const plan = options.plan(fromHeads);
+  session.emit({ kind: "planned", plan });
+  if (options.operation !== "stamp" && plan.steps.length > 0) {
+    const mismatches = findChecksumMismatches(
+      options.appliedRevisions(fromHeads),
+      await appliedChecksums(client, session.historyTable),
+      options.scripts,
+    );
+    if (mismatches.length > 0) {
+      if (options.allowChecksumMismatch !== true) throw checksumMismatchError(mismatches);
+      for (const m of mismatches) {
+        session.emit({
+          kind: "log",
+          revision: m.revision,
+          message: `checksum mismatch allowed: ${m.path} changed since it was applied`,
+        });
+      }
+    }
+  }
+  if (session.transactionMode === "all") refuseNonTransactional(plan.steps, options);
+  const steps = await runSteps(session, plan, options.scripts);
+  return { plan, fromHeads, toHeads: plan.toHeads, steps };
+}
+
+function refuseNonTransactional(
+  steps: RunResult["plan"]["steps"],
+  options: RunMigrationOptions,
+): void {
+  const offending = steps
+    .filter((s) => s.kind === "revision")
+    .map((s) => options.scripts(s.revision))
+    .filter((script) => !script.transactional);
+  if (offending.length === 0) return;
+  throw new FleetwayError(
+    ErrorCode.NON_TRANSACTIONAL_IN_ALL_MODE,
+    `Transaction mode 'all' cannot run non-transactional revisions: ${offending.map((s) => s.id).join(", ")}`,
+    { revisions: offending.map((s) => s.id) },
+  );
+}
+
+/**
+ * Creates the schema and both tables when missing. Existence is checked first so a role without
+ * CREATE privilege can still migrate a tenant whose schema and tables already exist.
+ */
+async function ensureTables(
+  client: pg.Client,
+  schema: string,
+  versionTable: TableRef,
+  historyTable: TableRef,
+): Promise<void> {
+  const { rows } = await client.query<{
+    has_schema: boolean;
+    has_version: boolean;
+    has_history: boolean;
+  }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS has_schema,
+            to_regclass($2) IS NOT NULL AS has_version,
+            to_regclass($3) IS NOT NULL AS has_history`,
+    [
+      schema,
+      `${quoteIdent(schema)}.${quoteIdent(versionTable.table)}`,
+      `${quoteIdent(schema)}.${quoteIdent(historyTable.table)}`,
+    ],
+  );
+  const state = rows[0];
+  if (state?.has_schema === true && state.has_version && state.has_history) return;
+  await client.query("BEGIN");
+  try {
+    if (state?.has_schema !== true)
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    await client.query(createVersionTableSql(versionTable));
+    await client.query(createHistoryTableSql(historyTable));
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
+}
+
+function resolveSession(
+  options: RunMigrationOptions,
+  client: pg.Client,
+  schema: string,
+  signal: AbortSignal,
+  emit: (event: RunProgressEvent) => void,
+): RunSession {
+  return {
+    client,
+    schema,
+    versionTable: { schema, table: options.versionTable ?? RUN_DEFAULTS.versionTable },
+    historyTable: { schema, table: options.historyTable ?? RUN_DEFAULTS.historyTable },
+    operation: options.operation,
+    transactionMode: options.transactionMode ?? RUN_DEFAULTS.transactionMode,
+    lockTimeoutMs: options.lockTimeoutMs ?? RUN_DEFAULTS.lockTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs ?? RUN_DEFAULTS.statementTimeoutMs,
+    lockTimeoutRetries: options.lockTimeoutRetries ?? RUN_DEFAULTS.lockTimeoutRetries,
+    jobId: options.jobId ?? null,
+    appliedBy: options.appliedBy ?? null,
+    signal,
+    emit,
+    sleep: options.sleep ?? abortableSleep,
+    random: options.random ?? Math.random,
+  };
+}
+
+/** A progress listener that throws must not break the migration it observes. */
+function safeEmitter(
+  listener: ((event: RunProgressEvent) => void) | undefined,
+): (event: RunProgressEvent) => void {
+  return (event) => {
+    try {
+      listener?.(event);
+    } catch {
+      // ignored on purpose
+    }
+  };
+}
+
+/** The version table's rows of one tenant, without taking the lock; [] before the first run. */
+export async function readCurrentHeads(tables: TenantTables): Promise<string[]> {
+  const client = await connect(tables.connectionString, "fleetway-read");
+  try {
+    const schema = tables.schema ?? RUN_DEFAULTS.schema;
+    return await readVersionRows(client, {
+      schema,
+      table: tables.versionTable ?? RUN_DEFAULTS.versionTable,
+    });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The tenant's history, newest first; [] before the first run. */
+export async function readHistory(
+  tables: TenantTables,
+  page: { limit?: number; beforeId?: number } = {},
+): Promise<HistoryRow[]> {
+  const client = await connect(tables.connectionString, "fleetway-read");
+  try {
+    const schema = tables.schema ?? RUN_DEFAULTS.schema;
+    return await readHistoryRows(
+      client,
+      { schema, table: tables.historyTable ?? RUN_DEFAULTS.historyTable },
+      page,
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,38 @@
+import type pg from "pg";
+import type { Operation } from "../plan/migration-plan.js";
+import type { RunProgressEvent, TransactionMode } from "./run-options.js";
+import type { TableRef } from "./version-table.js";
+
+/** Everything the step executor needs about the run it belongs to, resolved once. */
+export interface RunSession {
+  readonly client: pg.Client;
+  readonly schema: string;
+  readonly versionTable: TableRef;
+  readonly historyTable: TableRef;
+  readonly operation: Operation;
+  readonly transactionMode: TransactionMode;
+  readonly lockTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutRetries: number;
+  readonly jobId: string | null;
+  readonly appliedBy: string | null;
+  readonly signal: AbortSignal;
+  readonly emit: (event: RunProgressEvent) => void;
+  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly random: () => number;
+}
+
+/**
+ * Sets the step's timeouts. `local` scopes them to the current transaction; outside one (a
+ * non-transactional revision) they are set for the session and reset afterwards. 0 disables.
+ */
+export async function setStepTimeouts(session: RunSession, local: boolean): Promise<void> {
+  await session.client.query(
+    "SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)",
+    [`${session.lockTimeoutMs}ms`, `${session.statementTimeoutMs}ms`, local],
+  );
+}
+
+export async function resetStepTimeouts(session: RunSession): Promise<void> {
+  await session.client.query("RESET lock_timeout; RESET statement_timeout");
+}

@@ -1,0 +1,148 @@
+import { FleetwayError, isFleetwayError, ErrorCode } from "../errors.js";
+import type { MigrationPlan, PlanStep } from "../plan/migration-plan.js";
+import type { RevisionScript } from "../script/revision-script.js";
+import { backoffDelay, type BackoffPolicy } from "./backoff.js";
+import { cancelledError } from "./cancellation.js";
+import { sqlStateOf } from "./connect.js";
+import { executeStepAttempt, historyEntry } from "./execute-step.js";
+import { appendHistory } from "./history-table.js";
+import type { StepOutcome } from "./run-options.js";
+import type { RunSession } from "./run-session.js";
+import { LOCK_NOT_AVAILABLE, QUERY_CANCELED } from "./step-error.js";
+
+const LOCK_RETRY: BackoffPolicy = { baseMs: 500, factor: 2, maxMs: 30_000 };
+
+/**
+ * Runs the plan's steps in order. A step that fails on its lock_timeout is rolled back and retried
+ * with backoff (the migration yields to production traffic); any other failure stops the run with
+ * the database at the last committed step (per-revision) or where it started (`all`). Every
+ * failed attempt is appended to the history table after its rollback.
+ */
+export async function runSteps(
+  session: RunSession,
+  plan: MigrationPlan,
+  scriptOf: (id: string) => RevisionScript,
+): Promise<StepOutcome[]> {
+  const outcomes: StepOutcome[] = [];
+  const all = session.transactionMode === "all";
+  if (all) await session.client.query("BEGIN");
+  let committedHeads = plan.fromHeads;
+  let current: { step: PlanStep; script: RevisionScript | null; startedAt: Date } | null = null;
+  try {
+    for (const [index, step] of plan.steps.entries()) {
+      const script = step.kind === "revision" ? scriptOf(step.revision) : null;
+      current = { step, script, startedAt: new Date() };
+      outcomes.push(
+        await runOneStep(session, step, script, index, plan.steps.length, committedHeads),
+      );
+      if (!all) committedHeads = step.headsAfter;
+    }
+    if (all) await session.client.query("COMMIT");
+    return outcomes;
+  } catch (error) {
+    if (all) {
+      await session.client.query("ROLLBACK").catch(() => undefined);
+      if (current !== null && error instanceof FleetwayError) {
+        const entry = historyEntry(
+          session,
+          current.step,
+          current.script,
+          current.startedAt,
+          error,
+          plan.fromHeads,
+        );
+        await appendHistory(session.client, session.historyTable, entry).catch(() => undefined);
+      }
+    }
+    throw error;
+  }
+}
+
+async function runOneStep(
+  session: RunSession,
+  step: PlanStep,
+  script: RevisionScript | null,
+  index: number,
+  total: number,
+  committedHeads: readonly string[],
+): Promise<StepOutcome> {
+  const firstStartedAt = new Date();
+  for (let attempt = 1; ; attempt++) {
+    if (session.signal.aborted) throw cancelledError("before the next step", stepData(step));
+    const startedAt = new Date();
+    session.emit({ kind: "step-started", step, index, total, attempt });
+    try {
+      await executeStepAttempt(session, step, script, startedAt);
+      const finishedAt = new Date();
+      const durationMs = finishedAt.getTime() - startedAt.getTime();
+      session.emit({ kind: "step-succeeded", step, index, total, durationMs });
+      return { step, startedAt: firstStartedAt, finishedAt, durationMs, attempts: attempt };
+    } catch (thrown) {
+      const error = classifyFailure(session, step, thrown);
+      const retryable =
+        error.data.sqlstate === LOCK_NOT_AVAILABLE && attempt <= session.lockTimeoutRetries;
+      await recordFailure(session, step, script, startedAt, error, committedHeads);
+      if (!retryable) {
+        session.emit({ kind: "step-failed", step, index, total, error });
+        throw error;
+      }
+      const delayMs = backoffDelay(LOCK_RETRY, attempt, session.random);
+      session.emit({ kind: "step-retrying", step, index, attempt, delayMs, error });
+      try {
+        await session.sleep(delayMs, session.signal);
+      } catch {
+        throw cancelledError("while waiting to retry a step", stepData(step));
+      }
+    }
+  }
+}
+
+/** A cancel request surfaces as 57014 from PostgreSQL; report it as the cancellation it is. */
+function classifyFailure(session: RunSession, step: PlanStep, thrown: unknown): FleetwayError {
+  const error =
+    thrown instanceof FleetwayError
+      ? thrown
+      : new FleetwayError(
+          ErrorCode.MIGRATION_FAILED,
+          String(thrown),
+          { ...stepData(step), sqlstate: sqlStateOf(thrown) },
+          { cause: thrown },
+        );
+  const cancelled =
+    session.signal.aborted &&
+    (error.data.sqlstate === QUERY_CANCELED || !isFleetwayError(error, ErrorCode.MIGRATION_FAILED));
+  if (!cancelled) return error;
+  return cancelledError(`during ${describe(step)}; the step was rolled back`, {
+    ...stepData(step),
+    sqlstate: error.data.sqlstate ?? null,
+  });
+}
+
+/** Best effort: the failure must not hide behind a second one (e.g. the connection is gone). */
+async function recordFailure(
+  session: RunSession,
+  step: PlanStep,
+  script: RevisionScript | null,
+  startedAt: Date,
+  error: FleetwayError,
+  committedHeads: readonly string[],
+): Promise<void> {
+  if (session.transactionMode === "all") return; // recorded once the run's transaction is rolled back
+  await appendHistory(
+    session.client,
+    session.historyTable,
+    historyEntry(session, step, script, startedAt, error, committedHeads),
+  ).catch(() => undefined);
+}
+
+function stepData(step: PlanStep): Record<string, unknown> {
+  return step.kind === "revision"
+    ? { revision: step.revision, direction: step.direction }
+    : { stamp: step.to, direction: step.direction };
+}
+
+function describe(step: PlanStep): string {
+  return step.kind === "revision"
+    ? `${step.direction === "up" ? "upgrade" : "downgrade"} of ${step.revision}`
+    : `stamp to ${step.to.join(", ") || "base"}`;
+}

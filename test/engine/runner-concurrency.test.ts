@@ -1,0 +1,188 @@
+/**
+ * Runners that meet on one tenant: the advisory lock serializes them (without ever blocking in
+ * pg_advisory_lock), a waiter gives up naming the holder, and cancellation stops a statement.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { FleetwayError } from "../../src/engine/errors.js";
+import {
+  readCurrentHeads,
+  readHistory,
+  type LockHolder,
+  type RunProgressEvent,
+} from "../../src/engine/runner/run-migration.js";
+import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+describe("runner: two runners racing on one database", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      {
+        id: "p1",
+        up: "CREATE TABLE t_p1 (id int);\nSELECT pg_sleep(0.3);",
+        downgrade: "DROP TABLE t_p1;",
+      },
+      // While this runs in the holder, the waiter keeps polling. Had it blocked in
+      // pg_advisory_lock, its open snapshot would make CREATE INDEX CONCURRENTLY wait forever.
+      {
+        id: "p2",
+        down: ["p1"],
+        transactional: false,
+        up: "CREATE INDEX CONCURRENTLY t_p1_idx ON t_p1 (id);",
+        downgrade: "DROP INDEX CONCURRENTLY t_p1_idx;",
+      },
+      tableRevision("p3", ["p2"]),
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("one waits, nothing is applied twice, both end at head", async () => {
+    const events: RunProgressEvent[][] = [[], []];
+    const runs = [0, 1].map((i) =>
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        applicationName: `runner-${i}`,
+        onProgress: (e) => events[i]?.push(e),
+      }),
+    );
+    const results = await Promise.all(runs);
+    const stepCounts = results.map((r) => r.plan.steps.length).sort();
+    assert.deepEqual(stepCounts, [0, 3]);
+    assert.equal(events.flat().filter((e) => e.kind === "lock-waiting").length, 1);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["p3"]);
+    const history = await readHistory({ connectionString: db.url });
+    assert.deepEqual(history.map((h) => h.revision).sort(), ["p1", "p2", "p3"]);
+  });
+});
+
+describe("runner: lock busy", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      { id: "b1", up: "SELECT pg_sleep(1.5);", downgrade: "SELECT 1;" },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("a waiter gives up after its timeout with an error naming the holder", async () => {
+    let holding!: () => void;
+    const holderStarted = new Promise<void>((resolve) => (holding = resolve));
+    const holder = revisions.run({
+      connectionString: db.url,
+      operation: "upgrade",
+      target: "head",
+      applicationName: "holder-app",
+      onProgress: (e) => {
+        if (e.kind === "step-started") holding();
+      },
+    });
+    await holderStarted;
+    let reported: LockHolder | null = null;
+    const started = Date.now();
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        advisoryLockTimeoutMs: 300,
+        onProgress: (e) => {
+          if (e.kind === "lock-waiting") reported = e.holder;
+        },
+      }),
+      (error: FleetwayError) => {
+        assert.equal(error.code, "LOCK_BUSY");
+        const named = error.data.holder as LockHolder;
+        assert.equal(named.applicationName, "holder-app");
+        assert.equal(typeof named.pid, "number");
+        assert.match(error.message, /pid \d+ \('holder-app', connected since /);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 1_400, "gave up before the holder finished");
+    assert.equal((reported as LockHolder | null)?.applicationName, "holder-app");
+    await holder;
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["b1"]);
+  });
+});
+
+describe("runner: cancellation", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("z1"),
+      {
+        id: "z2",
+        down: ["z1"],
+        up: "CREATE TABLE t_z2 (id int);\nSELECT pg_sleep(30);",
+        downgrade: "DROP TABLE t_z2;",
+      },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("cancels the running statement, rolls the step back and reports MIGRATION_CANCELLED", async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.kind === "step-started" && e.step.kind === "revision" && e.step.revision === "z2") {
+            setTimeout(() => { controller.abort(); }, 300);
+          }
+        },
+      }),
+      (error: FleetwayError) => {
+        assert.equal(error.code, "MIGRATION_CANCELLED");
+        assert.equal(error.data.revision, "z2");
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 10_000, "did not wait for pg_sleep(30)");
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["z1"]);
+    const tables = await db.query(
+      "SELECT tablename FROM pg_tables WHERE tablename LIKE 't\\_z%' ORDER BY 1",
+    );
+    assert.deepEqual(tables.rows, [{ tablename: "t_z1" }]);
+    const [latest] = await readHistory({ connectionString: db.url });
+    assert.equal(latest?.success, false);
+    assert.equal(latest.error?.code, "MIGRATION_CANCELLED");
+    const sessions = await db.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    assert.deepEqual(sessions.rows, [{ n: 0 }], "the runner closed its connections");
+  });
+
+  it("an already aborted signal runs nothing", async () => {
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        signal: AbortSignal.abort(),
+      }),
+      { code: "MIGRATION_CANCELLED" },
+    );
+  });
+});

@@ -1,0 +1,301 @@
+/**
+ * How the runner fails: a failing revision leaves the last good revision current with the error
+ * located in its file; changed files are refused; lock timeouts are retried; a failed
+ * CREATE INDEX CONCURRENTLY is cleaned up on the next attempt; connection errors hide passwords.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import type { FleetwayError } from "../../src/engine/errors.js";
+import { readCurrentHeads, readHistory } from "../../src/engine/runner/run-migration.js";
+import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+const noSleep = (): Promise<void> => Promise.resolve();
+
+describe("runner: a failing revision", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("f1"),
+      {
+        id: "f2",
+        down: ["f1"],
+        // line 5 of the file is "-- upgrade"; the failing statement starts on line 8
+        up: "CREATE TABLE t_f2 (id int);\nINSERT INTO t_f2 VALUES (1);\nSELECT missing_column\n  FROM t_f2;",
+        downgrade: "DROP TABLE t_f2;",
+      },
+      tableRevision("f3", ["f2"]),
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("rolls its transaction back, keeps the previous revision current and locates the error", async () => {
+    const error = await revisions
+      .run({ connectionString: db.url, operation: "upgrade", target: "head" })
+      .then(
+        () => assert.fail("expected a failure"),
+        (e: unknown) => e as FleetwayError,
+      );
+    assert.equal(error.code, "MIGRATION_FAILED");
+    assert.equal(error.data.revision, "f2");
+    assert.equal(error.data.direction, "up");
+    assert.equal(error.data.sqlstate, "42703");
+    assert.match(String(error.data.message), /column "missing_column" does not exist/);
+    assert.equal(typeof error.data.position, "number");
+    assert.equal(error.data.line, 8);
+    assert.match(error.message, /f2\.sql:8/);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["f1"]);
+    const tables = await db.query(
+      "SELECT tablename FROM pg_tables WHERE tablename LIKE 't\\_%' ORDER BY 1",
+    );
+    assert.deepEqual(tables.rows, [{ tablename: "t_f1" }]);
+    const [failure] = await readHistory({ connectionString: db.url });
+    assert.equal(failure?.revision, "f2");
+    assert.equal(failure.success, false);
+    assert.deepEqual(failure.headsAfter, ["f1"]);
+    assert.equal(failure.error?.code, "MIGRATION_FAILED");
+    assert.equal(failure.error.sqlstate, "42703");
+  });
+
+  it("after the file is fixed (not yet applied, so no checksum applies) the run goes on", async () => {
+    await revisions.write(tableRevision("f2", ["f1"]));
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" });
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["f3"]);
+  });
+});
+
+describe("runner: checksums of applied revisions", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([tableRevision("k1"), tableRevision("k2", ["k1"])]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "k1" });
+    await revisions.write({ ...tableRevision("k1"), up: "CREATE TABLE t_k1 (id bigint);" });
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("refuses to run when an applied revision's file changed", async () => {
+    await assert.rejects(
+      revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" }),
+      (error: FleetwayError) => {
+        assert.equal(error.code, "CHECKSUM_MISMATCH");
+        const [mismatch] = error.data.mismatches as { revision: string; path: string }[];
+        assert.equal(mismatch?.revision, "k1");
+        assert.match(mismatch.path, /k1\.sql$/);
+        return true;
+      },
+    );
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["k1"]);
+  });
+
+  it("runs when the mismatch is explicitly allowed", async () => {
+    await revisions.run({
+      connectionString: db.url,
+      operation: "upgrade",
+      target: "head",
+      allowChecksumMismatch: true,
+    });
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["k2"]);
+  });
+});
+
+describe("runner: lock_timeout", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  let blocker: pg.Client;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("l1"),
+      {
+        id: "l2",
+        down: ["l1"],
+        up: "ALTER TABLE t_l1 ADD COLUMN v int;",
+        downgrade: "ALTER TABLE t_l1 DROP COLUMN v;",
+      },
+    ]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "l1" });
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  async function holdTableLock(): Promise<pg.Client> {
+    const client = new pg.Client({
+      connectionString: db.url,
+      application_name: "production-traffic",
+    });
+    await client.connect();
+    await client.query("BEGIN");
+    await client.query("LOCK TABLE t_l1 IN ACCESS SHARE MODE");
+    return client;
+  }
+
+  it("gives up after the configured retries with SQLSTATE 55P03, every attempt in the history", async () => {
+    blocker = await holdTableLock();
+    try {
+      await assert.rejects(
+        revisions.run({
+          connectionString: db.url,
+          operation: "upgrade",
+          target: "head",
+          lockTimeoutMs: 50,
+          lockTimeoutRetries: 2,
+          sleep: noSleep,
+        }),
+        (error: FleetwayError) => {
+          assert.equal(error.code, "MIGRATION_FAILED");
+          assert.equal(error.data.sqlstate, "55P03");
+          return true;
+        },
+      );
+    } finally {
+      await blocker.end();
+    }
+    const failures = (await readHistory({ connectionString: db.url })).filter((h) => !h.success);
+    assert.equal(failures.length, 3);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["l1"]);
+  });
+
+  it("rolls back, backs off and retries; succeeds once production traffic lets go", async () => {
+    blocker = await holdTableLock();
+    const delays: number[] = [];
+    const result = await revisions.run({
+      connectionString: db.url,
+      operation: "upgrade",
+      target: "head",
+      lockTimeoutMs: 50,
+      lockTimeoutRetries: 5,
+      random: () => 0.5,
+      sleep: async (ms) => {
+        delays.push(ms);
+        if (delays.length === 2) await blocker.query("COMMIT");
+      },
+      onProgress: () => undefined,
+    });
+    await blocker.end();
+    assert.equal(result.steps[0]?.attempts, 3);
+    assert.equal(delays.length, 2);
+    assert.ok((delays[1] ?? 0) > (delays[0] ?? 0), `backoff grows: ${delays.join(", ")}`);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["l2"]);
+  });
+});
+
+describe("runner: non-transactional revisions", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      {
+        id: "n1",
+        up: "CREATE TABLE t_n1 (id int, v int);\nINSERT INTO t_n1 VALUES (1, 1), (2, 1);",
+        downgrade: "DROP TABLE t_n1;",
+      },
+      {
+        id: "n2",
+        down: ["n1"],
+        transactional: false,
+        up: "CREATE INDEX CONCURRENTLY t_n1_id_idx ON t_n1 (id);\nCREATE UNIQUE INDEX CONCURRENTLY t_n1_v_key ON t_n1 (v);",
+        downgrade:
+          "DROP INDEX CONCURRENTLY IF EXISTS t_n1_v_key;\nDROP INDEX CONCURRENTLY IF EXISTS t_n1_id_idx;",
+      },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  const indexes = async (): Promise<{ name: string; valid: boolean }[]> =>
+    (
+      await db.query(
+        `SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE c.relname LIKE 't\\_n1\\_%' ORDER BY 1`,
+      )
+    ).rows as { name: string; valid: boolean }[];
+
+  it("runs statement by statement outside a transaction (CREATE INDEX CONCURRENTLY works)", async () => {
+    await assert.rejects(
+      revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" }),
+      (error: FleetwayError) => {
+        assert.equal(error.data.sqlstate, "23505");
+        assert.equal(error.data.line, 8);
+        return true;
+      },
+    );
+    // The first index committed on its own; the failed unique one is left INVALID by PostgreSQL.
+    assert.deepEqual(await indexes(), [
+      { name: "t_n1_id_idx", valid: true },
+      { name: "t_n1_v_key", valid: false },
+    ]);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["n1"]);
+  });
+
+  it("the next attempt drops the INVALID index its revision creates instead of failing on it", async () => {
+    await db.query("UPDATE t_n1 SET v = id");
+    // The valid index from the first attempt would fail "already exists": the author makes the
+    // revision re-runnable, as non-transactional revisions must be.
+    await revisions.write({
+      id: "n2",
+      down: ["n1"],
+      transactional: false,
+      up: "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_n1_id_idx ON t_n1 (id);\nCREATE UNIQUE INDEX CONCURRENTLY t_n1_v_key ON t_n1 (v);",
+      downgrade:
+        "DROP INDEX CONCURRENTLY IF EXISTS t_n1_v_key;\nDROP INDEX CONCURRENTLY IF EXISTS t_n1_id_idx;",
+    });
+    const logs: string[] = [];
+    await revisions.run({
+      connectionString: db.url,
+      operation: "upgrade",
+      target: "head",
+      onProgress: (e) => {
+        if (e.kind === "log") logs.push(e.message);
+      },
+    });
+    assert.deepEqual(logs, [
+      "dropped INVALID index public.t_n1_v_key left by an earlier failed attempt",
+    ]);
+    assert.deepEqual(await indexes(), [
+      { name: "t_n1_id_idx", valid: true },
+      { name: "t_n1_v_key", valid: true },
+    ]);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["n2"]);
+    await revisions.run({ connectionString: db.url, operation: "downgrade", target: "-1" });
+    assert.deepEqual(await indexes(), []);
+  });
+});
+
+describe("runner: connection failures", () => {
+  it("names the host and database but never the password", async () => {
+    const revisions = await revisionDir([tableRevision("x1")]);
+    try {
+      await assert.rejects(
+        revisions.run({
+          connectionString: "postgres://fleetway:s3cret-pw@127.0.0.1:1/tenant_db",
+          operation: "upgrade",
+          target: "head",
+        }),
+        (error: FleetwayError) => {
+          assert.equal(error.code, "CONNECTION_FAILED");
+          assert.match(error.message, /127\.0\.0\.1:1\/tenant_db/);
+          assert.doesNotMatch(JSON.stringify({ m: error.message, d: error.data }), /s3cret-pw/);
+          return true;
+        },
+      );
+    } finally {
+      await revisions.remove();
+    }
+  });
+});
