@@ -149,7 +149,9 @@ describe("runner: cancellation", () => {
         signal: controller.signal,
         onProgress: (e) => {
           if (e.kind === "step-started" && e.step.kind === "revision" && e.step.revision === "z2") {
-            setTimeout(() => { controller.abort(); }, 300);
+            setTimeout(() => {
+              controller.abort();
+            }, 300);
           }
         },
       }),
