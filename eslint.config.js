@@ -20,6 +20,7 @@ export default tseslint.config(
   {
     files: ["**/*.js"],
     extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: { URL: "readonly", process: "readonly", console: "readonly" } },
   },
   {
     // node:test's describe/it return promises that the runner itself awaits.

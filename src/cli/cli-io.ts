@@ -1,0 +1,67 @@
+import { ErrorCode, isFleetwayError } from "../engine/errors.js";
+
+/** Exit codes automation relies on. */
+export const ExitCode = {
+  OK: 0,
+  /** A migration failed, was cancelled, or could not take the lock or connect. */
+  MIGRATION_FAILED: 1,
+  /** Bad usage, invalid revision files or graph, unresolvable target. */
+  USAGE: 2,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Where the CLI writes; tests pass their own. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly now: () => Date;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    cwd: process.cwd(),
+    now: () => new Date(),
+  };
+}
+
+const RUNTIME_FAILURES: readonly string[] = [
+  ErrorCode.MIGRATION_FAILED,
+  ErrorCode.MIGRATION_CANCELLED,
+  ErrorCode.LOCK_BUSY,
+  ErrorCode.CONNECTION_FAILED,
+  ErrorCode.CHECKSUM_MISMATCH,
+  ErrorCode.VERSION_TABLE_CONFLICT,
+];
+
+/** Maps an error to the exit code and the one message line the user sees on stderr. */
+export function describeFailure(error: unknown): { exitCode: ExitCode; message: string } {
+  if (isFleetwayError(error)) {
+    const exitCode = RUNTIME_FAILURES.includes(error.code)
+      ? ExitCode.MIGRATION_FAILED
+      : ExitCode.USAGE;
+    return { exitCode, message: `FAILED [${error.code}]: ${error.message}` };
+  }
+  if (error instanceof UsageError) return { exitCode: ExitCode.USAGE, message: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { exitCode: ExitCode.MIGRATION_FAILED, message: `FAILED: ${message}` };
+}
+
+/** A problem with the command line itself (commander's errors are mapped to this too). */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** Writes one JSON document (the `--json` form of every read verb). */
+export function printJson(io: CliIo, value: unknown): void {
+  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printLines(io: CliIo, lines: readonly string[]): void {
+  if (lines.length > 0) io.stdout(`${lines.join("\n")}\n`);
+}

@@ -1,0 +1,134 @@
+import type { Migrations } from "../../engine/load-migrations.js";
+import { migrate } from "../../engine/migrate.js";
+import type { Operation } from "../../engine/plan/migration-plan.js";
+import type { RunProgressEvent, RunResult } from "../../engine/runner/run-migration.js";
+import { readCurrentHeads } from "../../engine/runner/run-migration.js";
+import { type CliIo, printJson, printLines } from "../cli-io.js";
+import { formatRevisionEntry, formatRevisionLine } from "../format-revision.js";
+import { formatHeads } from "./plan-command.js";
+
+/** Where and how to reach the one database a local verb works on. */
+export interface DatabaseOptions {
+  readonly databaseUrl: string;
+  readonly schema: string;
+  readonly versionTable: string;
+}
+
+export interface RunCommandOptions extends DatabaseOptions {
+  readonly operation: Operation;
+  readonly target: string;
+  readonly json: boolean;
+  readonly purge: boolean;
+  readonly transactionMode: "per-revision" | "all";
+  readonly lockTimeoutMs?: number;
+  readonly statementTimeoutMs?: number;
+  readonly advisoryLockTimeoutMs?: number;
+  readonly allowChecksumMismatch: boolean;
+  readonly signal: AbortSignal;
+}
+
+/** `fleetway upgrade|downgrade|stamp`: runs the plan on the database, narrating each step. */
+export async function runOnDatabase(
+  io: CliIo,
+  migrations: Migrations,
+  options: RunCommandOptions,
+): Promise<RunResult> {
+  const result = await migrate({
+    migrations,
+    operation: options.operation,
+    target: options.target,
+    purge: options.purge,
+    connectionString: options.databaseUrl,
+    schema: options.schema,
+    versionTable: options.versionTable,
+    transactionMode: options.transactionMode,
+    lockTimeoutMs: options.lockTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs,
+    advisoryLockTimeoutMs: options.advisoryLockTimeoutMs,
+    allowChecksumMismatch: options.allowChecksumMismatch,
+    appliedBy: `cli:${io.env.USER ?? "unknown"}`,
+    applicationName: "fleetway-cli",
+    signal: options.signal,
+    onProgress: (event) => {
+      narrate(io, migrations, event);
+    },
+  });
+  if (options.json) {
+    printJson(io, {
+      fromHeads: result.fromHeads,
+      heads: result.toHeads,
+      steps: result.plan.steps.map((s) =>
+        s.kind === "revision"
+          ? { revision: s.revision, direction: s.direction }
+          : { stamp: true, from: s.from, to: s.to, direction: s.direction },
+      ),
+    });
+  } else {
+    io.stderr(
+      result.plan.steps.length === 0
+        ? `Nothing to do: already at ${formatHeads(result.fromHeads)}\n`
+        : `Done: ${formatHeads(result.fromHeads)} -> ${formatHeads(result.toHeads)}\n`,
+    );
+  }
+  return result;
+}
+
+/** Progress goes to stderr so `--json` output on stdout stays machine-readable. */
+function narrate(io: CliIo, { graph }: Migrations, event: RunProgressEvent): void {
+  switch (event.kind) {
+    case "lock-waiting":
+      io.stderr(`Waiting for the migration lock (held by another session)...\n`);
+      return;
+    case "step-started": {
+      const step = event.step;
+      if (step.kind === "stamp") {
+        io.stderr(`Stamp ${formatHeads(step.from)} -> ${formatHeads(step.to)}\n`);
+        return;
+      }
+      const script = graph.get(step.revision);
+      const down = script.downRevisions.length > 0 ? script.downRevisions.join(", ") : "<base>";
+      const arrow =
+        step.direction === "up" ? `${down} -> ${step.revision}` : `${step.revision} -> ${down}`;
+      io.stderr(
+        `Running ${step.direction === "up" ? "upgrade" : "downgrade"} ${arrow}, ${script.message}\n`,
+      );
+      return;
+    }
+    case "step-retrying":
+      io.stderr(`  lock_timeout hit; retrying (attempt ${event.attempt}) in ${event.delayMs} ms\n`);
+      return;
+    default:
+      return;
+  }
+}
+
+/** `fleetway current`: the revisions the database is at. */
+export async function showCurrent(
+  io: CliIo,
+  { graph }: Migrations,
+  options: DatabaseOptions & { json: boolean; verbose: boolean },
+): Promise<void> {
+  const heads = await readCurrentHeads({
+    connectionString: options.databaseUrl,
+    schema: options.schema,
+    versionTable: options.versionTable,
+  });
+  if (options.json) {
+    printJson(io, {
+      heads,
+      atHead: heads.length > 0 && graph.realHeads.every((h) => heads.includes(h)),
+    });
+    return;
+  }
+  const current = new Set(heads);
+  printLines(
+    io,
+    heads.map((id) => {
+      if (!graph.has(id)) return `${id} (unknown revision: not in the migration directory)`;
+      const node = graph.node(id);
+      return options.verbose
+        ? formatRevisionEntry(graph, node, current)
+        : formatRevisionLine(graph, node, { current });
+    }),
+  );
+}

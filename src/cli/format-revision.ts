@@ -1,0 +1,77 @@
+import type { RevisionGraph } from "../engine/graph/revision-graph.js";
+import { isBranchPoint, isMergePoint, type RevisionNode } from "../engine/graph/revision-node.js";
+import type { RevisionScript } from "../engine/script/revision-script.js";
+
+type Graph = RevisionGraph<RevisionScript>;
+type Node = RevisionNode<RevisionScript>;
+
+export interface FormatOptions {
+  readonly includeBranches?: boolean;
+  readonly includeDoc?: boolean;
+  readonly includeParents?: boolean;
+  readonly treeIndicators?: boolean;
+  readonly current?: ReadonlySet<string>;
+}
+
+/** One line per revision, as Alembic's `Script._head_only` prints it. */
+export function formatRevisionLine(graph: Graph, node: Node, options: FormatOptions = {}): string {
+  let text = node.id;
+  if (options.includeParents === true) {
+    const down = node.downRevisions.length === 0 ? "<base>" : node.downRevisions.join(", ");
+    const deps = node.spec.dependsOn;
+    text = deps.length > 0 ? `${down} (${deps.join(", ")}) -> ${text}` : `${down} -> ${text}`;
+  }
+  if (options.includeBranches === true && node.branchLabels.size > 0) {
+    text += ` (${[...node.branchLabels].join(", ")})`;
+  }
+  const realHead = graph.realHeads.includes(node.id);
+  if (realHead) text += " (head)";
+  if (!realHead && node.nextRevisions.size === 0) text += " (effective head)";
+  if (options.current?.has(node.id) === true) text += " (current)";
+  if (options.treeIndicators !== false) {
+    if (isBranchPoint(node)) text += " (branchpoint)";
+    if (isMergePoint(node)) text += " (mergepoint)";
+  }
+  if (options.includeDoc === true) text += `, ${node.spec.message}`;
+  return text;
+}
+
+/** The `--verbose` block, after Alembic's `Script.log_entry`. */
+export function formatRevisionEntry(
+  graph: Graph,
+  node: Node,
+  current?: ReadonlySet<string>,
+): string {
+  const lines = [
+    `Rev: ${formatRevisionLine(graph, node, { current, treeIndicators: true })}`,
+    `Parent: ${node.downRevisions.length === 0 ? "<base>" : node.downRevisions.join(", ")}`,
+  ];
+  if (node.spec.dependsOn.length > 0)
+    lines.push(`Also depends on: ${node.spec.dependsOn.join(", ")}`);
+  if (node.branchLabels.size > 0) lines.push(`Branch names: ${[...node.branchLabels].join(", ")}`);
+  if (isBranchPoint(node)) lines.push(`Branches into: ${[...node.allNextRevisions].join(", ")}`);
+  if (isMergePoint(node)) lines.push(`Merges: ${node.downRevisions.join(", ")}`);
+  lines.push(`Path: ${node.spec.path}`);
+  lines.push(`Transactional: ${node.spec.transactional ? "yes" : "no"}`);
+  lines.push(`Checksum: ${node.spec.checksum}`, "", `    ${node.spec.message}`, "");
+  return lines.join("\n");
+}
+
+/** The JSON form of a revision, shared by every `--json` verb. */
+export function revisionJson(graph: Graph, node: Node): Record<string, unknown> {
+  return {
+    revision: node.id,
+    downRevisions: [...node.downRevisions],
+    dependsOn: [...node.spec.dependsOn],
+    branchLabels: [...node.branchLabels],
+    message: node.spec.message,
+    path: node.spec.path,
+    format: node.spec.format,
+    transactional: node.spec.transactional,
+    reversible: node.spec.downgrade !== null,
+    checksum: node.spec.checksum,
+    isHead: graph.realHeads.includes(node.id),
+    isBranchPoint: isBranchPoint(node),
+    isMergePoint: isMergePoint(node),
+  };
+}
