@@ -1,3 +1,4 @@
+import { registerServiceCommands } from "./commands/service-commands.js";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { loadMigrations, type Migrations } from "../engine/load-migrations.js";
@@ -198,6 +199,8 @@ function buildProgram(ctx: Ctx): Command {
     });
   }
 
+  registerServiceCommands(program, io, ctx.signal);
+
   withJson(withDatabase(withDir(program.command("current"), io), io))
     .description("show the revision(s) the database is at")
     .option("-v, --verbose", "full details", false)
@@ -281,7 +284,7 @@ export async function main(): Promise<void> {
   const controller = new AbortController();
   const stop = (): void => {
     if (controller.signal.aborted) process.exit(130);
-    process.stderr.write("Cancelling: the running step will be rolled back...\n");
+    process.stderr.write("Stopping: a running step is rolled back, never left half-done...\n");
     controller.abort();
   };
   process.on("SIGINT", stop);

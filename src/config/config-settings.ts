@@ -1,0 +1,194 @@
+import { Type, type TSchema } from "typebox";
+
+/** One environment setting: its name, validation schema, default and documentation. */
+export interface Setting {
+  readonly env: string;
+  readonly schema: TSchema;
+  /** Shown in errors: what a valid value looks like. */
+  readonly expected: string;
+  /** Undefined: required in production, development default applied by load-config. */
+  readonly default: string | undefined;
+  readonly description: string;
+}
+
+const int = (min: number, max: number) => Type.Integer({ minimum: min, maximum: max });
+const ms = (max = 86_400_000) => int(0, max);
+
+/** Every setting Fleetway reads, in the order the README documents them. */
+export const CONFIG_SETTINGS: readonly Setting[] = [
+  {
+    env: "PORT",
+    schema: int(0, 65535),
+    expected: "a port number",
+    default: "8080",
+    description: "HTTP port of the API",
+  },
+  {
+    env: "HOST",
+    schema: Type.String({ minLength: 1 }),
+    expected: "a host or address",
+    default: "127.0.0.1",
+    description: "Address the API binds to (0.0.0.0 in containers)",
+  },
+  {
+    env: "CONTROL_DATABASE_URL",
+    schema: Type.String({ pattern: "^postgres(ql)?://" }),
+    expected: "a postgres:// URL",
+    default: "postgres://localhost:5432/fleetway",
+    description: "Fleetway's own database; created and migrated at start-up",
+  },
+  {
+    env: "REDIS_URL",
+    schema: Type.String({ pattern: "^rediss?://" }),
+    expected: "a redis:// or rediss:// URL",
+    default: "redis://127.0.0.1:6379",
+    description: "Redis for the BullMQ queues",
+  },
+  {
+    env: "FLEETWAY_MIGRATIONS_DIR",
+    schema: Type.String({ minLength: 1 }),
+    expected: "a directory",
+    default: "migrations",
+    description: "The tenant migration set the service runs",
+  },
+  {
+    env: "FLEETWAY_ENCRYPTION_KEY",
+    schema: Type.String({ pattern: "^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$" }),
+    expected: "32 bytes as 64 hex characters or base64",
+    default: undefined,
+    description:
+      "AES-256-GCM key for tenant connection strings. Required in production; a fixed development key otherwise",
+  },
+  {
+    env: "FLEETWAY_API_KEYS",
+    schema: Type.String({ minLength: 1 }),
+    expected:
+      "comma-separated name:scope:secret entries (scope read|write|admin, secret of 16+ characters)",
+    default: undefined,
+    description:
+      "API keys. Required in production; otherwise one development key `fleetway-dev-key` with admin scope",
+  },
+  {
+    env: "FLEETWAY_WORKER_CONCURRENCY",
+    schema: int(1, 256),
+    expected: "an integer between 1 and 256",
+    default: "4",
+    description: "Jobs one worker process runs at once",
+  },
+  {
+    env: "FLEETWAY_JOB_ATTEMPTS",
+    schema: int(1, 100),
+    expected: "an integer between 1 and 100",
+    default: "5",
+    description: "Attempts of a job that meets transient failures (lock busy, tenant unreachable)",
+  },
+  {
+    env: "FLEETWAY_JOB_BACKOFF_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "1000",
+    description: "Base of the exponential backoff between attempts",
+  },
+  {
+    env: "FLEETWAY_JOB_BACKOFF_MAX_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "60000",
+    description: "Cap of that backoff",
+  },
+  {
+    env: "FLEETWAY_LOCK_TIMEOUT_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "10000",
+    description: "lock_timeout of every step (per-job override: lockTimeoutMs); 0 disables",
+  },
+  {
+    env: "FLEETWAY_STATEMENT_TIMEOUT_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "0",
+    description: "statement_timeout of every step (per-job override); 0 = none",
+  },
+  {
+    env: "FLEETWAY_LOCK_TIMEOUT_RETRIES",
+    schema: int(0, 100),
+    expected: "an integer between 0 and 100",
+    default: "5",
+    description: "Retries of a step that hit its lock_timeout",
+  },
+  {
+    env: "FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "30000",
+    description:
+      "How long a job waits for the tenant's advisory lock before LOCK_BUSY (then retried)",
+  },
+  {
+    env: "FLEETWAY_SHUTDOWN_GRACE_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "30000",
+    description:
+      "On SIGTERM, how long running steps may finish before they are cancelled and re-queued",
+  },
+  {
+    env: "FLEETWAY_RECONCILE_INTERVAL_MS",
+    schema: int(100, 86_400_000),
+    expected: "milliseconds (100 or more)",
+    default: "15000",
+    description: "How often the reconciler re-enqueues jobs Redis lost",
+  },
+  {
+    env: "FLEETWAY_JOB_HEARTBEAT_MS",
+    schema: int(50, 600_000),
+    expected: "milliseconds (50 or more)",
+    default: "1000",
+    description: "How often a running job records a heartbeat and checks for cancellation",
+  },
+  {
+    env: "FLEETWAY_JOB_STALE_MS",
+    schema: int(500, 86_400_000),
+    expected: "milliseconds (500 or more)",
+    default: "30000",
+    description: "A job whose worker stopped answering for this long is re-run",
+  },
+  {
+    env: "FLEETWAY_BODY_LIMIT_BYTES",
+    schema: int(1024, 104_857_600),
+    expected: "bytes",
+    default: "1048576",
+    description: "Largest request body accepted",
+  },
+  {
+    env: "FLEETWAY_RATE_LIMIT_PER_MINUTE",
+    schema: int(0, 10_000_000),
+    expected: "an integer",
+    default: "1200",
+    description: "Requests per minute per API key on /v1; 0 disables",
+  },
+  {
+    env: "FLEETWAY_QUEUE_PREFIX",
+    schema: Type.String({ minLength: 1 }),
+    expected: "a key prefix",
+    default: "{fleetway}",
+    description: "Redis key prefix of the queues (hash-tagged for Redis Cluster)",
+  },
+  {
+    env: "LOG_LEVEL",
+    schema: Type.Union(
+      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
+    ),
+    expected: "fatal, error, warn, info, debug, trace or silent",
+    default: "info",
+    description: "pino log level",
+  },
+  {
+    env: "NODE_ENV",
+    schema: Type.String(),
+    expected: "a string",
+    default: "development",
+    description: "`production` makes the encryption key and API keys mandatory",
+  },
+];

@@ -1,0 +1,97 @@
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { loadMigrations } from "../engine/load-migrations.js";
+import { migrate } from "../engine/migrate.js";
+import { connect, redactConnectionString, sqlStateOf } from "../engine/runner/connect.js";
+import type { RunResult } from "../engine/runner/run-migration.js";
+
+/**
+ * The control plane's own revisions. Resolved from the package root so the same path works from
+ * src/ (tsx) and dist/ (compiled): both are two levels below it.
+ */
+export const CONTROL_MIGRATIONS_DIR = fileURLToPath(
+  new URL("../../src/control/migrations/", import.meta.url),
+);
+
+/** Version and history tables of the control database, apart from any tenant's. */
+export const CONTROL_VERSION_TABLE = "fleetway_control_version";
+export const CONTROL_HISTORY_TABLE = "fleetway_control_history";
+
+const INVALID_CATALOG_NAME = "3D000";
+const DUPLICATE_DATABASE = "42P04";
+
+/**
+ * Creates the control database when it does not exist, through the server's `postgres`
+ * database. Two instances starting at once may both try: the loser's "already exists" is fine.
+ */
+export async function ensureControlDatabase(url: string): Promise<void> {
+  try {
+    const probe = await connect(url, "fleetway-control");
+    await probe.end();
+    return;
+  } catch (error) {
+    if (sqlStateOf((error as { cause?: unknown }).cause) !== INVALID_CATALOG_NAME) throw error;
+  }
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const client = await connect(admin.toString(), "fleetway-control");
+  try {
+    await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } catch (error) {
+    if (sqlStateOf(error) !== DUPLICATE_DATABASE) {
+      throw new Error(
+        `Could not create the control database ${redactConnectionString(url)}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Brings the control schema to head with Fleetway's own engine, under its advisory lock, so
+ * instances starting together apply each revision once and all come up.
+ */
+export async function migrateControlDatabase(url: string): Promise<RunResult> {
+  const migrations = await loadMigrations(CONTROL_MIGRATIONS_DIR);
+  return migrate({
+    migrations,
+    operation: "upgrade",
+    target: "heads",
+    connectionString: url,
+    versionTable: CONTROL_VERSION_TABLE,
+    historyTable: CONTROL_HISTORY_TABLE,
+    applicationName: "fleetway-control",
+    appliedBy: "fleetway-startup",
+    advisoryLockTimeoutMs: 120_000,
+  });
+}
+
+export function createControlPool(url: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, application_name: "fleetway" });
+  // An idle client that loses its connection emits on the pool; the next checkout reconnects.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+/** Runs `work` in one transaction on a pooled client. */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const result = await work(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,300 @@
+import { randomUUID } from "node:crypto";
+import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import type { Operation } from "../engine/plan/migration-plan.js";
+import { sqlStateOf } from "../engine/runner/connect.js";
+import type { TransactionMode } from "../engine/runner/run-options.js";
+import {
+  toJob,
+  type JobPhase,
+  type JobRecord,
+  type JobRow,
+  type JobState,
+  type JobStepRecord,
+} from "./job-record.js";
+import { decodeCursor, toPage, type Page } from "./pagination.js";
+import {
+  constraintOf,
+  FOREIGN_KEY_VIOLATION,
+  type Queryable,
+  UNIQUE_VIOLATION,
+} from "./queryable.js";
+import { tenantNotFound } from "./tenant-store.js";
+
+export interface NewJob {
+  readonly tenantId: string;
+  readonly operation: Operation;
+  readonly target: string;
+  readonly transactionMode: TransactionMode;
+  readonly lockTimeoutMs?: number | undefined;
+  readonly statementTimeoutMs?: number | undefined;
+  readonly callbackUrl?: string | undefined;
+  readonly callbackSecretSealed?: string | undefined;
+  readonly rolloutId?: string | undefined;
+}
+
+export function jobNotFound(id: string): FleetwayError {
+  return new FleetwayError(ErrorCode.JOB_NOT_FOUND, `Job '${id}' does not exist`, { jobId: id });
+}
+
+/**
+ * Inserts a queued job. The partial unique index on active jobs makes "one active job per
+ * tenant" hold across API instances; losing that race is TENANT_BUSY naming the winner.
+ */
+export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> {
+  try {
+    const { rows } = await db.query<JobRow>(
+      `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
+                         statement_timeout_ms, state, callback_url, callback_secret_sealed, rollout_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10) RETURNING *`,
+      [
+        randomUUID(),
+        job.tenantId,
+        job.operation,
+        job.target,
+        job.transactionMode,
+        job.lockTimeoutMs ?? null,
+        job.statementTimeoutMs ?? null,
+        job.callbackUrl ?? null,
+        job.callbackSecretSealed ?? null,
+        job.rolloutId ?? null,
+      ],
+    );
+    return toJob(rows[0] as JobRow);
+  } catch (error) {
+    if (sqlStateOf(error) === FOREIGN_KEY_VIOLATION) throw tenantNotFound(job.tenantId);
+    if (
+      sqlStateOf(error) === UNIQUE_VIOLATION &&
+      constraintOf(error) === "jobs_one_active_per_tenant"
+    ) {
+      const active = await activeJobOf(db, job.tenantId);
+      throw new FleetwayError(
+        ErrorCode.TENANT_BUSY,
+        `Tenant '${job.tenantId}' already has an active job${active === null ? "" : ` (${active.id}, ${active.state})`}`,
+        {
+          tenantId: job.tenantId,
+          activeJobId: active?.id ?? null,
+          activeJobState: active?.state ?? null,
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+export async function getJob(db: Queryable, id: string): Promise<JobRecord | null> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+  const { rows } = await db.query<JobRow>("SELECT * FROM jobs WHERE id = $1", [id]);
+  return rows[0] === undefined ? null : toJob(rows[0]);
+}
+
+export async function requireJob(db: Queryable, id: string): Promise<JobRecord> {
+  const job = await getJob(db, id);
+  if (job === null) throw jobNotFound(id);
+  return job;
+}
+
+export async function activeJobOf(db: Queryable, tenantId: string): Promise<JobRecord | null> {
+  const { rows } = await db.query<JobRow>(
+    "SELECT * FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')",
+    [tenantId],
+  );
+  return rows[0] === undefined ? null : toJob(rows[0]);
+}
+
+export async function latestJobOf(db: Queryable, tenantId: string): Promise<JobRecord | null> {
+  const { rows } = await db.query<JobRow>(
+    "SELECT * FROM jobs WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+    [tenantId],
+  );
+  return rows[0] === undefined ? null : toJob(rows[0]);
+}
+
+export interface JobFilter {
+  readonly limit: number;
+  readonly cursor?: string;
+  readonly tenantId?: string;
+  readonly state?: JobState;
+}
+
+/** Newest first. */
+export async function listJobs(db: Queryable, filter: JobFilter): Promise<Page<JobRecord>> {
+  const before = decodeCursor(filter.cursor);
+  const { rows } = await db.query<JobRow>(
+    `SELECT * FROM jobs
+      WHERE ($1::bigint IS NULL OR seq < $1::bigint)
+        AND ($2::text IS NULL OR tenant_id = $2::text)
+        AND ($3::text IS NULL OR state = $3::text)
+      ORDER BY seq DESC LIMIT $4`,
+    [
+      before === null ? null : Number(before),
+      filter.tenantId ?? null,
+      filter.state ?? null,
+      filter.limit + 1,
+    ],
+  );
+  return toPage(rows.map(toJob), filter.limit, (j) => j.seq);
+}
+
+/**
+ * Claims a job for a worker attempt. Only queued or running jobs (a re-run after a crash) can
+ * be claimed; a finished one is left alone, so BullMQ delivering a job twice changes nothing.
+ */
+export async function claimJob(
+  db: Queryable,
+  id: string,
+  workerId: string,
+): Promise<JobRecord | null> {
+  const { rows } = await db.query<JobRow>(
+    `UPDATE jobs SET state = 'running', phase = 'connecting', worker_id = $2, attempts = attempts + 1,
+            started_at = COALESCE(started_at, now()), heartbeat_at = now(), updated_at = now()
+      WHERE id = $1 AND state IN ('queued', 'running') AND NOT cancel_requested
+      RETURNING *`,
+    [id, workerId],
+  );
+  return rows[0] === undefined ? null : toJob(rows[0]);
+}
+
+export interface JobProgress {
+  readonly phase?: JobPhase | null;
+  readonly fromHeads?: readonly string[];
+  readonly stepsDone?: number;
+  readonly stepsTotal?: number;
+  readonly currentRevision?: string | null;
+  readonly steps?: readonly JobStepRecord[];
+  readonly error?: Record<string, unknown> | null;
+}
+
+export async function updateJobProgress(
+  db: Queryable,
+  id: string,
+  progress: JobProgress,
+): Promise<void> {
+  await db.query(
+    `UPDATE jobs SET
+        phase = CASE WHEN $2 THEN $3 ELSE phase END,
+        from_heads = COALESCE($4, from_heads),
+        steps_done = COALESCE($5, steps_done),
+        steps_total = COALESCE($6, steps_total),
+        current_revision = CASE WHEN $7 THEN $8 ELSE current_revision END,
+        steps = COALESCE($9, steps),
+        error = CASE WHEN $10 THEN $11::jsonb ELSE error END,
+        heartbeat_at = now(), updated_at = now()
+      WHERE id = $1 AND state = 'running'`,
+    [
+      id,
+      progress.phase !== undefined,
+      progress.phase ?? null,
+      progress.fromHeads === undefined ? null : [...progress.fromHeads],
+      progress.stepsDone ?? null,
+      progress.stepsTotal ?? null,
+      progress.currentRevision !== undefined,
+      progress.currentRevision ?? null,
+      progress.steps === undefined ? null : JSON.stringify(progress.steps),
+      progress.error !== undefined,
+      progress.error === undefined || progress.error === null
+        ? null
+        : JSON.stringify(progress.error),
+    ],
+  );
+}
+
+export interface JobOutcome {
+  readonly state: "succeeded" | "failed" | "cancelled";
+  readonly toHeads?: readonly string[] | null;
+  readonly error?: Record<string, unknown> | null;
+  readonly steps?: readonly JobStepRecord[];
+  readonly stepsDone?: number;
+}
+
+/** Moves an active job to its final state; a job already finished is not touched (returns null). */
+export async function finishJob(
+  db: Queryable,
+  id: string,
+  outcome: JobOutcome,
+): Promise<JobRecord | null> {
+  const { rows } = await db.query<JobRow>(
+    `UPDATE jobs SET state = $2, phase = NULL, current_revision = NULL,
+            to_heads = COALESCE($3, to_heads), error = $4::jsonb,
+            steps = COALESCE($5, steps), steps_done = COALESCE($6, steps_done),
+            finished_at = now(), updated_at = now()
+      WHERE id = $1 AND state IN ('queued', 'running')
+      RETURNING *`,
+    [
+      id,
+      outcome.state,
+      outcome.toHeads == null ? null : [...outcome.toHeads],
+      outcome.error == null ? null : JSON.stringify(outcome.error),
+      outcome.steps === undefined ? null : JSON.stringify(outcome.steps),
+      outcome.stepsDone ?? null,
+    ],
+  );
+  return rows[0] === undefined ? null : toJob(rows[0]);
+}
+
+/** Puts a running job back to queued, e.g. before a retry or when its worker vanished. */
+export async function requeueJob(db: Queryable, id: string, phase: JobPhase | null): Promise<void> {
+  await db.query(
+    `UPDATE jobs SET state = 'queued', phase = $2, worker_id = NULL, updated_at = now()
+      WHERE id = $1 AND state = 'running'`,
+    [id, phase],
+  );
+}
+
+/** Flags a job for cancellation; returns the job as it is now. */
+export async function requestCancel(db: Queryable, id: string): Promise<JobRecord | null> {
+  const { rows } = await db.query<JobRow>(
+    `UPDATE jobs SET cancel_requested = true, updated_at = now()
+      WHERE id = $1 AND state IN ('queued', 'running') RETURNING *`,
+    [id],
+  );
+  return rows[0] === undefined ? null : toJob(rows[0]);
+}
+
+/** Keeps a running job's heartbeat fresh; tells the worker whether cancellation was requested. */
+export async function heartbeatJob(
+  db: Queryable,
+  id: string,
+): Promise<{ cancelRequested: boolean; running: boolean }> {
+  const { rows } = await db.query<{ cancel_requested: boolean; state: JobState }>(
+    "UPDATE jobs SET heartbeat_at = now() WHERE id = $1 RETURNING cancel_requested, state",
+    [id],
+  );
+  const row = rows[0];
+  return { cancelRequested: row?.cancel_requested ?? false, running: row?.state === "running" };
+}
+
+/** Active jobs, oldest first, for the reconciler. */
+export async function listActiveJobs(db: Queryable, limit = 1000): Promise<JobRecord[]> {
+  const { rows } = await db.query<JobRow>(
+    "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq LIMIT $1",
+    [limit],
+  );
+  return rows.map(toJob);
+}
+
+export async function countJobsByState(db: Queryable): Promise<Record<JobState, number>> {
+  const { rows } = await db.query<{ state: JobState; n: number }>(
+    "SELECT state, count(*)::int AS n FROM jobs GROUP BY state",
+  );
+  const counts: Record<JobState, number> = {
+    queued: 0,
+    running: 0,
+    succeeded: 0,
+    failed: 0,
+    cancelled: 0,
+  };
+  for (const row of rows) counts[row.state] = row.n;
+  return counts;
+}
+
+/** Cancels a job that no worker has started; null when it is already running or finished. */
+export async function cancelQueuedJob(db: Queryable, id: string): Promise<JobRecord | null> {
+  const { rows } = await db.query<JobRow>(
+    `UPDATE jobs SET state = 'cancelled', phase = NULL, cancel_requested = true,
+            error = jsonb_build_object('code', 'MIGRATION_CANCELLED', 'message', 'Cancelled before it started'),
+            finished_at = now(), updated_at = now()
+      WHERE id = $1 AND state = 'queued' RETURNING *`,
+    [id],
+  );
+  return rows[0] === undefined ? null : toJob(rows[0]);
+}

@@ -1,0 +1,212 @@
+import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { sqlStateOf } from "../engine/runner/connect.js";
+import { decodeCursor, toPage, type Page } from "./pagination.js";
+import { type Queryable, UNIQUE_VIOLATION } from "./queryable.js";
+
+export interface TenantRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly tags: string[];
+  readonly databaseUrlSealed: string;
+  readonly databaseUrlMasked: string;
+  readonly schema: string;
+  /** The tenant's version table as last seen by a job or a status read; null before. */
+  readonly heads: string[] | null;
+  readonly headsSeenAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface NewTenant {
+  readonly id: string;
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly databaseUrlSealed: string;
+  readonly databaseUrlMasked: string;
+  readonly schema: string;
+}
+
+export interface TenantFilter {
+  readonly limit: number;
+  readonly cursor?: string;
+  readonly tag?: string;
+  /** Tenants whose version table holds this revision. */
+  readonly revision?: string;
+  /** Tenants whose latest job is in this state. */
+  readonly jobState?: string;
+}
+
+interface TenantRow {
+  id: string;
+  name: string;
+  tags: string[];
+  database_url_sealed: string;
+  database_url_masked: string;
+  schema_name: string;
+  heads: string[] | null;
+  heads_seen_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toTenant(row: TenantRow): TenantRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    tags: row.tags,
+    databaseUrlSealed: row.database_url_sealed,
+    databaseUrlMasked: row.database_url_masked,
+    schema: row.schema_name,
+    heads: row.heads,
+    headsSeenAt: row.heads_seen_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function tenantNotFound(id: string): FleetwayError {
+  return new FleetwayError(ErrorCode.TENANT_NOT_FOUND, `Tenant '${id}' does not exist`, {
+    tenantId: id,
+  });
+}
+
+/** @throws FleetwayError TENANT_EXISTS when the id is taken */
+export async function insertTenant(db: Queryable, tenant: NewTenant): Promise<TenantRecord> {
+  try {
+    const { rows } = await db.query<TenantRow>(
+      `INSERT INTO tenants (id, name, tags, database_url_sealed, database_url_masked, schema_name)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      [
+        tenant.id,
+        tenant.name,
+        [...tenant.tags],
+        tenant.databaseUrlSealed,
+        tenant.databaseUrlMasked,
+        tenant.schema,
+      ],
+    );
+    return toTenant(rows[0] as TenantRow);
+  } catch (error) {
+    if (sqlStateOf(error) === UNIQUE_VIOLATION) {
+      throw new FleetwayError(ErrorCode.TENANT_EXISTS, `Tenant '${tenant.id}' already exists`, {
+        tenantId: tenant.id,
+      });
+    }
+    throw error;
+  }
+}
+
+export async function getTenant(db: Queryable, id: string): Promise<TenantRecord | null> {
+  const { rows } = await db.query<TenantRow>("SELECT * FROM tenants WHERE id = $1", [id]);
+  return rows[0] === undefined ? null : toTenant(rows[0]);
+}
+
+export async function requireTenant(db: Queryable, id: string): Promise<TenantRecord> {
+  const tenant = await getTenant(db, id);
+  if (tenant === null) throw tenantNotFound(id);
+  return tenant;
+}
+
+/** Tenants ordered by id, keyset-paginated. */
+export async function listTenants(
+  db: Queryable,
+  filter: TenantFilter,
+): Promise<Page<TenantRecord>> {
+  const after = decodeCursor(filter.cursor);
+  const { rows } = await db.query<TenantRow>(
+    `SELECT t.* FROM tenants t
+      WHERE ($1::text IS NULL OR t.id > $1::text)
+        AND ($2::text IS NULL OR t.tags @> ARRAY[$2::text])
+        AND ($3::text IS NULL OR $3::text = ANY (t.heads))
+        AND ($4::text IS NULL OR (SELECT j.state FROM jobs j WHERE j.tenant_id = t.id
+                                   ORDER BY j.seq DESC LIMIT 1) = $4::text)
+      ORDER BY t.id
+      LIMIT $5`,
+    [
+      after === null ? null : String(after),
+      filter.tag ?? null,
+      filter.revision ?? null,
+      filter.jobState ?? null,
+      filter.limit + 1,
+    ],
+  );
+  return toPage(rows.map(toTenant), filter.limit, (t) => t.id);
+}
+
+export interface TenantPatch {
+  readonly name?: string;
+  readonly tags?: readonly string[];
+  readonly databaseUrlSealed?: string;
+  readonly databaseUrlMasked?: string;
+  readonly schema?: string;
+}
+
+export async function updateTenant(
+  db: Queryable,
+  id: string,
+  patch: TenantPatch,
+): Promise<TenantRecord> {
+  const { rows } = await db.query<TenantRow>(
+    `UPDATE tenants SET
+        name = COALESCE($2, name),
+        tags = COALESCE($3, tags),
+        database_url_sealed = COALESCE($4, database_url_sealed),
+        database_url_masked = COALESCE($5, database_url_masked),
+        schema_name = COALESCE($6, schema_name),
+        -- a new database or schema invalidates what we knew of its version table
+        heads = CASE WHEN $4::text IS NULL AND $6::text IS NULL THEN heads END,
+        heads_seen_at = CASE WHEN $4::text IS NULL AND $6::text IS NULL THEN heads_seen_at END,
+        updated_at = now()
+      WHERE id = $1 RETURNING *`,
+    [
+      id,
+      patch.name ?? null,
+      patch.tags === undefined ? null : [...patch.tags],
+      patch.databaseUrlSealed ?? null,
+      patch.databaseUrlMasked ?? null,
+      patch.schema ?? null,
+    ],
+  );
+  if (rows[0] === undefined) throw tenantNotFound(id);
+  return toTenant(rows[0]);
+}
+
+/**
+ * Deletes a tenant unless a job is active. The row lock taken first serializes with job
+ * creation (inserting a job takes a key-share lock on its tenant through the foreign key), so
+ * no job can slip in between the check and the delete.
+ *
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY
+ */
+export async function deleteTenant(db: Queryable, id: string): Promise<void> {
+  const { rows } = await db.query<{ id: string }>(
+    "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
+    [id],
+  );
+  if (rows[0] === undefined) throw tenantNotFound(id);
+  const active = await db.query<{ id: string; state: string }>(
+    "SELECT id, state FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')",
+    [id],
+  );
+  const job = active.rows[0];
+  if (job !== undefined) {
+    throw new FleetwayError(
+      ErrorCode.TENANT_BUSY,
+      `Tenant '${id}' has an active job (${job.id}, ${job.state}); cancel it or wait for it to finish`,
+      { tenantId: id, activeJobId: job.id, activeJobState: job.state },
+    );
+  }
+  await db.query("DELETE FROM tenants WHERE id = $1", [id]);
+}
+
+/** Mirrors what a job or a status read saw in the tenant's version table. */
+export async function recordTenantHeads(
+  db: Queryable,
+  id: string,
+  heads: readonly string[],
+): Promise<void> {
+  await db.query("UPDATE tenants SET heads = $2, heads_seen_at = now() WHERE id = $1", [
+    id,
+    [...heads],
+  ]);
+}

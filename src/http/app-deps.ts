@@ -1,0 +1,21 @@
+import type pg from "pg";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { SecretBox } from "../control/secret-box.js";
+import type { Migrations } from "../engine/load-migrations.js";
+import type { MigrationQueue } from "../jobs/migration-queue.js";
+import type { ApiKeyEntry } from "./plugins/api-key-auth.js";
+
+/** What the HTTP app needs, built by the service's composition root (or a test). */
+export interface AppDeps {
+  readonly pool: pg.Pool;
+  readonly migrations: Migrations;
+  readonly queue: MigrationQueue;
+  readonly secretBox: SecretBox;
+  readonly logger: Logger;
+  readonly apiKeys: readonly ApiKeyEntry[];
+  readonly bodyLimit: number;
+  /** Requests per minute per API key (or per IP without one); 0 disables the limit. */
+  readonly rateLimitPerMinute: number;
+  readonly metricsRegistry: Registry;
+}

@@ -1,0 +1,47 @@
+import type pg from "pg";
+import { Gauge, Histogram, Registry } from "prom-client";
+import { countJobsByState } from "../control/job-store.js";
+import type { MigrationQueue } from "../jobs/migration-queue.js";
+
+/** The service's Prometheus metrics, on a registry of its own (no global state). */
+export interface ServiceMetrics {
+  readonly registry: Registry;
+  /** Observed by in-process workers for every committed step. */
+  readonly stepDuration: Histogram<"direction">;
+}
+
+/**
+ * Job counts and queue depth are read when Prometheus scrapes, from the control database and
+ * Redis, so every API instance reports the same fleet-wide numbers.
+ */
+export function createServiceMetrics(pool: pg.Pool, queue: MigrationQueue): ServiceMetrics {
+  const registry = new Registry();
+  new Gauge({
+    name: "fleetway_jobs",
+    help: "Migration jobs by state (control database)",
+    labelNames: ["state"],
+    registers: [registry],
+    async collect() {
+      const counts = await countJobsByState(pool);
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: "fleetway_queue_depth",
+    help: "Migration queue entries by BullMQ state",
+    labelNames: ["state"],
+    registers: [registry],
+    async collect() {
+      const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed");
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+  const stepDuration = new Histogram({
+    name: "fleetway_step_duration_seconds",
+    help: "Duration of committed migration steps",
+    labelNames: ["direction"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
+  return { registry, stepDuration };
+}

@@ -1,0 +1,169 @@
+import type { FastifyInstance } from "fastify";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+import { appendJobEvent, listJobEvents } from "../../control/job-event-store.js";
+import { cancelQueuedJob, listJobs, requestCancel, requireJob } from "../../control/job-store.js";
+import { ErrorCode, FleetwayError } from "../../engine/errors.js";
+import { submitJob } from "../../jobs/submit-job.js";
+import type { AppDeps } from "../app-deps.js";
+import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
+import { JobEventSchema, JobRequestBody, JobState } from "../schemas/job-schemas.js";
+import { jobView } from "../views.js";
+
+const JobParams = Type.Object({ id: Type.String({ format: "uuid" }) });
+
+/** Submitting, inspecting and cancelling migration jobs. */
+export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
+  const app = root.withTypeProvider<TypeBoxTypeProvider>();
+  const { pool } = deps;
+
+  app.post(
+    "/v1/tenants/:id/jobs",
+    {
+      config: { scope: "write" },
+      schema: {
+        tags: ["jobs"],
+        summary: "Queue an upgrade, downgrade or stamp of one tenant",
+        description:
+          "The target is resolved against the migration graph first (unknown revision, multiple heads, " +
+          "ambiguous prefix are refused with their code). At most one active job per tenant: 409 TENANT_BUSY.",
+        params: Type.Object({ id: TenantId }),
+        body: JobRequestBody,
+        response: { 202: Type.Ref("Job"), ...ErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const job = await submitJob(deps, {
+        tenantId: request.params.id,
+        operation: body.operation,
+        target: body.target,
+        transactionMode: body.transactionMode,
+        lockTimeoutMs: body.lockTimeoutMs,
+        statementTimeoutMs: body.statementTimeoutMs,
+        callbackUrl: body.callbackUrl,
+      });
+      request.log.info({ jobId: job.id, tenantId: job.tenantId }, "job queued");
+      return reply.status(202).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
+    },
+  );
+
+  app.get(
+    "/v1/jobs",
+    {
+      config: { scope: "read" },
+      schema: {
+        tags: ["jobs"],
+        summary: "List jobs, newest first",
+        querystring: Type.Object({
+          ...PageQuery,
+          tenant: Type.Optional(TenantId),
+          state: Type.Optional(JobState),
+        }),
+        response: { 200: pageOf(Type.Ref("Job")), ...ErrorResponses },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const page = await listJobs(pool, {
+        limit: q.limit ?? 50,
+        ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+        ...(q.tenant === undefined ? {} : { tenantId: q.tenant }),
+        ...(q.state === undefined ? {} : { state: q.state }),
+      });
+      return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    "/v1/jobs/:id",
+    {
+      config: { scope: "read" },
+      schema: {
+        tags: ["jobs"],
+        summary: "A job's state, phase, progress, steps with timings and error detail",
+        params: JobParams,
+        response: { 200: Type.Ref("Job"), ...ErrorResponses },
+      },
+    },
+    async (request) => jobView(await requireJob(pool, request.params.id)),
+  );
+
+  app.get(
+    "/v1/jobs/:id/events",
+    {
+      config: { scope: "read" },
+      schema: {
+        tags: ["jobs"],
+        summary: "The job's ordered event log",
+        params: JobParams,
+        querystring: Type.Object({
+          after: Type.Optional(
+            Type.Integer({ minimum: 0, description: "Only events with a larger seq" }),
+          ),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+        }),
+        response: { 200: Type.Object({ items: Type.Array(JobEventSchema) }), ...ErrorResponses },
+      },
+    },
+    async (request) => {
+      await requireJob(pool, request.params.id);
+      const events = await listJobEvents(pool, request.params.id, {
+        limit: request.query.limit ?? 200,
+        ...(request.query.after === undefined ? {} : { afterSeq: request.query.after }),
+      });
+      return {
+        items: events.map((e) => ({
+          seq: e.seq,
+          type: e.type,
+          data: e.data,
+          createdAt: e.createdAt.toISOString(),
+        })),
+      };
+    },
+  );
+
+  app.post(
+    "/v1/jobs/:id/cancel",
+    {
+      config: { scope: "write" },
+      schema: {
+        tags: ["jobs"],
+        summary: "Cancel a job",
+        description:
+          "A queued job is cancelled at once. A running job's current statement is cancelled and its step " +
+          "rolled back; the job ends 'cancelled' at its last committed revision (poll the job).",
+        params: JobParams,
+        response: { 202: Type.Ref("Job"), ...ErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.id;
+      const flagged = await requestCancel(pool, id);
+      if (flagged === null) {
+        const job = await requireJob(pool, id);
+        throw new FleetwayError(
+          ErrorCode.JOB_NOT_CANCELLABLE,
+          `Job ${id} is already ${job.state}`,
+          {
+            jobId: id,
+            state: job.state,
+          },
+        );
+      }
+      const cancelled = await cancelQueuedJob(pool, id);
+      if (cancelled !== null) {
+        await appendJobEvent(pool, id, "job.cancelled", { error: cancelled.error });
+        await deps.queue.remove(id).catch(() => 0);
+      } else {
+        await appendJobEvent(pool, id, "job.cancel_requested", {
+          by: request.principal?.name ?? null,
+        });
+      }
+      return reply
+        .status(202)
+        .header("location", `/v1/jobs/${id}`)
+        .send(jobView(cancelled ?? (await requireJob(pool, id))));
+    },
+  );
+}

@@ -1,0 +1,42 @@
+import { Type, type TSchema } from "typebox";
+
+/** The problem+json body every error response has. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String({ description: "Stable error code, e.g. TENANT_BUSY, UNKNOWN_REVISION" }),
+    instance: Type.Optional(Type.String()),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: "Problem", description: "RFC 9457 problem details" },
+);
+
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  cursor: Type.Optional(Type.String({ description: "nextCursor of the previous page" })),
+};
+
+export function pageOf<T extends TSchema>(item: T) {
+  return Type.Object({
+    items: Type.Array(item),
+    nextCursor: Type.Union([Type.String(), Type.Null()]),
+  });
+}
+
+/** Tenant ids appear in URLs and logs: a conservative alphabet. */
+export const TenantId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" });
+
+export const ErrorResponses = {
+  400: Type.Ref("Problem"),
+  401: Type.Ref("Problem"),
+  403: Type.Ref("Problem"),
+  404: Type.Ref("Problem"),
+  409: Type.Ref("Problem"),
+  422: Type.Ref("Problem"),
+  429: Type.Ref("Problem"),
+} as const;
+
+export const Heads = Type.Array(Type.String(), { description: "The version table's rows" });

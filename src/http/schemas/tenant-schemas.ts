@@ -1,0 +1,96 @@
+import { Type, type Static } from "typebox";
+import { Heads, TenantId } from "./common-schemas.js";
+import { JobRequestBody, JobSchema } from "./job-schemas.js";
+
+const SchemaName = Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$" });
+const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 50 });
+const DatabaseUrl = Type.String({
+  pattern: "^postgres(ql)?://",
+  maxLength: 2048,
+  description: "Stored encrypted; responses only show it masked",
+});
+
+export const TenantSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    tags: Type.Array(Type.String()),
+    databaseUrl: Type.String({ description: "Masked: the password is never returned" }),
+    schema: Type.String(),
+    heads: Type.Union([Heads, Type.Null()], {
+      description: "Version table as last seen by Fleetway",
+    }),
+    headsSeenAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+    createdAt: Type.String({ format: "date-time" }),
+    updatedAt: Type.String({ format: "date-time" }),
+  },
+  { $id: "Tenant" },
+);
+
+export const CreateTenantBody = Type.Object(
+  {
+    id: TenantId,
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    databaseUrl: DatabaseUrl,
+    schema: Type.Optional(SchemaName),
+    tags: Type.Optional(Tags),
+    migrateTo: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "Queue an upgrade to this target in the same call",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CreateTenantBody = Static<typeof CreateTenantBody>;
+
+export const CreateTenantResponse = Type.Object({
+  tenant: Type.Ref("Tenant"),
+  job: Type.Union([Type.Ref("Job"), Type.Null()]),
+});
+
+export const PatchTenantBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    databaseUrl: Type.Optional(DatabaseUrl),
+    schema: Type.Optional(SchemaName),
+    tags: Type.Optional(Tags),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type PatchTenantBody = Static<typeof PatchTenantBody>;
+
+export const TenantStatusSchema = Type.Object({
+  tenantId: Type.String(),
+  heads: Heads,
+  atHead: Type.Boolean(),
+  pending: Type.Array(Type.String(), {
+    description: "Revisions an upgrade to heads would apply, in order",
+  }),
+  unknownHeads: Type.Array(Type.String(), {
+    description: "Rows of the version table not in the migration set",
+  }),
+  checksumMismatches: Type.Array(
+    Type.Object({ revision: Type.String(), applied: Type.String(), current: Type.String() }),
+  ),
+  lastJob: Type.Union([Type.Ref("Job"), Type.Null()]),
+});
+
+export const HistoryEntrySchema = Type.Object({
+  id: Type.Integer(),
+  revision: Type.Union([Type.String(), Type.Null()]),
+  direction: Type.String(),
+  operation: Type.String(),
+  checksum: Type.Union([Type.String(), Type.Null()]),
+  startedAt: Type.String({ format: "date-time" }),
+  finishedAt: Type.String({ format: "date-time" }),
+  durationMs: Type.Integer(),
+  success: Type.Boolean(),
+  error: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  jobId: Type.Union([Type.String(), Type.Null()]),
+  appliedBy: Type.Union([Type.String(), Type.Null()]),
+  headsAfter: Heads,
+});
+
+export { JobRequestBody, JobSchema };

@@ -1,0 +1,52 @@
+import { Queue, type ConnectionOptions } from "bullmq";
+
+/** The queue of migration jobs. Its payload is the control database's job id, nothing else. */
+export const MIGRATION_QUEUE = "migrations";
+
+export interface MigrationJobData {
+  readonly jobId: string;
+}
+
+export interface QueueSettings {
+  readonly redisUrl: string;
+  /** Key prefix; hash-tagged (`{fleetway}`) so a Redis Cluster keeps a queue's keys together. */
+  readonly prefix: string;
+  /** Attempts for transient failures (lock busy, tenant unreachable). */
+  readonly attempts: number;
+}
+
+export type MigrationQueue = Queue<MigrationJobData, unknown>;
+
+/** For workers: BullMQ requires maxRetriesPerRequest null on the connections it blocks on. */
+export function workerConnection(redisUrl: string): ConnectionOptions {
+  return { url: redisUrl, maxRetriesPerRequest: null };
+}
+
+/**
+ * For producers (the API): fail fast instead of buffering commands while Redis is away, so a
+ * request never hangs on Redis; the job is in the control database and the reconciler enqueues it.
+ */
+export function producerConnection(redisUrl: string): ConnectionOptions {
+  return { url: redisUrl, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+}
+
+export function createMigrationQueue(settings: QueueSettings): MigrationQueue {
+  return new Queue<MigrationJobData, unknown, string>(MIGRATION_QUEUE, {
+    connection: producerConnection(settings.redisUrl),
+    prefix: settings.prefix,
+    defaultJobOptions: {
+      attempts: settings.attempts,
+      backoff: { type: "fleetway" },
+      removeOnComplete: true,
+      removeOnFail: { count: 1000 },
+    },
+  });
+}
+
+/**
+ * Adds the job under its own id: adding an id that is already waiting or active is a no-op in
+ * BullMQ, which is what lets the API, the reconciler and retries enqueue without coordination.
+ */
+export async function enqueueMigrationJob(queue: MigrationQueue, jobId: string): Promise<void> {
+  await queue.add("migrate", { jobId }, { jobId });
+}

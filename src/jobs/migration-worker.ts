@@ -1,0 +1,78 @@
+import { Worker, type Job } from "bullmq";
+import { backoffDelay } from "../engine/runner/backoff.js";
+import { MIGRATION_QUEUE, workerConnection, type MigrationJobData } from "./migration-queue.js";
+import { runJobAttempt, type RunJobDeps } from "./run-job.js";
+
+export interface WorkerSettings {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly concurrency: number;
+  /** Base and cap of the exponential backoff between attempts of a transient failure. */
+  readonly backoffMs: number;
+  readonly backoffMaxMs: number;
+  /** A job whose worker stops renewing its lock for this long is considered stalled and re-run. */
+  readonly staleMs: number;
+  readonly random?: () => number;
+}
+
+export interface MigrationWorker {
+  /** Stops taking jobs, lets running ones finish for `graceMs`, then interrupts them safely. */
+  close(graceMs: number): Promise<void>;
+  readonly worker: Worker<MigrationJobData>;
+}
+
+/** Thrown to BullMQ so it schedules the next attempt; the control database already says why. */
+class RetryLater extends Error {}
+
+/**
+ * The BullMQ worker that runs migration jobs. BullMQ decides when a job runs (concurrency,
+ * retries with our backoff, stalled-job recovery); the control database records what happened.
+ */
+export function startMigrationWorker(deps: RunJobDeps, settings: WorkerSettings): MigrationWorker {
+  const shutdown = new AbortController();
+  const random = settings.random ?? Math.random;
+  const worker = new Worker<MigrationJobData>(
+    MIGRATION_QUEUE,
+    async (job: Job<MigrationJobData>) => {
+      const attempts = job.opts.attempts ?? 1;
+      const isLastAttempt = job.attemptsMade + 1 >= attempts;
+      const outcome = await runJobAttempt(deps, job.data.jobId, isLastAttempt, shutdown.signal);
+      if (outcome.kind === "retry") throw new RetryLater(outcome.error.message);
+      if (outcome.kind === "interrupted") throw new RetryLater("interrupted by worker shutdown");
+    },
+    {
+      connection: workerConnection(settings.redisUrl),
+      prefix: settings.prefix,
+      concurrency: settings.concurrency,
+      lockDuration: settings.staleMs,
+      stalledInterval: Math.max(1_000, Math.floor(settings.staleMs / 2)),
+      // A job a dead worker held is re-run a few times at most; each re-run is idempotent.
+      maxStalledCount: 5,
+      settings: {
+        backoffStrategy: (attemptsMade: number) =>
+          backoffDelay(
+            { baseMs: settings.backoffMs, maxMs: settings.backoffMaxMs, factor: 2 },
+            attemptsMade,
+            random,
+          ),
+      },
+    },
+  );
+  worker.on("error", (error) => {
+    deps.logger.error({ err: error }, "migration worker error");
+  });
+  return {
+    worker,
+    async close(graceMs) {
+      const closing = worker.close();
+      const timer = setTimeout(() => {
+        shutdown.abort();
+      }, graceMs);
+      try {
+        await closing;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import type pg from "pg";
+import type { Logger } from "pino";
+import { listActiveJobs, requeueJob } from "../control/job-store.js";
+import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
+
+export interface ReconcilerSettings {
+  readonly intervalMs: number;
+  /** A running job whose heartbeat is older than this has lost its worker. */
+  readonly staleMs: number;
+}
+
+/** BullMQ states in which the queue will still run the job by itself. */
+const LIVE_STATES = new Set(["waiting", "active", "delayed", "prioritized", "waiting-children"]);
+
+/**
+ * Makes Redis agree with the control database, which is the source of truth: every job the
+ * database holds as queued or running must be in the queue. After a Redis flush or restart, or
+ * when a job's BullMQ entry ended while the database still calls it active (a worker died
+ * between the two writes), the job is put back. Enqueueing under the job's own id makes running
+ * this from several instances at once harmless.
+ *
+ * @returns the ids it re-enqueued
+ */
+export async function reconcileOnce(
+  pool: pg.Pool,
+  queue: MigrationQueue,
+  settings: ReconcilerSettings,
+  logger: Logger,
+  now: () => number = Date.now,
+): Promise<string[]> {
+  const requeued: string[] = [];
+  for (const job of await listActiveJobs(pool)) {
+    const state = await queue.getJobState(job.id);
+    if (LIVE_STATES.has(state)) {
+      // "active" with a stale heartbeat is BullMQ's to recover (stalled-job check); leave it.
+      continue;
+    }
+    const heartbeat = job.heartbeatAt?.getTime() ?? 0;
+    if (job.state === "running" && now() - heartbeat < settings.staleMs) continue;
+    if (state === "completed" || state === "failed") await queue.remove(job.id).catch(() => 0);
+    if (job.state === "running") await requeueJob(pool, job.id, null);
+    await enqueueMigrationJob(queue, job.id);
+    requeued.push(job.id);
+  }
+  if (requeued.length > 0)
+    logger.warn({ jobIds: requeued }, "re-enqueued jobs missing from the queue");
+  return requeued;
+}
+
+/** Runs {@link reconcileOnce} now and then every interval until stopped. */
+export function startReconciler(
+  pool: pg.Pool,
+  queue: MigrationQueue,
+  settings: ReconcilerSettings,
+  logger: Logger,
+): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = (): void => {
+    running = reconcileOnce(pool, queue, settings, logger).catch((error: unknown) => {
+      logger.warn({ err: error }, "reconciler pass failed");
+    });
+  };
+  tick();
+  const timer = setInterval(tick, settings.intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

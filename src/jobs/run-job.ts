@@ -1,0 +1,225 @@
+import type pg from "pg";
+import type { Logger } from "pino";
+import { appendJobEvent } from "../control/job-event-store.js";
+import type { JobRecord } from "../control/job-record.js";
+import {
+  claimJob,
+  finishJob,
+  getJob,
+  heartbeatJob,
+  requeueJob,
+  updateJobProgress,
+} from "../control/job-store.js";
+import type { SecretBox } from "../control/secret-box.js";
+import { getTenant, recordTenantHeads } from "../control/tenant-store.js";
+import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import type { Migrations } from "../engine/load-migrations.js";
+import { migrate } from "../engine/migrate.js";
+import { JobProgressRecorder } from "./job-progress-recorder.js";
+
+export interface MigrationSettings {
+  readonly lockTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutRetries: number;
+  readonly advisoryLockTimeoutMs: number;
+}
+
+export interface RunJobDeps {
+  readonly pool: pg.Pool;
+  readonly migrations: Migrations;
+  readonly secretBox: SecretBox;
+  readonly logger: Logger;
+  readonly migration: MigrationSettings;
+  /** How often a running job proves it is alive and checks for a cancel request. */
+  readonly heartbeatMs: number;
+  readonly workerId: string;
+  /** Metrics hook: called for every committed step. */
+  readonly onStepCommitted?: (direction: "up" | "down" | "stamp", seconds: number) => void;
+}
+
+/** How one attempt of a job ended, for the queue to act on. */
+export type AttemptOutcome =
+  | { readonly kind: "finished"; readonly job: JobRecord | null }
+  /** A transient failure: the queue should retry the job after a backoff. */
+  | { readonly kind: "retry"; readonly error: FleetwayError }
+  /** The worker is shutting down: the job was put back to queued for another worker. */
+  | { readonly kind: "interrupted" };
+
+/** Failures that another attempt may not meet: the tenant was busy or unreachable. */
+const TRANSIENT: readonly ErrorCode[] = [ErrorCode.LOCK_BUSY, ErrorCode.CONNECTION_FAILED];
+
+/**
+ * One attempt at one job: claim it, run the engine on the tenant, record progress and the
+ * outcome. Safe to run twice for the same job (BullMQ is at-least-once): a finished job is not
+ * claimed again, and the engine plans from the tenant's live version table under its lock, so
+ * a revision a crashed attempt committed is not applied again.
+ *
+ * @param isLastAttempt whether the queue will not retry a transient failure
+ * @param shutdown aborted when the worker stops; the job is then re-queued, not cancelled
+ */
+export async function runJobAttempt(
+  deps: RunJobDeps,
+  jobId: string,
+  isLastAttempt: boolean,
+  shutdown: AbortSignal,
+): Promise<AttemptOutcome> {
+  const { pool } = deps;
+  const logger = deps.logger.child({ jobId });
+  const existing = await getJob(pool, jobId);
+  if (existing === null) return { kind: "finished", job: null };
+  if (existing.state === "queued" && existing.cancelRequested) {
+    return { kind: "finished", job: await cancelUnstarted(pool, jobId) };
+  }
+  const job = await claimJob(pool, jobId, deps.workerId);
+  if (job === null) return { kind: "finished", job: existing };
+  const tenant = await getTenant(pool, job.tenantId);
+  if (tenant === null) {
+    return {
+      kind: "finished",
+      job: await finishJob(pool, jobId, {
+        state: "failed",
+        error: {
+          code: ErrorCode.TENANT_NOT_FOUND,
+          message: `Tenant '${job.tenantId}' was deleted`,
+        },
+      }),
+    };
+  }
+  if (job.attempts === 1)
+    await appendJobEvent(pool, jobId, "job.running", { workerId: deps.workerId });
+
+  const cancel = new AbortController();
+  const stop: { reason: "cancel" | "shutdown" | null } = { reason: null };
+  const onShutdown = (): void => {
+    stop.reason ??= "shutdown";
+    cancel.abort(new Error("worker shutting down"));
+  };
+  shutdown.addEventListener("abort", onShutdown, { once: true });
+  if (shutdown.aborted) onShutdown();
+  const heartbeat = setInterval(() => {
+    heartbeatJob(pool, jobId).then(
+      ({ cancelRequested }) => {
+        if (cancelRequested && !cancel.signal.aborted) {
+          stop.reason ??= "cancel";
+          cancel.abort(new Error("cancel requested"));
+        }
+      },
+      (error: unknown) => {
+        logger.warn({ err: error }, "heartbeat failed");
+      },
+    );
+  }, deps.heartbeatMs);
+  heartbeat.unref();
+
+  const recorder = new JobProgressRecorder(pool, jobId, logger);
+  try {
+    const result = await migrate({
+      migrations: deps.migrations,
+      operation: job.operation,
+      target: job.target,
+      connectionString: deps.secretBox.decrypt(tenant.databaseUrlSealed),
+      schema: tenant.schema,
+      transactionMode: job.transactionMode,
+      lockTimeoutMs: job.lockTimeoutMs ?? deps.migration.lockTimeoutMs,
+      statementTimeoutMs: job.statementTimeoutMs ?? deps.migration.statementTimeoutMs,
+      lockTimeoutRetries: deps.migration.lockTimeoutRetries,
+      advisoryLockTimeoutMs: deps.migration.advisoryLockTimeoutMs,
+      jobId,
+      appliedBy: `fleetway:${deps.workerId}`,
+      applicationName: `fleetway-job-${jobId.slice(0, 8)}`,
+      signal: cancel.signal,
+      onProgress: (event) => {
+        recorder.onRunnerEvent(event);
+        if (event.kind === "step-succeeded") {
+          const direction = event.step.kind === "revision" ? event.step.direction : "stamp";
+          deps.onStepCommitted?.(direction, event.durationMs / 1000);
+        }
+      },
+    });
+    await recorder.flush();
+    await recordTenantHeads(pool, tenant.id, result.toHeads);
+    const finished = await finishJob(pool, jobId, {
+      state: "succeeded",
+      toHeads: result.toHeads,
+      error: null,
+      steps: recorder.currentSteps,
+      stepsDone: result.steps.length,
+    });
+    if (finished !== null) {
+      await appendJobEvent(pool, jobId, "job.succeeded", {
+        fromHeads: result.fromHeads,
+        toHeads: result.toHeads,
+      });
+    }
+    logger.info(
+      { tenantId: tenant.id, toHeads: result.toHeads, steps: result.steps.length },
+      "job succeeded",
+    );
+    return { kind: "finished", job: finished };
+  } catch (thrown) {
+    await recorder.flush();
+    const error = asFleetwayError(thrown);
+    if (stop.reason === "shutdown") {
+      await requeueJob(pool, jobId, null);
+      await appendJobEvent(pool, jobId, "job.interrupted", {
+        reason: "worker shutdown",
+        error: error.toJSON(),
+      });
+      logger.warn("job interrupted by shutdown; re-queued");
+      return { kind: "interrupted" };
+    }
+    if (stop.reason === "cancel" || error.code === ErrorCode.MIGRATION_CANCELLED) {
+      const finished = await finishJob(pool, jobId, {
+        state: "cancelled",
+        error: error.toJSON(),
+        steps: recorder.currentSteps,
+      });
+      if (finished !== null)
+        await appendJobEvent(pool, jobId, "job.cancelled", { error: error.toJSON() });
+      return { kind: "finished", job: finished };
+    }
+    if (TRANSIENT.includes(error.code) && !isLastAttempt) {
+      await updateJobProgress(pool, jobId, { phase: "retrying", error: error.toJSON() });
+      await requeueJob(pool, jobId, "retrying");
+      await appendJobEvent(pool, jobId, "job.retrying", {
+        attempt: job.attempts,
+        error: error.toJSON(),
+      });
+      logger.warn({ err: error }, "transient failure; the job will be retried");
+      return { kind: "retry", error };
+    }
+    const finished = await finishJob(pool, jobId, {
+      state: "failed",
+      error: error.toJSON(),
+      steps: recorder.currentSteps,
+    });
+    if (finished !== null)
+      await appendJobEvent(pool, jobId, "job.failed", { error: error.toJSON() });
+    logger.warn({ err: error }, "job failed");
+    return { kind: "finished", job: finished };
+  } finally {
+    clearInterval(heartbeat);
+    shutdown.removeEventListener("abort", onShutdown);
+  }
+}
+
+async function cancelUnstarted(pool: pg.Pool, jobId: string): Promise<JobRecord | null> {
+  const error = { code: ErrorCode.MIGRATION_CANCELLED, message: "Cancelled before it started" };
+  const finished = await finishJob(pool, jobId, { state: "cancelled", error });
+  if (finished !== null) await appendJobEvent(pool, jobId, "job.cancelled", { error });
+  return finished;
+}
+
+/**
+ * Anything the engine did not type is a bug or an infrastructure failure; the job records a
+ * generic message (details go to the log only, never to API clients).
+ */
+function asFleetwayError(error: unknown): FleetwayError {
+  if (error instanceof FleetwayError) return error;
+  return new FleetwayError(
+    ErrorCode.INTERNAL_ERROR,
+    "The worker failed unexpectedly; see its log",
+    {},
+    { cause: error },
+  );
+}

@@ -1,0 +1,152 @@
+import { hostname } from "node:os";
+import type { FastifyInstance } from "fastify";
+import type pg from "pg";
+import type { Logger } from "pino";
+import type { Config } from "../config/load-config.js";
+import {
+  createControlPool,
+  ensureControlDatabase,
+  migrateControlDatabase,
+} from "../control/control-db.js";
+import { createSecretBox } from "../control/secret-box.js";
+import { ErrorCode, FleetwayError, isFleetwayError } from "../engine/errors.js";
+import { loadMigrations } from "../engine/load-migrations.js";
+import { buildApp } from "../http/build-app.js";
+import { createServiceMetrics } from "../http/metrics.js";
+import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
+import { startMigrationWorker, type MigrationWorker } from "../jobs/migration-worker.js";
+import { startReconciler } from "../jobs/reconciler.js";
+import { checkRedis } from "./check-redis.js";
+
+export type ServiceMode = "serve" | "api" | "worker";
+
+export interface RunningService {
+  readonly app: FastifyInstance | null;
+  readonly worker: MigrationWorker | null;
+  readonly pool: pg.Pool;
+  readonly queue: MigrationQueue;
+  /** The address the API listens on, e.g. http://127.0.0.1:8080; null without an API. */
+  readonly url: string | null;
+  /** Graceful stop: no new requests or jobs, running steps get the grace period, then are interrupted. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: checks Redis and the control database, migrates the control schema with
+ * Fleetway's own engine, loads the tenant migration set, then starts the API, a worker, or both,
+ * and the reconciler.
+ */
+export async function startService(
+  config: Config,
+  mode: ServiceMode,
+  logger: Logger,
+): Promise<RunningService> {
+  for (const warning of config.warnings) logger.warn(warning);
+  await checkRedis(config.redisUrl);
+  try {
+    await ensureControlDatabase(config.controlDatabaseUrl);
+    await migrateControlDatabase(config.controlDatabaseUrl);
+  } catch (error) {
+    if (isFleetwayError(error, ErrorCode.CONNECTION_FAILED)) {
+      throw new FleetwayError(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        `The control database is unreachable: ${error.message}. Start PostgreSQL ` +
+          `(e.g. pg_ctlcluster <version> main start) or set CONTROL_DATABASE_URL`,
+        { service: "postgres" },
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  const migrations = await loadMigrations(config.migrationsDir);
+  const pool = createControlPool(
+    config.controlDatabaseUrl,
+    Math.max(10, config.worker.concurrency * 2 + 4),
+  );
+  const queue = createMigrationQueue({
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    attempts: config.worker.attempts,
+  });
+  queue.on("error", (error) => {
+    logger.warn({ err: error }, "queue connection error");
+  });
+  await queue.waitUntilReady();
+  const secretBox = createSecretBox(config.encryptionKey);
+  const metrics = createServiceMetrics(pool, queue);
+  const workerId = `${hostname()}:${process.pid}`;
+
+  const worker =
+    mode === "api"
+      ? null
+      : startMigrationWorker(
+          {
+            pool,
+            migrations,
+            secretBox,
+            logger: logger.child({ component: "worker" }),
+            migration: config.migration,
+            heartbeatMs: config.reconciler.heartbeatMs,
+            workerId,
+            onStepCommitted: (direction, seconds) => {
+              metrics.stepDuration.observe({ direction }, seconds);
+            },
+          },
+          {
+            redisUrl: config.redisUrl,
+            prefix: config.queuePrefix,
+            concurrency: config.worker.concurrency,
+            backoffMs: config.worker.backoffMs,
+            backoffMaxMs: config.worker.backoffMaxMs,
+            staleMs: config.reconciler.staleMs,
+          },
+        );
+  const reconciler = startReconciler(
+    pool,
+    queue,
+    config.reconciler,
+    logger.child({ component: "reconciler" }),
+  );
+
+  let app: FastifyInstance | null = null;
+  let url: string | null = null;
+  if (mode !== "worker") {
+    app = await buildApp({
+      pool,
+      migrations,
+      queue,
+      secretBox,
+      logger,
+      apiKeys: config.apiKeys,
+      bodyLimit: config.http.bodyLimit,
+      rateLimitPerMinute: config.http.rateLimitPerMinute,
+      metricsRegistry: metrics.registry,
+    });
+    url = await app.listen({ port: config.http.port, host: config.http.host });
+  }
+  logger.info(
+    { mode, url, migrations: migrations.graph.size, heads: migrations.graph.realHeads },
+    "fleetway started",
+  );
+
+  let stopping: Promise<void> | null = null;
+  return {
+    app,
+    worker,
+    pool,
+    queue,
+    url,
+    stop() {
+      stopping ??= (async () => {
+        logger.info("shutting down");
+        await app?.close();
+        await worker?.close(config.shutdownGraceMs);
+        await reconciler.stop();
+        await queue.close();
+        await pool.end();
+        logger.info("stopped");
+      })();
+      return stopping;
+    },
+  };
+}
