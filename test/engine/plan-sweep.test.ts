@@ -10,7 +10,6 @@ import { isFleetwayError } from "../../src/engine/errors.js";
 import { allDownRevisions } from "../../src/engine/graph/revision-node.js";
 import { planMigration } from "../../src/engine/plan/plan-migration.js";
 import type { Operation } from "../../src/engine/plan/migration-plan.js";
-import type { RevisionSpec } from "../../src/engine/script/revision-script.js";
 import { assertPlanInvariants, graph, reachableHeadSets } from "../support/graph-helpers.js";
 
 const SHAPES: Record<string, RevisionGraph> = {

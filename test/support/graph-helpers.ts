@@ -9,7 +9,6 @@ import { allDownRevisions } from "../../src/engine/graph/revision-node.js";
 import { applyHeadChange } from "../../src/engine/plan/head-maintainer.js";
 import type { MigrationPlan, Operation } from "../../src/engine/plan/migration-plan.js";
 import { planMigration } from "../../src/engine/plan/plan-migration.js";
-import type { RevisionSpec } from "../../src/engine/script/revision-script.js";
 
 export type LiteralRevision =
   | readonly [id: string, down: string | readonly string[]]
