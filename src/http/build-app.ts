@@ -43,6 +43,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerProblemErrors(app);
+  // Before any plugin: their request decorators must exist in every context, /docs included.
+  registerApiKeyAuth(app, deps.apiKeys);
+  registerIdempotency(app, deps.pool);
   for (const schema of [ProblemSchema, TenantSchema, JobSchema, RevisionSchema])
     app.addSchema(schema);
 
@@ -94,8 +97,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
-  registerApiKeyAuth(app, deps.apiKeys);
-  registerIdempotency(app, deps.pool);
   registerHealthRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerTenantStateRoutes(app, deps);

@@ -12,6 +12,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void 
       schema: {
         tags: ["health"],
         summary: "The process is up",
+        security: [],
         response: { 200: Type.Object({ status: Type.String() }) },
       },
     },
@@ -24,6 +25,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void 
       schema: {
         tags: ["health"],
         summary: "The control database and Redis answer",
+        security: [],
         response: {
           200: Type.Object({
             status: Type.String(),
