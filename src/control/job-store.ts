@@ -12,12 +12,7 @@ import {
   type JobStepRecord,
 } from "./job-record.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
-import {
-  constraintOf,
-  FOREIGN_KEY_VIOLATION,
-  type Queryable,
-  UNIQUE_VIOLATION,
-} from "./queryable.js";
+import { FOREIGN_KEY_VIOLATION, type Queryable } from "./queryable.js";
 import { tenantNotFound } from "./tenant-store.js";
 
 export interface NewJob {
@@ -41,11 +36,15 @@ export function jobNotFound(id: string): FleetwayError {
  * tenant" hold across API instances; losing that race is TENANT_BUSY naming the winner.
  */
 export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> {
+  let rows: JobRow[];
   try {
-    const { rows } = await db.query<JobRow>(
+    // DO NOTHING (rather than catching the violation) keeps a surrounding transaction usable,
+    // so the active job can be looked up and named.
+    ({ rows } = await db.query<JobRow>(
       `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
                          statement_timeout_ms, state, callback_url, callback_secret_sealed, rollout_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10) RETURNING *`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10)
+       ON CONFLICT DO NOTHING RETURNING *`,
       [
         randomUUID(),
         job.tenantId,
@@ -58,27 +57,23 @@ export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> 
         job.callbackSecretSealed ?? null,
         job.rolloutId ?? null,
       ],
-    );
-    return toJob(rows[0] as JobRow);
+    ));
   } catch (error) {
     if (sqlStateOf(error) === FOREIGN_KEY_VIOLATION) throw tenantNotFound(job.tenantId);
-    if (
-      sqlStateOf(error) === UNIQUE_VIOLATION &&
-      constraintOf(error) === "jobs_one_active_per_tenant"
-    ) {
-      const active = await activeJobOf(db, job.tenantId);
-      throw new FleetwayError(
-        ErrorCode.TENANT_BUSY,
-        `Tenant '${job.tenantId}' already has an active job${active === null ? "" : ` (${active.id}, ${active.state})`}`,
-        {
-          tenantId: job.tenantId,
-          activeJobId: active?.id ?? null,
-          activeJobState: active?.state ?? null,
-        },
-      );
-    }
     throw error;
   }
+  const inserted = rows[0];
+  if (inserted !== undefined) return toJob(inserted);
+  const active = await activeJobOf(db, job.tenantId);
+  throw new FleetwayError(
+    ErrorCode.TENANT_BUSY,
+    `Tenant '${job.tenantId}' already has an active job${active === null ? "" : ` (${active.id}, ${active.state})`}`,
+    {
+      tenantId: job.tenantId,
+      activeJobId: active?.id ?? null,
+      activeJobState: active?.state ?? null,
+    },
+  );
 }
 
 export async function getJob(db: Queryable, id: string): Promise<JobRecord | null> {

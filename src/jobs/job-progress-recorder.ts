@@ -111,7 +111,7 @@ export class JobProgressRecorder {
             revision: revisionOf(event.step),
             attempt: event.attempt,
             delayMs: event.delayMs,
-            error: event.error.toJSON(),
+            error: { ...event.error.data, code: event.error.code, message: event.error.message },
           }),
         );
         return;

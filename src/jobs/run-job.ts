@@ -163,7 +163,7 @@ export async function runJobAttempt(
       await requeueJob(pool, jobId, null);
       await appendJobEvent(pool, jobId, "job.interrupted", {
         reason: "worker shutdown",
-        error: error.toJSON(),
+        error: errorJson(error),
       });
       logger.warn("job interrupted by shutdown; re-queued");
       return { kind: "interrupted" };
@@ -171,30 +171,30 @@ export async function runJobAttempt(
     if (stop.reason === "cancel" || error.code === ErrorCode.MIGRATION_CANCELLED) {
       const finished = await finishJob(pool, jobId, {
         state: "cancelled",
-        error: error.toJSON(),
+        error: errorJson(error),
         steps: recorder.currentSteps,
       });
       if (finished !== null)
-        await appendJobEvent(pool, jobId, "job.cancelled", { error: error.toJSON() });
+        await appendJobEvent(pool, jobId, "job.cancelled", { error: errorJson(error) });
       return { kind: "finished", job: finished };
     }
     if (TRANSIENT.includes(error.code) && !isLastAttempt) {
-      await updateJobProgress(pool, jobId, { phase: "retrying", error: error.toJSON() });
+      await updateJobProgress(pool, jobId, { phase: "retrying", error: errorJson(error) });
       await requeueJob(pool, jobId, "retrying");
       await appendJobEvent(pool, jobId, "job.retrying", {
         attempt: job.attempts,
-        error: error.toJSON(),
+        error: errorJson(error),
       });
       logger.warn({ err: error }, "transient failure; the job will be retried");
       return { kind: "retry", error };
     }
     const finished = await finishJob(pool, jobId, {
       state: "failed",
-      error: error.toJSON(),
+      error: errorJson(error),
       steps: recorder.currentSteps,
     });
     if (finished !== null)
-      await appendJobEvent(pool, jobId, "job.failed", { error: error.toJSON() });
+      await appendJobEvent(pool, jobId, "job.failed", { error: errorJson(error) });
     logger.warn({ err: error }, "job failed");
     return { kind: "finished", job: finished };
   } finally {
@@ -208,6 +208,11 @@ async function cancelUnstarted(pool: pg.Pool, jobId: string): Promise<JobRecord 
   const finished = await finishJob(pool, jobId, { state: "cancelled", error });
   if (finished !== null) await appendJobEvent(pool, jobId, "job.cancelled", { error });
   return finished;
+}
+
+/** The error as jobs and events show it: code and message with the error's data beside them. */
+export function errorJson(error: FleetwayError): Record<string, unknown> {
+  return { ...error.data, code: error.code, message: error.message };
 }
 
 /**
