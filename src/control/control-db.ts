@@ -19,6 +19,8 @@ export const CONTROL_HISTORY_TABLE = "fleetway_control_history";
 
 const INVALID_CATALOG_NAME = "3D000";
 const DUPLICATE_DATABASE = "42P04";
+/** Two concurrent CREATE DATABASE of one name: the loser hits pg_database's unique index. */
+const UNIQUE_VIOLATION = "23505";
 
 /**
  * Creates the control database when it does not exist, through the server's `postgres`
@@ -40,7 +42,8 @@ export async function ensureControlDatabase(url: string): Promise<void> {
   try {
     await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
   } catch (error) {
-    if (sqlStateOf(error) !== DUPLICATE_DATABASE) {
+    const state = sqlStateOf(error);
+    if (state !== DUPLICATE_DATABASE && state !== UNIQUE_VIOLATION) {
       throw new Error(
         `Could not create the control database ${redactConnectionString(url)}: ${(error as Error).message}`,
         { cause: error },

@@ -1,0 +1,229 @@
+/**
+ * The service when things break: a worker killed with -9 mid-revision, Redis losing the queue,
+ * two services starting at once on an empty control database, and graceful shutdown.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
+import {
+  deleteQueueKeys,
+  serviceEnv,
+  startTestService,
+  testQueuePrefix,
+  waitForJob,
+  type TestService,
+} from "../support/service-harness.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+const binary = new URL("../../bin/fleetway.js", import.meta.url).pathname;
+
+function startWorkerProcess(env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [binary, "worker"], {
+    env: { ...process.env, ...env, LOG_LEVEL: "warn" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return child;
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function historyCounts(db: TestDatabase, schema: string): Promise<Record<string, number>> {
+  const { rows } = await db.query(
+    `SELECT revision, count(*)::int AS n FROM "${schema}".fleetway_history WHERE success AND direction = 'up' GROUP BY revision ORDER BY revision`,
+  );
+  return Object.fromEntries(rows.map((r: { revision: string; n: number }) => [r.revision, r.n]));
+}
+
+describe("service resilience", () => {
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    tenantDb = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("r1"),
+      {
+        id: "r2",
+        down: ["r1"],
+        up: "CREATE TABLE t_r2 (id int);\nSELECT pg_sleep(3);",
+        downgrade: "DROP TABLE t_r2;",
+      },
+      tableRevision("r3", ["r2"]),
+    ]);
+  });
+  after(async () => {
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+
+  const register = async (
+    svc: TestService,
+    id: string,
+    migrateTo?: string,
+  ): Promise<string | null> => {
+    const response = await svc
+      .http()
+      .post("/v1/tenants")
+      .set("authorization", svc.auth("write"))
+      .send({
+        id,
+        name: id,
+        databaseUrl: tenantDb.url,
+        schema: id,
+        ...(migrateTo === undefined ? {} : { migrateTo }),
+      });
+    assert.equal(response.status, 201, response.text);
+    return response.body.job?.id ?? null;
+  };
+  const jobState = async (svc: TestService, jobId: string) =>
+    (await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"))).body;
+
+  it("kill -9 of a worker mid-revision: another worker finishes the job, nothing applied twice", async () => {
+    const api = await startTestService({
+      migrationsDir: revisions.dir,
+      mode: "api",
+      env: { FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS: "15000" },
+    });
+    const env = serviceEnv(api.controlDb.url, api.config.queuePrefix, {
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS: "15000" },
+    });
+    let worker = startWorkerProcess(env);
+    try {
+      const jobId = (await register(api, "killed", "head")) as string;
+      await waitUntil(async () => (await jobState(api, jobId)).progress.currentRevision === "r2");
+      worker.kill("SIGKILL");
+      await new Promise((r) => worker.once("exit", r));
+      worker = startWorkerProcess(env);
+      const job = await waitForJob(api, jobId, 60_000);
+      assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+      assert.ok(
+        (job.attempts as number) >= 2,
+        `re-run after the crash (attempts ${String(job.attempts)})`,
+      );
+      assert.deepEqual(job.toHeads, ["r3"]);
+      assert.deepEqual(await historyCounts(tenantDb, "killed"), { r1: 1, r2: 1, r3: 1 });
+    } finally {
+      worker.kill("SIGKILL");
+      await api.close();
+    }
+  });
+
+  it("Redis loses the queue: the reconciler re-enqueues what the control database holds", async () => {
+    const api = await startTestService({ migrationsDir: revisions.dir, mode: "api" });
+    try {
+      const jobs = [
+        await register(api, "flushed_a", "r1"),
+        await register(api, "flushed_b", "r1"),
+      ] as string[];
+      // What FLUSHALL does to this queue (without wiping the rest of the developer's Redis).
+      assert.ok((await deleteQueueKeys(api.config.queuePrefix)) > 0);
+      const worker = await startTestService({
+        migrationsDir: revisions.dir,
+        mode: "worker",
+        controlDb: api.controlDb,
+        queuePrefix: api.config.queuePrefix,
+      });
+      try {
+        for (const id of jobs) assert.equal((await waitForJob(api, id, 30_000)).state, "succeeded");
+        assert.ok(worker.logs.some((l) => l.includes("re-enqueued jobs missing from the queue")));
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("two services starting at once on an empty control database both come up", async () => {
+    const name = `fleetway_race_${Date.now().toString(36)}`;
+    const base = new URL(tenantDb.url);
+    base.pathname = `/${name}`;
+    const controlDb: TestDatabase = {
+      url: base.toString(),
+      name,
+      query: async (sql, params) => {
+        const client = new pg.Client({ connectionString: base.toString() });
+        await client.connect();
+        try {
+          return await client.query(sql, params);
+        } finally {
+          await client.end();
+        }
+      },
+      drop: async () => {
+        base.pathname = "/postgres";
+        const admin = new pg.Client({ connectionString: base.toString() });
+        await admin.connect();
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        await admin.end();
+      },
+    };
+    const prefix = testQueuePrefix();
+    const [one, two] = await Promise.all([
+      startTestService({ migrationsDir: revisions.dir, controlDb, queuePrefix: prefix }),
+      startTestService({ migrationsDir: revisions.dir, controlDb, queuePrefix: prefix }),
+    ]);
+    try {
+      assert.equal((await one.http().get("/readyz")).status, 200);
+      assert.equal((await two.http().get("/readyz")).status, 200);
+      const applied = await controlDb.query(
+        "SELECT revision, count(*)::int AS n FROM fleetway_control_history WHERE success GROUP BY revision",
+      );
+      assert.deepEqual(applied.rows, [{ revision: "c0a1b2c3d401", n: 1 }]);
+    } finally {
+      await one.close();
+      await two.close();
+      await deleteQueueKeys(prefix);
+      await controlDb.drop();
+    }
+  });
+
+  it("graceful shutdown: a running step past the grace period is rolled back and the job re-queued, then finished", async () => {
+    const first = await startTestService({
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_SHUTDOWN_GRACE_MS: "300", FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS: "15000" },
+    });
+    const jobId = (await register(first, "graceful", "head")) as string;
+    await waitUntil(async () => (await jobState(first, jobId)).progress.currentRevision === "r2");
+    await first.service.stop();
+    const stopped = await first.controlDb.query("SELECT state, phase FROM jobs WHERE id = $1", [
+      jobId,
+    ]);
+    assert.deepEqual(stopped.rows, [{ state: "queued", phase: null }], "re-queued, not failed");
+    const heads = await tenantDb.query("SELECT version_num FROM graceful.fleetway_version");
+    assert.deepEqual(
+      heads.rows,
+      [{ version_num: "r1" }],
+      "the interrupted step left nothing behind",
+    );
+
+    const second = await startTestService({
+      migrationsDir: revisions.dir,
+      controlDb: first.controlDb,
+      queuePrefix: first.config.queuePrefix,
+    });
+    try {
+      const job = await waitForJob(second, jobId, 30_000);
+      assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+      assert.deepEqual(await historyCounts(tenantDb, "graceful"), { r1: 1, r2: 1, r3: 1 });
+      const events = (
+        await second
+          .http()
+          .get(`/v1/jobs/${jobId}/events`)
+          .set("authorization", second.auth("read"))
+      ).body.items;
+      assert.ok(events.some((e: { type: string }) => e.type === "job.interrupted"));
+    } finally {
+      await second.close();
+      await first.close().catch(() => undefined);
+    }
+  });
+});
