@@ -37,6 +37,7 @@ const RUNTIME_FAILURES: readonly string[] = [
   ErrorCode.CONNECTION_FAILED,
   ErrorCode.CHECKSUM_MISMATCH,
   ErrorCode.VERSION_TABLE_CONFLICT,
+  ErrorCode.SERVICE_UNAVAILABLE,
 ];
 
 /** Maps an error to the exit code and the one message line the user sees on stderr. */

@@ -2,7 +2,12 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { loadMigrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
-import { connect, redactConnectionString, sqlStateOf } from "../engine/runner/connect.js";
+import {
+  connect,
+  pgConnectionConfig,
+  redactConnectionString,
+  sqlStateOf,
+} from "../engine/runner/connect.js";
 import type { RunResult } from "../engine/runner/run-migration.js";
 
 /**
@@ -74,7 +79,7 @@ export async function migrateControlDatabase(url: string): Promise<RunResult> {
 }
 
 export function createControlPool(url: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, application_name: "fleetway" });
+  const pool = new pg.Pool({ ...pgConnectionConfig(url, "fleetway"), max });
   // An idle client that loses its connection emits on the pool; the next checkout reconnects.
   pool.on("error", () => undefined);
   return pool;

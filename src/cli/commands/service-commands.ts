@@ -4,6 +4,7 @@ import { loadConfig } from "../../config/load-config.js";
 import { createLogger } from "../../http/logger.js";
 import { startService, type ServiceMode } from "../../service/start-service.js";
 import { type CliIo, UsageError } from "../cli-io.js";
+import { checkReady } from "./ready-command.js";
 
 const DESCRIPTIONS: Readonly<Record<ServiceMode, string>> = {
   serve: "run the API and a worker in one process (configured from the environment)",
@@ -21,6 +22,12 @@ export function registerServiceCommands(program: Command, io: CliIo, signal: Abo
         await runService(io, mode, signal);
       });
   }
+  program
+    .command("ready")
+    .description("exit 0 when the control database and Redis answer (a health probe for workers)")
+    .action(async () => {
+      await checkReady(io);
+    });
 }
 
 async function runService(io: CliIo, mode: ServiceMode, signal: AbortSignal): Promise<void> {

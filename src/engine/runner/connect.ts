@@ -1,3 +1,4 @@
+import { userInfo } from "node:os";
 import pg from "pg";
 import { ErrorCode, FleetwayError } from "../errors.js";
 
@@ -19,6 +20,32 @@ export function redactConnectionString(connectionString: string): string {
 }
 
 /**
+ * pg's settings for a connection string. A URL without a user name connects as the operating
+ * system user, as libpq (psql) does; node-postgres would otherwise take $USER, which service
+ * managers and containers often leave unset.
+ */
+export function pgConnectionConfig(
+  connectionString: string,
+  applicationName: string,
+): pg.ClientConfig {
+  return { connectionString: withDefaultUser(connectionString), application_name: applicationName };
+}
+
+/** (pg lets the URL's empty user override a `user` option, so the user goes into the URL.) */
+function withDefaultUser(connectionString: string): string {
+  if (process.env.PGUSER || process.env.USER) return connectionString;
+  try {
+    const url = new URL(connectionString);
+    if (url.username !== "") return connectionString;
+    url.username = userInfo().username;
+    return url.toString();
+  } catch {
+    // not a URL ("host=... user=..."), or no passwd entry for this uid: leave it to pg
+    return connectionString;
+  }
+}
+
+/**
  * Opens a dedicated, direct connection. A failure becomes CONNECTION_FAILED naming the host and
  * database but never the password (pg's own messages do not contain it either).
  */
@@ -26,7 +53,7 @@ export async function connect(
   connectionString: string,
   applicationName: string,
 ): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString, application_name: applicationName });
+  const client = new pg.Client(pgConnectionConfig(connectionString, applicationName));
   // An idle connection that dies (server restart, pg_terminate_backend) emits 'error'; without a
   // listener that would crash the process. The next query on it fails and is reported there.
   client.on("error", () => undefined);
