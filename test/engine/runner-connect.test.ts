@@ -12,10 +12,10 @@ describe("connection settings", () => {
     delete process.env.PGUSER;
   });
   after(() => {
-    for (const [key, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
+    if (saved.USER === undefined) delete process.env.USER;
+    else process.env.USER = saved.USER;
+    if (saved.PGUSER === undefined) delete process.env.PGUSER;
+    else process.env.PGUSER = saved.PGUSER;
   });
 
   it("puts the OS user into a URL that has none", () => {
