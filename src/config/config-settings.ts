@@ -176,6 +176,51 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "Redis key prefix of the queues (hash-tagged for Redis Cluster)",
   },
   {
+    env: "FLEETWAY_CALLBACK_SECRET",
+    schema: Type.String({ pattern: "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$" }),
+    expected: "a Standard Webhooks secret (whsec_ + base64)",
+    default: undefined,
+    description:
+      "Signs job callbacks that bring no secret of their own. Required in production; a fixed development secret otherwise",
+  },
+  {
+    env: "FLEETWAY_WEBHOOK_ALLOW",
+    schema: Type.String(),
+    expected: "comma-separated hosts, addresses or CIDRs",
+    default: "",
+    description:
+      "Webhook destinations allowed although they resolve to loopback, private or link-local addresses (SSRF guard)",
+  },
+  {
+    env: "FLEETWAY_WEBHOOK_TIMEOUT_MS",
+    schema: int(100, 600_000),
+    expected: "milliseconds",
+    default: "15000",
+    description: "Time a receiver has to answer one delivery attempt",
+  },
+  {
+    env: "FLEETWAY_WEBHOOK_RETRY_SCHEDULE",
+    schema: Type.String({ pattern: "^\\s*\\d+(ms|s|m|h)?\\s*(,\\s*\\d+(ms|s|m|h)?\\s*)*$" }),
+    expected: "comma-separated delays like 0,5s,5m,30m,2h",
+    default: "0,5s,5m,30m,2h,5h,10h,10h",
+    description:
+      "Delay before each delivery attempt (±10 % jitter); the delivery fails after the last",
+  },
+  {
+    env: "FLEETWAY_WEBHOOK_CONCURRENCY",
+    schema: int(1, 1000),
+    expected: "an integer between 1 and 1000",
+    default: "10",
+    description: "Webhook deliveries one process sends at once",
+  },
+  {
+    env: "FLEETWAY_WEBHOOK_ROTATION_GRACE_MS",
+    schema: ms(30 * 86_400_000),
+    expected: "milliseconds",
+    default: "86400000",
+    description: "How long a rotated-out subscription secret keeps signing beside the new one",
+  },
+  {
     env: "LOG_LEVEL",
     schema: Type.Union(
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),

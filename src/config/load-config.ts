@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { Value } from "typebox/value";
 import type { ApiKeyEntry, Scope } from "../http/plugins/api-key-auth.js";
+import { parseRetrySchedule } from "../webhooks/retry-schedule.js";
 import { ConfigError } from "./config-error.js";
 import { CONFIG_SETTINGS } from "./config-settings.js";
 
@@ -40,6 +41,14 @@ export interface Config {
     readonly staleMs: number;
   };
   readonly queuePrefix: string;
+  readonly webhooks: {
+    readonly callbackSecret: string;
+    readonly allow: readonly string[];
+    readonly timeoutMs: number;
+    readonly retryScheduleMs: readonly number[];
+    readonly concurrency: number;
+    readonly rotationGraceMs: number;
+  };
   readonly logLevel: string;
   /** Start-up warnings (development defaults in use), to be logged. */
   readonly warnings: readonly string[];
@@ -101,6 +110,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     );
   }
 
+  let callbackSecret: string;
+  if (raw.has("FLEETWAY_CALLBACK_SECRET")) {
+    callbackSecret = str("FLEETWAY_CALLBACK_SECRET");
+  } else if (production) {
+    throw new ConfigError(
+      "FLEETWAY_CALLBACK_SECRET",
+      "FLEETWAY_CALLBACK_SECRET is required in production (whsec_ + base64 of 24 to 64 random bytes)",
+    );
+  } else {
+    callbackSecret = `whsec_${createHash("sha256").update("fleetway-development-callback-secret").digest("base64")}`;
+    warnings.push(
+      "FLEETWAY_CALLBACK_SECRET is not set: job callbacks are signed with a fixed development secret",
+    );
+  }
+
   return deepFreeze({
     production,
     http: {
@@ -133,6 +157,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       staleMs: num("FLEETWAY_JOB_STALE_MS"),
     },
     queuePrefix: str("FLEETWAY_QUEUE_PREFIX"),
+    webhooks: {
+      callbackSecret,
+      allow: str("FLEETWAY_WEBHOOK_ALLOW")
+        .split(",")
+        .map((e) => e.trim())
+        .filter((e) => e !== ""),
+      timeoutMs: num("FLEETWAY_WEBHOOK_TIMEOUT_MS"),
+      retryScheduleMs: parseRetrySchedule(str("FLEETWAY_WEBHOOK_RETRY_SCHEDULE")),
+      concurrency: num("FLEETWAY_WEBHOOK_CONCURRENCY"),
+      rotationGraceMs: num("FLEETWAY_WEBHOOK_ROTATION_GRACE_MS"),
+    },
     logLevel: str("LOG_LEVEL"),
     warnings,
   });

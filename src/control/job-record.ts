@@ -41,6 +41,8 @@ export interface JobRecord {
   readonly cancelRequested: boolean;
   readonly callbackUrl: string | null;
   readonly callbackSecretSealed: string | null;
+  /** The callback URL as given (it may hold credentials), sealed; callbackUrl is its masked form. */
+  readonly callbackUrlSealed: string | null;
   readonly rolloutId: string | null;
   readonly workerId: string | null;
   readonly heartbeatAt: Date | null;
@@ -72,6 +74,7 @@ export interface JobRow {
   cancel_requested: boolean;
   callback_url: string | null;
   callback_secret_sealed: string | null;
+  callback_url_sealed: string | null;
   rollout_id: string | null;
   worker_id: string | null;
   heartbeat_at: Date | null;
@@ -104,6 +107,7 @@ export function toJob(row: JobRow): JobRecord {
     cancelRequested: row.cancel_requested,
     callbackUrl: row.callback_url,
     callbackSecretSealed: row.callback_secret_sealed,
+    callbackUrlSealed: row.callback_url_sealed,
     rolloutId: row.rollout_id,
     workerId: row.worker_id,
     heartbeatAt: row.heartbeat_at,

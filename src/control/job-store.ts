@@ -24,6 +24,7 @@ export interface NewJob {
   readonly statementTimeoutMs?: number | undefined;
   readonly callbackUrl?: string | undefined;
   readonly callbackSecretSealed?: string | undefined;
+  readonly callbackUrlSealed?: string | undefined;
   readonly rolloutId?: string | undefined;
 }
 
@@ -42,8 +43,9 @@ export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> 
     // so the active job can be looked up and named.
     ({ rows } = await db.query<JobRow>(
       `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
-                         statement_timeout_ms, state, callback_url, callback_secret_sealed, rollout_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10)
+                         statement_timeout_ms, state, callback_url, callback_secret_sealed, rollout_id,
+                         callback_url_sealed)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11)
        ON CONFLICT DO NOTHING RETURNING *`,
       [
         randomUUID(),
@@ -56,6 +58,7 @@ export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> 
         job.callbackUrl ?? null,
         job.callbackSecretSealed ?? null,
         job.rolloutId ?? null,
+        job.callbackUrlSealed ?? null,
       ],
     ));
   } catch (error) {

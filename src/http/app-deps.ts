@@ -4,6 +4,9 @@ import type { Registry } from "prom-client";
 import type { SecretBox } from "../control/secret-box.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { MigrationQueue } from "../jobs/migration-queue.js";
+import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
+import type { AddressPolicy } from "../webhooks/ssrf-guard.js";
+import type { WebhookQueue } from "../webhooks/webhook-queue.js";
 import type { ApiKeyEntry } from "./plugins/api-key-auth.js";
 
 /** What the HTTP app needs, built by the service's composition root (or a test). */
@@ -18,4 +21,10 @@ export interface AppDeps {
   /** Requests per minute per API key (or per IP without one); 0 disables the limit. */
   readonly rateLimitPerMinute: number;
   readonly metricsRegistry: Registry;
+  readonly events: JobEventPublisher;
+  readonly webhookQueue: WebhookQueue;
+  /** Which webhook and callback addresses are allowed (SSRF guard). */
+  readonly webhookPolicy: AddressPolicy;
+  /** How long a rotated-out subscription secret keeps signing. */
+  readonly webhookRotationGraceMs: number;
 }

@@ -11,6 +11,7 @@ import { registerHealthRoutes } from "./routes/health-routes.js";
 import { registerJobRoutes } from "./routes/job-routes.js";
 import { registerMigrationRoutes, RevisionSchema } from "./routes/migration-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
+import { registerWebhookRoutes, WEBHOOK_SCHEMAS } from "./routes/webhook-routes.js";
 import { registerTenantStateRoutes } from "./routes/tenant-state-routes.js";
 import { ProblemSchema } from "./schemas/common-schemas.js";
 import { JobSchema } from "./schemas/job-schemas.js";
@@ -46,8 +47,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before any plugin: their request decorators must exist in every context, /docs included.
   registerApiKeyAuth(app, deps.apiKeys);
   registerIdempotency(app, deps.pool);
-  for (const schema of [ProblemSchema, TenantSchema, JobSchema, RevisionSchema])
+  for (const schema of [
+    ProblemSchema,
+    TenantSchema,
+    JobSchema,
+    RevisionSchema,
+    ...WEBHOOK_SCHEMAS,
+  ]) {
     app.addSchema(schema);
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -69,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: "tenants", description: "Tenant databases and their state" },
         { name: "jobs", description: "Migration jobs" },
         { name: "migrations", description: "The migration set and plans" },
+        { name: "webhooks", description: "Signed event callbacks and their delivery log" },
         { name: "health", description: "Probes and metrics" },
       ],
     },
@@ -102,5 +111,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTenantStateRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerMigrationRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
   return app;
 }

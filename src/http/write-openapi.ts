@@ -12,6 +12,9 @@ import { createControlPool } from "../control/control-db.js";
 import { createSecretBox } from "../control/secret-box.js";
 import { loadMigrations } from "../engine/load-migrations.js";
 import { createMigrationQueue } from "../jobs/migration-queue.js";
+import { JobEventPublisher } from "../webhooks/job-event-publisher.js";
+import { parseAllowList } from "../webhooks/ssrf-guard.js";
+import { createWebhookQueue } from "../webhooks/webhook-queue.js";
 import { buildApp } from "./build-app.js";
 import { createLogger } from "./logger.js";
 import { createServiceMetrics } from "./metrics.js";
@@ -43,23 +46,31 @@ export async function buildOpenApiDocument(env: NodeJS.ProcessEnv = process.env)
     attempts: 1,
   });
   queue.on("error", () => undefined);
+  const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix);
+  webhookQueue.on("error", () => undefined);
+  const logger = createLogger(config);
   try {
     const app = await buildApp({
       pool,
       migrations: await loadMigrations(config.migrationsDir),
       queue,
       secretBox: createSecretBox(config.encryptionKey),
-      logger: createLogger(config),
+      logger,
       apiKeys: config.apiKeys,
       bodyLimit: config.http.bodyLimit,
       rateLimitPerMinute: config.http.rateLimitPerMinute,
       metricsRegistry: createServiceMetrics(pool, queue).registry,
+      events: new JobEventPublisher(webhookQueue, logger),
+      webhookQueue,
+      webhookPolicy: parseAllowList(config.webhooks.allow),
+      webhookRotationGraceMs: config.webhooks.rotationGraceMs,
     });
     const document = await renderOpenApi(app);
     await app.close();
     return document;
   } finally {
     await queue.close();
+    await webhookQueue.close();
     await pool.end();
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Queryable } from "../control/queryable.js";
 import { appendJobEvent } from "../control/job-event-store.js";
+import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import type { JobPhase, JobStepRecord } from "../control/job-record.js";
 import { updateJobProgress } from "../control/job-store.js";
 import type { PlanStep } from "../engine/plan/migration-plan.js";
@@ -20,6 +21,7 @@ export class JobProgressRecorder {
     private readonly db: Queryable,
     private readonly jobId: string,
     private readonly logger: Logger,
+    private readonly events: JobEventPublisher,
   ) {}
 
   get currentSteps(): readonly JobStepRecord[] {
@@ -70,7 +72,7 @@ export class JobProgressRecorder {
             steps,
             stepsDone: 0,
           });
-          await appendJobEvent(this.db, this.jobId, "job.started", {
+          await this.events.publish(this.db, this.jobId, "job.started", {
             fromHeads,
             toHeads: event.plan.toHeads,
             stepsTotal: steps.length,
@@ -143,7 +145,7 @@ export class JobProgressRecorder {
     const stepsDone = this.stepsDone;
     this.write(async () => {
       await updateJobProgress(this.db, this.jobId, { steps, stepsDone, currentRevision });
-      if (eventType !== undefined) await appendJobEvent(this.db, this.jobId, eventType, data);
+      if (eventType !== undefined) await this.events.publish(this.db, this.jobId, eventType, data);
     });
   }
 }

@@ -1,6 +1,8 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import { listActiveJobs, requeueJob } from "../control/job-store.js";
+import { overdueDeliveries } from "../control/delivery-store.js";
+import { attemptJobId, enqueueDelivery, type WebhookQueue } from "../webhooks/webhook-queue.js";
 import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
 
 export interface ReconcilerSettings {
@@ -24,6 +26,7 @@ const LIVE_STATES = new Set(["waiting", "active", "delayed", "prioritized", "wai
 export async function reconcileOnce(
   pool: pg.Pool,
   queue: MigrationQueue,
+  webhookQueue: WebhookQueue,
   settings: ReconcilerSettings,
   logger: Logger,
   now: () => number = Date.now,
@@ -42,8 +45,27 @@ export async function reconcileOnce(
     await enqueueMigrationJob(queue, job.id);
     requeued.push(job.id);
   }
-  if (requeued.length > 0)
+  if (requeued.length > 0) {
     logger.warn({ jobIds: requeued }, "re-enqueued jobs missing from the queue");
+  }
+  // Deliveries: a pending delivery overdue by more than an interval whose attempt is not queued.
+  const deliveries: string[] = [];
+  for (const delivery of await overdueDeliveries(pool, settings.intervalMs)) {
+    const attempt = delivery.attempts + 1;
+    const state = await webhookQueue.getJobState(attemptJobId(delivery.id, attempt));
+    if (LIVE_STATES.has(state)) continue;
+    if (state === "completed" || state === "failed") {
+      await webhookQueue.remove(attemptJobId(delivery.id, attempt)).catch(() => 0);
+    }
+    await enqueueDelivery(webhookQueue, delivery.id, attempt);
+    deliveries.push(delivery.id);
+  }
+  if (deliveries.length > 0) {
+    logger.warn(
+      { deliveryIds: deliveries },
+      "re-enqueued webhook deliveries missing from the queue",
+    );
+  }
   return requeued;
 }
 
@@ -51,12 +73,13 @@ export async function reconcileOnce(
 export function startReconciler(
   pool: pg.Pool,
   queue: MigrationQueue,
+  webhookQueue: WebhookQueue,
   settings: ReconcilerSettings,
   logger: Logger,
 ): { stop(): Promise<void> } {
   let running: Promise<unknown> = Promise.resolve();
   const tick = (): void => {
-    running = reconcileOnce(pool, queue, settings, logger).catch((error: unknown) => {
+    running = reconcileOnce(pool, queue, webhookQueue, settings, logger).catch((error: unknown) => {
       logger.warn({ err: error }, "reconciler pass failed");
     });
   };

@@ -15,6 +15,7 @@ import { getTenant, recordTenantHeads } from "../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
+import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { JobProgressRecorder } from "./job-progress-recorder.js";
 
 export interface MigrationSettings {
@@ -33,6 +34,8 @@ export interface RunJobDeps {
   /** How often a running job proves it is alive and checks for a cancel request. */
   readonly heartbeatMs: number;
   readonly workerId: string;
+  /** Appends job events and their webhook deliveries. */
+  readonly events: JobEventPublisher;
   /** Metrics hook: called for every committed step. */
   readonly onStepCommitted?: (direction: "up" | "down" | "stamp", seconds: number) => void;
 }
@@ -68,7 +71,7 @@ export async function runJobAttempt(
   const existing = await getJob(pool, jobId);
   if (existing === null) return { kind: "finished", job: null };
   if (existing.state === "queued" && existing.cancelRequested) {
-    return { kind: "finished", job: await cancelUnstarted(pool, jobId) };
+    return { kind: "finished", job: await cancelUnstarted(deps, jobId) };
   }
   const job = await claimJob(pool, jobId, deps.workerId);
   if (job === null) return { kind: "finished", job: existing };
@@ -111,7 +114,7 @@ export async function runJobAttempt(
   }, deps.heartbeatMs);
   heartbeat.unref();
 
-  const recorder = new JobProgressRecorder(pool, jobId, logger);
+  const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events);
   try {
     const result = await migrate({
       migrations: deps.migrations,
@@ -146,7 +149,7 @@ export async function runJobAttempt(
       stepsDone: result.steps.length,
     });
     if (finished !== null) {
-      await appendJobEvent(pool, jobId, "job.succeeded", {
+      await deps.events.publish(pool, jobId, "job.succeeded", {
         fromHeads: result.fromHeads,
         toHeads: result.toHeads,
       });
@@ -175,7 +178,7 @@ export async function runJobAttempt(
         steps: recorder.currentSteps,
       });
       if (finished !== null)
-        await appendJobEvent(pool, jobId, "job.cancelled", { error: errorJson(error) });
+        await deps.events.publish(pool, jobId, "job.cancelled", { error: errorJson(error) });
       return { kind: "finished", job: finished };
     }
     if (TRANSIENT.includes(error.code) && !isLastAttempt) {
@@ -194,7 +197,7 @@ export async function runJobAttempt(
       steps: recorder.currentSteps,
     });
     if (finished !== null)
-      await appendJobEvent(pool, jobId, "job.failed", { error: errorJson(error) });
+      await deps.events.publish(pool, jobId, "job.failed", { error: errorJson(error) });
     logger.warn({ err: error }, "job failed");
     return { kind: "finished", job: finished };
   } finally {
@@ -203,10 +206,11 @@ export async function runJobAttempt(
   }
 }
 
-async function cancelUnstarted(pool: pg.Pool, jobId: string): Promise<JobRecord | null> {
+async function cancelUnstarted(deps: RunJobDeps, jobId: string): Promise<JobRecord | null> {
+  const { pool } = deps;
   const error = { code: ErrorCode.MIGRATION_CANCELLED, message: "Cancelled before it started" };
   const finished = await finishJob(pool, jobId, { state: "cancelled", error });
-  if (finished !== null) await appendJobEvent(pool, jobId, "job.cancelled", { error });
+  if (finished !== null) await deps.events.publish(pool, jobId, "job.cancelled", { error });
   return finished;
 }
 

@@ -1,14 +1,16 @@
 import type pg from "pg";
 import type { Logger } from "pino";
+import { inTransaction } from "../control/control-db.js";
+import type { JobRecord } from "../control/job-record.js";
+import { insertJob } from "../control/job-store.js";
+import type { Queryable } from "../control/queryable.js";
+import type { SecretBox } from "../control/secret-box.js";
+import { requireTenant } from "../control/tenant-store.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { Operation } from "../engine/plan/migration-plan.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
-import { inTransaction } from "../control/control-db.js";
-import { appendJobEvent } from "../control/job-event-store.js";
-import type { JobRecord } from "../control/job-record.js";
-import { insertJob } from "../control/job-store.js";
-import { requireTenant } from "../control/tenant-store.js";
-import type { Queryable } from "../control/queryable.js";
+import { withoutCredentials } from "../http/views.js";
+import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
 import { validateTarget } from "./validate-target.js";
 
@@ -19,8 +21,9 @@ export interface JobRequest {
   readonly transactionMode?: TransactionMode | undefined;
   readonly lockTimeoutMs?: number | undefined;
   readonly statementTimeoutMs?: number | undefined;
+  /** Already checked against the SSRF guard by the caller. */
   readonly callbackUrl?: string | undefined;
-  readonly callbackSecretSealed?: string | undefined;
+  readonly callbackSecret?: string | undefined;
 }
 
 export interface SubmitDeps {
@@ -28,52 +31,73 @@ export interface SubmitDeps {
   readonly migrations: Migrations;
   readonly queue: MigrationQueue;
   readonly logger: Logger;
+  readonly secretBox: SecretBox;
+  readonly events: JobEventPublisher;
+}
+
+/** A job recorded in a transaction, with what to hand to the queues once it commits. */
+export interface CreatedJob {
+  readonly job: JobRecord;
+  readonly deliveryIds: readonly string[];
 }
 
 /**
- * Records a job (and its `job.queued` event) in the control database, then enqueues its id.
- * The database is the source of truth: if Redis is unavailable the job stays queued there and
- * the reconciler enqueues it later, so the request still succeeds.
+ * Records a job and its `job.queued` event (and that event's webhook deliveries) in `tx`.
  *
  * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, or the target's own error
  */
-export async function submitJob(
+export async function createJob(
   deps: SubmitDeps,
+  tx: Queryable,
   request: JobRequest,
-  db?: Queryable,
-): Promise<JobRecord> {
-  const create = async (tx: Queryable): Promise<JobRecord> => {
-    const tenant = await requireTenant(tx, request.tenantId);
-    validateTarget(deps.migrations, request.operation, request.target, tenant.heads);
-    const job = await insertJob(tx, {
-      tenantId: request.tenantId,
-      operation: request.operation,
-      target: request.target,
-      transactionMode: request.transactionMode ?? "per-revision",
-      lockTimeoutMs: request.lockTimeoutMs,
-      statementTimeoutMs: request.statementTimeoutMs,
-      callbackUrl: request.callbackUrl,
-      callbackSecretSealed: request.callbackSecretSealed,
-    });
-    await appendJobEvent(tx, job.id, "job.queued", {
-      operation: job.operation,
-      target: job.target,
-    });
-    return job;
-  };
-  const job = db === undefined ? await inTransaction(deps.pool, create) : await create(db);
-  if (db === undefined) await enqueueAfterCommit(deps, job.id);
-  return job;
+): Promise<CreatedJob> {
+  const tenant = await requireTenant(tx, request.tenantId);
+  validateTarget(deps.migrations, request.operation, request.target, tenant.heads);
+  const job = await insertJob(tx, {
+    tenantId: request.tenantId,
+    operation: request.operation,
+    target: request.target,
+    transactionMode: request.transactionMode ?? "per-revision",
+    lockTimeoutMs: request.lockTimeoutMs,
+    statementTimeoutMs: request.statementTimeoutMs,
+    callbackUrl:
+      request.callbackUrl === undefined ? undefined : withoutCredentials(request.callbackUrl),
+    callbackUrlSealed:
+      request.callbackUrl === undefined ? undefined : deps.secretBox.encrypt(request.callbackUrl),
+    callbackSecretSealed:
+      request.callbackSecret === undefined
+        ? undefined
+        : deps.secretBox.encrypt(request.callbackSecret),
+  });
+  const deliveryIds = await deps.events.record(tx, job.id, "job.queued", {
+    operation: job.operation,
+    target: job.target,
+  });
+  return { job, deliveryIds };
 }
 
-/** Enqueues a committed job; a Redis failure is logged and left to the reconciler. */
-export async function enqueueAfterCommit(
-  deps: Pick<SubmitDeps, "queue" | "logger">,
-  jobId: string,
+/**
+ * Enqueues a committed job and its deliveries. The database is the source of truth: if Redis is
+ * unavailable the job stays queued there and the reconciler enqueues it later.
+ */
+export async function afterJobCommitted(
+  deps: Pick<SubmitDeps, "queue" | "logger" | "events">,
+  created: CreatedJob,
 ): Promise<void> {
   try {
-    await enqueueMigrationJob(deps.queue, jobId);
+    await enqueueMigrationJob(deps.queue, created.job.id);
   } catch (error) {
-    deps.logger.warn({ jobId, err: error }, "could not enqueue the job; the reconciler will");
+    deps.logger.warn(
+      { jobId: created.job.id, err: error },
+      "could not enqueue the job; the reconciler will",
+    );
   }
+  await deps.events.enqueue(created.deliveryIds);
+}
+
+/** Records and enqueues one job. */
+export async function submitJob(deps: SubmitDeps, request: JobRequest): Promise<JobRecord> {
+  const created = await inTransaction(deps.pool, (tx) => createJob(deps, tx, request));
+  await afterJobCommitted(deps, created);
+  return created.job;
 }

@@ -16,6 +16,10 @@ import { createServiceMetrics } from "../http/metrics.js";
 import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
 import { startMigrationWorker, type MigrationWorker } from "../jobs/migration-worker.js";
 import { startReconciler } from "../jobs/reconciler.js";
+import { JobEventPublisher } from "../webhooks/job-event-publisher.js";
+import { parseAllowList } from "../webhooks/ssrf-guard.js";
+import { createWebhookQueue } from "../webhooks/webhook-queue.js";
+import { startWebhookWorker } from "../webhooks/webhook-worker.js";
 import { checkRedis } from "./check-redis.js";
 
 export type ServiceMode = "serve" | "api" | "worker";
@@ -72,6 +76,13 @@ export async function startService(
     logger.warn({ err: error }, "queue connection error");
   });
   await queue.waitUntilReady();
+  const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix);
+  webhookQueue.on("error", (error) => {
+    logger.warn({ err: error }, "webhook queue connection error");
+  });
+  await webhookQueue.waitUntilReady();
+  const events = new JobEventPublisher(webhookQueue, logger.child({ component: "webhooks" }));
+  const webhookPolicy = parseAllowList(config.webhooks.allow);
   const secretBox = createSecretBox(config.encryptionKey);
   const metrics = createServiceMetrics(pool, queue);
   const workerId = `${hostname()}:${process.pid}`;
@@ -88,6 +99,7 @@ export async function startService(
             migration: config.migration,
             heartbeatMs: config.reconciler.heartbeatMs,
             workerId,
+            events,
             onStepCommitted: (direction, seconds) => {
               metrics.stepDuration.observe({ direction }, seconds);
             },
@@ -101,9 +113,30 @@ export async function startService(
             staleMs: config.reconciler.staleMs,
           },
         );
+  const webhookWorker =
+    mode === "api"
+      ? null
+      : startWebhookWorker(
+          {
+            pool,
+            secretBox,
+            logger: logger.child({ component: "webhooks" }),
+            policy: webhookPolicy,
+            timeoutMs: config.webhooks.timeoutMs,
+            schedule: config.webhooks.retryScheduleMs,
+            callbackSecret: config.webhooks.callbackSecret,
+          },
+          webhookQueue,
+          {
+            redisUrl: config.redisUrl,
+            prefix: config.queuePrefix,
+            concurrency: config.webhooks.concurrency,
+          },
+        );
   const reconciler = startReconciler(
     pool,
     queue,
+    webhookQueue,
     config.reconciler,
     logger.child({ component: "reconciler" }),
   );
@@ -121,6 +154,10 @@ export async function startService(
       bodyLimit: config.http.bodyLimit,
       rateLimitPerMinute: config.http.rateLimitPerMinute,
       metricsRegistry: metrics.registry,
+      events,
+      webhookQueue,
+      webhookPolicy,
+      webhookRotationGraceMs: config.webhooks.rotationGraceMs,
     });
     url = await app.listen({ port: config.http.port, host: config.http.host });
   }
@@ -141,8 +178,10 @@ export async function startService(
         logger.info("shutting down");
         await app?.close();
         await worker?.close(config.shutdownGraceMs);
+        await webhookWorker?.close();
         await reconciler.stop();
         await queue.close();
+        await webhookQueue.close();
         await pool.end();
         logger.info("stopped");
       })();

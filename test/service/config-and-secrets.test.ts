@@ -31,7 +31,7 @@ describe("configuration", () => {
     assert.equal(config.migrationsDir, "/srv/migrations");
     assert.equal(config.encryptionKey.length, 32);
     assert.deepEqual(config.apiKeys, [{ name: "dev", scope: "admin", secret: "fleetway-dev-key" }]);
-    assert.equal(config.warnings.length, 2);
+    assert.equal(config.warnings.length, 3);
     assert.ok(
       Object.isFrozen(config) && Object.isFrozen(config.worker) && Object.isFrozen(config.apiKeys),
     );
@@ -70,6 +70,7 @@ describe("configuration", () => {
       NODE_ENV: "production",
       FLEETWAY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64"),
       FLEETWAY_API_KEYS: "ci:write:0123456789abcdef",
+      FLEETWAY_CALLBACK_SECRET: `whsec_${Buffer.alloc(32, 9).toString("base64")}`,
     });
     assert.deepEqual(config.warnings, []);
     assert.deepEqual(config.encryptionKey, Buffer.alloc(32, 7));

@@ -4,6 +4,7 @@ import { Type } from "typebox";
 import { appendJobEvent, listJobEvents } from "../../control/job-event-store.js";
 import { cancelQueuedJob, listJobs, requestCancel, requireJob } from "../../control/job-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
+import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
 import { submitJob } from "../../jobs/submit-job.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
@@ -34,6 +35,8 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
     },
     async (request, reply) => {
       const body = request.body;
+      if (body.callbackUrl !== undefined)
+        await assertWebhookUrlAllowed(body.callbackUrl, deps.webhookPolicy);
       const job = await submitJob(deps, {
         tenantId: request.params.id,
         operation: body.operation,
@@ -42,6 +45,7 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
         lockTimeoutMs: body.lockTimeoutMs,
         statementTimeoutMs: body.statementTimeoutMs,
         callbackUrl: body.callbackUrl,
+        callbackSecret: body.callbackSecret,
       });
       request.log.info({ jobId: job.id, tenantId: job.tenantId }, "job queued");
       return reply.status(202).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
@@ -153,7 +157,7 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
       }
       const cancelled = await cancelQueuedJob(pool, id);
       if (cancelled !== null) {
-        await appendJobEvent(pool, id, "job.cancelled", { error: cancelled.error });
+        await deps.events.publish(pool, id, "job.cancelled", { error: cancelled.error });
         await deps.queue.remove(id).catch(() => 0);
       } else {
         await appendJobEvent(pool, id, "job.cancel_requested", {

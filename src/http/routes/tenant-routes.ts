@@ -10,7 +10,7 @@ import {
   updateTenant,
 } from "../../control/tenant-store.js";
 import { redactConnectionString } from "../../engine/runner/connect.js";
-import { enqueueAfterCommit, submitJob } from "../../jobs/submit-job.js";
+import { afterJobCommitted, createJob } from "../../jobs/submit-job.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
 import {
@@ -53,16 +53,16 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         const job =
           body.migrateTo === undefined
             ? null
-            : await submitJob(
-                deps,
-                { tenantId: tenant.id, operation: "upgrade", target: body.migrateTo },
-                tx,
-              );
+            : await createJob(deps, tx, {
+                tenantId: tenant.id,
+                operation: "upgrade",
+                target: body.migrateTo,
+              });
         return { tenant, job };
       });
-      if (created.job !== null) await enqueueAfterCommit(deps, created.job.id);
+      if (created.job !== null) await afterJobCommitted(deps, created.job);
       request.log.info(
-        { tenantId: created.tenant.id, jobId: created.job?.id },
+        { tenantId: created.tenant.id, jobId: created.job?.job.id },
         "tenant registered",
       );
       return reply
@@ -70,7 +70,7 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         .header("location", `/v1/tenants/${encodeURIComponent(created.tenant.id)}`)
         .send({
           tenant: tenantView(created.tenant),
-          job: created.job === null ? null : jobView(created.job),
+          job: created.job === null ? null : jobView(created.job.job),
         });
     },
   );

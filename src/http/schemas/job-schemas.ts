@@ -66,6 +66,13 @@ export const JobRequestBody = Type.Object(
     transactionMode: Type.Optional(Type.Union([Type.Literal("per-revision"), Type.Literal("all")])),
     lockTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
     statementTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
+    callbackSecret: Type.Optional(
+      Type.String({
+        pattern: "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$",
+        description:
+          "Signs this job's callbacks (Standard Webhooks); default: the service's FLEETWAY_CALLBACK_SECRET",
+      }),
+    ),
     callbackUrl: Type.Optional(
       Type.String({ format: "uri", pattern: "^https?://", maxLength: 2048 }),
     ),

@@ -1,0 +1,221 @@
+import { randomUUID } from "node:crypto";
+import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { decodeCursor, toPage, type Page } from "./pagination.js";
+import type { Queryable } from "./queryable.js";
+
+export type DeliveryState = "pending" | "succeeded" | "failed";
+
+export interface DeliveryRecord {
+  readonly id: string;
+  readonly seq: number;
+  readonly subscriptionId: string | null;
+  readonly jobId: string | null;
+  readonly urlSealed: string;
+  readonly urlMasked: string;
+  readonly messageId: string;
+  readonly eventType: string;
+  readonly payload: Record<string, unknown>;
+  readonly state: DeliveryState;
+  readonly attempts: number;
+  readonly nextAttemptAt: Date | null;
+  readonly lastStatusCode: number | null;
+  readonly lastError: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly startedAt: Date;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  readonly responseExcerpt: string | null;
+  readonly error: string | null;
+  readonly nextAttemptAt: Date | null;
+}
+
+interface DeliveryRow {
+  id: string;
+  seq: string;
+  subscription_id: string | null;
+  job_id: string | null;
+  url_sealed: string;
+  url_masked: string;
+  message_id: string;
+  event_type: string;
+  payload: Record<string, unknown>;
+  state: DeliveryState;
+  attempts: number;
+  next_attempt_at: Date | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
+  id: r.id,
+  seq: Number(r.seq),
+  subscriptionId: r.subscription_id,
+  jobId: r.job_id,
+  urlSealed: r.url_sealed,
+  urlMasked: r.url_masked,
+  messageId: r.message_id,
+  eventType: r.event_type,
+  payload: r.payload,
+  state: r.state,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  lastStatusCode: r.last_status_code,
+  lastError: r.last_error,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export interface NewDelivery {
+  readonly subscriptionId: string | null;
+  readonly jobId: string | null;
+  readonly urlSealed: string;
+  readonly urlMasked: string;
+  readonly eventType: string;
+  readonly payload: Record<string, unknown>;
+}
+
+/** Records deliveries due now; returns their ids for the queue. */
+export async function insertDeliveries(
+  db: Queryable,
+  deliveries: readonly NewDelivery[],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (const d of deliveries) {
+    const id = randomUUID();
+    await db.query(
+      `INSERT INTO webhook_deliveries (id, subscription_id, job_id, url_sealed, url_masked, message_id,
+                                       event_type, payload, state, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now())`,
+      [
+        id,
+        d.subscriptionId,
+        d.jobId,
+        d.urlSealed,
+        d.urlMasked,
+        `msg_${id.replace(/-/g, "")}`,
+        d.eventType,
+        JSON.stringify(d.payload),
+      ],
+    );
+    ids.push(id);
+  }
+  return ids;
+}
+
+export function deliveryNotFound(id: string): FleetwayError {
+  return new FleetwayError(ErrorCode.DELIVERY_NOT_FOUND, `Delivery '${id}' does not exist`, {
+    deliveryId: id,
+  });
+}
+
+export async function getDelivery(db: Queryable, id: string): Promise<DeliveryRecord | null> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+  const { rows } = await db.query<DeliveryRow>("SELECT * FROM webhook_deliveries WHERE id = $1", [
+    id,
+  ]);
+  return rows[0] === undefined ? null : toDelivery(rows[0]);
+}
+
+export async function listDeliveries(
+  db: Queryable,
+  filter: { subscriptionId?: string; jobId?: string; limit: number; cursor?: string },
+): Promise<Page<DeliveryRecord>> {
+  const before = decodeCursor(filter.cursor);
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT * FROM webhook_deliveries
+      WHERE ($1::uuid IS NULL OR subscription_id = $1::uuid) AND ($2::uuid IS NULL OR job_id = $2::uuid)
+        AND ($3::bigint IS NULL OR seq < $3::bigint)
+      ORDER BY seq DESC LIMIT $4`,
+    [
+      filter.subscriptionId ?? null,
+      filter.jobId ?? null,
+      before === null ? null : Number(before),
+      filter.limit + 1,
+    ],
+  );
+  return toPage(rows.map(toDelivery), filter.limit, (d) => d.seq);
+}
+
+export async function listAttempts(db: Queryable, deliveryId: string): Promise<AttemptRecord[]> {
+  const { rows } = await db.query<{
+    attempt: number;
+    started_at: Date;
+    duration_ms: number;
+    status_code: number | null;
+    response_excerpt: string | null;
+    error: string | null;
+    next_attempt_at: Date | null;
+  }>("SELECT * FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt", [deliveryId]);
+  return rows.map((r) => ({
+    attempt: r.attempt,
+    startedAt: r.started_at,
+    durationMs: r.duration_ms,
+    statusCode: r.status_code,
+    responseExcerpt: r.response_excerpt,
+    error: r.error,
+    nextAttemptAt: r.next_attempt_at,
+  }));
+}
+
+/** Logs one attempt and moves the delivery on, in one statement so the two never disagree. */
+export async function recordAttempt(
+  db: Queryable,
+  deliveryId: string,
+  attempt: Omit<AttemptRecord, "nextAttemptAt"> & { nextAttemptAt: Date | null },
+  state: DeliveryState,
+): Promise<void> {
+  await db.query(
+    `WITH logged AS (
+       INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code,
+                                     response_excerpt, error, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     )
+     UPDATE webhook_deliveries SET attempts = $2, state = $9, next_attempt_at = $8,
+            last_status_code = $5, last_error = $7, updated_at = now()
+      WHERE id = $1`,
+    [
+      deliveryId,
+      attempt.attempt,
+      attempt.startedAt,
+      attempt.durationMs,
+      attempt.statusCode,
+      attempt.responseExcerpt,
+      attempt.error,
+      attempt.nextAttemptAt,
+      state,
+    ],
+  );
+}
+
+/** Queues a delivery again now, whatever became of it (the attempt log keeps its history). */
+export async function resetForRedelivery(db: Queryable, id: string): Promise<DeliveryRecord> {
+  const { rows } = await db.query<DeliveryRow>(
+    `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now(), updated_at = now()
+      WHERE id = $1 RETURNING *`,
+    [id],
+  );
+  if (rows[0] === undefined) throw deliveryNotFound(id);
+  return toDelivery(rows[0]);
+}
+
+/** Pending deliveries that should have been attempted by now (for the reconciler). */
+export async function overdueDeliveries(
+  db: Queryable,
+  olderThanMs: number,
+  limit = 1000,
+): Promise<DeliveryRecord[]> {
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT * FROM webhook_deliveries
+      WHERE state = 'pending' AND next_attempt_at < now() - make_interval(secs => $1::double precision / 1000)
+      ORDER BY next_attempt_at LIMIT $2`,
+    [olderThanMs, limit],
+  );
+  return rows.map(toDelivery);
+}

@@ -1,0 +1,102 @@
+import type { Logger } from "pino";
+import { insertDeliveries, type NewDelivery } from "../control/delivery-store.js";
+import { appendJobEvent } from "../control/job-event-store.js";
+import { getJob } from "../control/job-store.js";
+import type { Queryable } from "../control/queryable.js";
+import { subscriptionsFor } from "../control/webhook-store.js";
+import { jobView } from "../http/views.js";
+import { enqueueDelivery, type WebhookQueue } from "./webhook-queue.js";
+
+/** The job events receivers can subscribe to. `job.progress` (one per step) only when asked for. */
+export const WEBHOOK_EVENT_TYPES = [
+  "job.queued",
+  "job.started",
+  "job.progress",
+  "job.succeeded",
+  "job.failed",
+  "job.cancelled",
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Per-job callbacks get every event except the chatty per-step one. */
+const CALLBACK_EVENTS: ReadonlySet<string> = new Set(
+  WEBHOOK_EVENT_TYPES.filter((t) => t !== "job.progress"),
+);
+
+/**
+ * Appends job events and, for webhook event types, records one delivery per matching
+ * subscription and one for the job's callback URL, in the caller's transaction: the delivery
+ * exists exactly when the event does. Enqueueing happens after commit ({@link enqueue}).
+ */
+export class JobEventPublisher {
+  constructor(
+    private readonly queue: WebhookQueue | null,
+    private readonly logger: Logger,
+  ) {}
+
+  /** @returns ids of the deliveries to enqueue once the transaction commits */
+  async record(
+    db: Queryable,
+    jobId: string,
+    type: string,
+    data: Record<string, unknown> = {},
+  ): Promise<string[]> {
+    const seq = await appendJobEvent(db, jobId, type, data);
+    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) return [];
+    const subscriptions = await subscriptionsFor(db, type);
+    const job = await getJob(db, jobId);
+    if (job === null) return [];
+    const callbackUrlSealed = CALLBACK_EVENTS.has(type) ? job.callbackUrlSealed : null;
+    if (subscriptions.length === 0 && callbackUrlSealed === null) return [];
+    // Never a secret or connection string: the job view masks and omits them.
+    const payload = {
+      type,
+      timestamp: new Date().toISOString(),
+      data: { ...jobView(job), sequence: seq },
+    };
+    const deliveries: NewDelivery[] = subscriptions.map((s) => ({
+      subscriptionId: s.id,
+      jobId,
+      urlSealed: s.urlSealed,
+      urlMasked: s.urlMasked,
+      eventType: type,
+      payload,
+    }));
+    if (callbackUrlSealed !== null) {
+      deliveries.push({
+        subscriptionId: null,
+        jobId,
+        urlSealed: callbackUrlSealed,
+        urlMasked: job.callbackUrl ?? "",
+        eventType: type,
+        payload,
+      });
+    }
+    return insertDeliveries(db, deliveries);
+  }
+
+  /** Hands committed deliveries to the webhook queue; on failure the reconciler does it later. */
+  async enqueue(deliveryIds: readonly string[]): Promise<void> {
+    if (this.queue === null) return;
+    for (const id of deliveryIds) {
+      try {
+        await enqueueDelivery(this.queue, id, 1);
+      } catch (error) {
+        this.logger.warn(
+          { deliveryId: id, err: error },
+          "could not enqueue a webhook delivery; the reconciler will",
+        );
+      }
+    }
+  }
+
+  /** Outside a transaction: record, then enqueue. */
+  async publish(
+    db: Queryable,
+    jobId: string,
+    type: string,
+    data: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.enqueue(await this.record(db, jobId, type, data));
+  }
+}

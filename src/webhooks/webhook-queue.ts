@@ -1,0 +1,40 @@
+import { Queue } from "bullmq";
+import { producerConnection } from "../jobs/migration-queue.js";
+
+/** Webhook deliveries get their own queue so a slow receiver never delays a migration. */
+export const WEBHOOK_QUEUE = "webhooks";
+
+export interface WebhookJobData {
+  readonly deliveryId: string;
+}
+
+export type WebhookQueue = Queue<WebhookJobData, unknown>;
+
+export function createWebhookQueue(redisUrl: string, prefix: string): WebhookQueue {
+  return new Queue<WebhookJobData, unknown, string>(WEBHOOK_QUEUE, {
+    connection: producerConnection(redisUrl),
+    prefix,
+    defaultJobOptions: { removeOnComplete: true, removeOnFail: { count: 1000 }, attempts: 1 },
+  });
+}
+
+/**
+ * One queue entry per attempt (`<delivery>-<attempt>`), delayed until the attempt is due.
+ * Re-adding an entry that is already waiting is a no-op, which keeps the reconciler harmless.
+ */
+export async function enqueueDelivery(
+  queue: WebhookQueue,
+  deliveryId: string,
+  attempt: number,
+  delayMs = 0,
+): Promise<void> {
+  await queue.add(
+    "deliver",
+    { deliveryId },
+    { jobId: attemptJobId(deliveryId, attempt), delay: Math.max(0, delayMs) },
+  );
+}
+
+export function attemptJobId(deliveryId: string, attempt: number): string {
+  return `${deliveryId}-a${attempt}`;
+}

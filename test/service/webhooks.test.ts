@@ -1,0 +1,305 @@
+/**
+ * Webhooks as a receiver sees them: every request is verified with the official
+ * `standardwebhooks` package, exactly as a receiver would.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Webhook } from "standardwebhooks";
+import { guardedLookup, parseAllowList } from "../../src/webhooks/ssrf-guard.js";
+import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
+import { startTestService, waitForJob, type TestService } from "../support/service-harness.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import { startReceiver, type Received, type Receiver } from "../support/webhook-receiver.js";
+
+const verify = (secret: string, r: Received): unknown =>
+  new Webhook(secret).verify(r.body, {
+    "webhook-id": String(r.headers["webhook-id"]),
+    "webhook-timestamp": String(r.headers["webhook-timestamp"]),
+    "webhook-signature": String(r.headers["webhook-signature"]),
+  });
+
+describe("webhooks", () => {
+  let svc: TestService;
+  let receiver: Receiver;
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+  let tenantCount = 0;
+
+  before(async () => {
+    revisions = await revisionDir([
+      tableRevision("w1"),
+      tableRevision("w2", ["w1"]),
+      tableRevision("w3", ["w2"]),
+    ]);
+    receiver = await startReceiver();
+    tenantDb = await createTestDatabase();
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      env: {
+        FLEETWAY_WEBHOOK_ALLOW: "127.0.0.1",
+        FLEETWAY_WEBHOOK_RETRY_SCHEDULE: "0,150ms,150ms",
+        FLEETWAY_WEBHOOK_TIMEOUT_MS: "400",
+        FLEETWAY_WEBHOOK_ROTATION_GRACE_MS: "3600000",
+      },
+    });
+  });
+  after(async () => {
+    await svc.close();
+    await receiver.close();
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+
+  const admin = () => svc.http().post("/v1/webhooks").set("authorization", svc.auth("admin"));
+  const subscribe = async (path: string, eventTypes: string[]) => {
+    const response = await admin().send({
+      url: `${receiver.url}${path}`,
+      eventTypes,
+      description: path,
+    });
+    assert.equal(response.status, 201, response.text);
+    return response.body as { subscription: { id: string }; secret: string };
+  };
+  const unsubscribe = (id: string) =>
+    svc.http().delete(`/v1/webhooks/${id}`).set("authorization", svc.auth("admin"));
+  const runJob = async (extra: Record<string, unknown> = {}): Promise<string> => {
+    tenantCount++;
+    const id = `wh_${tenantCount}`;
+    const tenant = await svc
+      .http()
+      .post("/v1/tenants")
+      .set("authorization", svc.auth("write"))
+      .send({ id, name: id, databaseUrl: tenantDb.url, schema: id });
+    assert.equal(tenant.status, 201, tenant.text);
+    const job = await svc
+      .http()
+      .post(`/v1/tenants/${id}/jobs`)
+      .set("authorization", svc.auth("write"))
+      .send({ operation: "upgrade", target: "head", ...extra });
+    assert.equal(job.status, 202, job.text);
+    assert.equal((await waitForJob(svc, job.body.id)).state, "succeeded");
+    return job.body.id as string;
+  };
+  const deliveryOf = async (subscriptionId: string) => {
+    const list = await svc
+      .http()
+      .get(`/v1/webhooks/${subscriptionId}/deliveries`)
+      .set("authorization", svc.auth("read"));
+    const first = list.body.items[0];
+    return (
+      await svc
+        .http()
+        .get(`/v1/deliveries/${first.id as string}`)
+        .set("authorization", svc.auth("read"))
+    ).body;
+  };
+  const waitForDelivery = async (subscriptionId: string, state: string) => {
+    for (let i = 0; i < 200; i++) {
+      const list = await svc
+        .http()
+        .get(`/v1/webhooks/${subscriptionId}/deliveries`)
+        .set("authorization", svc.auth("read"));
+      if (list.body.items[0]?.state === state) return deliveryOf(subscriptionId);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`delivery never became ${state}`);
+  };
+
+  it("signs every event per Standard Webhooks, in order, with the job as data and no secrets", async () => {
+    const { subscription, secret } = await subscribe("/all", [
+      "job.queued",
+      "job.started",
+      "job.progress",
+      "job.succeeded",
+      "job.failed",
+      "job.cancelled",
+    ]);
+    assert.match(secret, /^whsec_/);
+    const jobId = await runJob();
+    const received = await receiver.waitFor(6, "/all");
+    const events = received.map(
+      (r) =>
+        verify(secret, r) as {
+          type: string;
+          timestamp: string;
+          data: { id: string; sequence: number };
+        },
+    );
+    assert.deepEqual(
+      events.map((e) => e.type),
+      [
+        "job.queued",
+        "job.started",
+        "job.progress",
+        "job.progress",
+        "job.progress",
+        "job.succeeded",
+      ],
+    );
+    assert.ok(events.every((e) => e.data.id === jobId));
+    const sequences = events.map((e) => e.data.sequence);
+    assert.deepEqual(
+      [...sequences].sort((a, b) => a - b),
+      sequences,
+      "increasing per-job sequence",
+    );
+    assert.equal(
+      new Set(received.map((r) => r.headers["webhook-id"])).size,
+      6,
+      "one message id per event",
+    );
+    assert.ok(
+      received.every((r) => !r.body.includes("databaseUrl") && !r.body.includes("postgres://")),
+    );
+    await unsubscribe(subscription.id);
+  });
+
+  it("500, 500, 200 is retried and ends delivered with three attempts logged", async () => {
+    receiver.script("/flaky", [{ status: 500 }, { status: 500 }, { status: 200 }]);
+    const { subscription } = await subscribe("/flaky", ["job.succeeded"]);
+    await runJob();
+    const delivery = await waitForDelivery(subscription.id, "succeeded");
+    assert.equal(delivery.attempts, 3);
+    assert.deepEqual(
+      delivery.attemptLog.map((a: { statusCode: number }) => a.statusCode),
+      [500, 500, 200],
+    );
+    assert.equal(delivery.attemptLog[0].responseExcerpt, "ok from the receiver");
+    assert.ok(
+      delivery.attemptLog[0].nextAttemptAt !== null &&
+        delivery.attemptLog[2].nextAttemptAt === null,
+    );
+    const ids = new Set((await receiver.waitFor(3, "/flaky")).map((r) => r.headers["webhook-id"]));
+    assert.equal(ids.size, 1, "every attempt carries the same webhook-id");
+    await unsubscribe(subscription.id);
+  });
+
+  it("410 Gone disables the subscription", async () => {
+    receiver.script("/gone", [{ status: 410 }]);
+    const { subscription } = await subscribe("/gone", ["job.succeeded"]);
+    await runJob();
+    const delivery = await waitForDelivery(subscription.id, "failed");
+    assert.equal(delivery.attempts, 1);
+    const after410 = await svc
+      .http()
+      .get(`/v1/webhooks/${subscription.id}`)
+      .set("authorization", svc.auth("read"));
+    assert.equal(after410.body.enabled, false);
+    assert.match(after410.body.disabledReason, /410/);
+  });
+
+  it("a redirect is a failure and is not followed", async () => {
+    receiver.script("/moved", [{ status: 302, headers: { location: "/elsewhere" } }]);
+    const { subscription } = await subscribe("/moved", ["job.succeeded"]);
+    await runJob();
+    const delivery = await waitForDelivery(subscription.id, "failed");
+    assert.equal(delivery.attempts, 3, "the schedule (0,150ms,150ms) ran out");
+    assert.ok(delivery.attemptLog.every((a: { statusCode: number }) => a.statusCode === 302));
+    assert.equal(receiver.received.filter((r) => r.path === "/elsewhere").length, 0);
+    await unsubscribe(subscription.id);
+  });
+
+  it("a receiver that hangs past the timeout is an attempt that failed", async () => {
+    receiver.script("/slow", ["hang"]);
+    const { subscription } = await subscribe("/slow", ["job.succeeded"]);
+    await runJob();
+    const delivery = await waitForDelivery(subscription.id, "failed");
+    assert.match(delivery.attemptLog[0].error, /no complete response within 400 ms/);
+    assert.ok(delivery.attemptLog[0].durationMs >= 380);
+    await unsubscribe(subscription.id);
+  });
+
+  it("redeliver sends the same message again", async () => {
+    const { subscription, secret } = await subscribe("/again", ["job.succeeded"]);
+    await runJob();
+    const delivery = await waitForDelivery(subscription.id, "succeeded");
+    const redeliver = await svc
+      .http()
+      .post(`/v1/deliveries/${delivery.id as string}/redeliver`)
+      .set("authorization", svc.auth("write"));
+    assert.equal(redeliver.status, 202);
+    const [first, second] = await receiver.waitFor(2, "/again");
+    assert.ok(first && second);
+    assert.equal(first.headers["webhook-id"], second.headers["webhook-id"]);
+    assert.deepEqual(verify(secret, second), verify(secret, first));
+    assert.equal((await deliveryOf(subscription.id)).attempts, 2);
+    await unsubscribe(subscription.id);
+  });
+
+  it("secret rotation: during the grace period both secrets verify", async () => {
+    const { subscription, secret: oldSecret } = await subscribe("/rotated", ["job.succeeded"]);
+    const rotated = await svc
+      .http()
+      .post(`/v1/webhooks/${subscription.id}/rotate-secret`)
+      .set("authorization", svc.auth("admin"));
+    assert.equal(rotated.status, 200);
+    const newSecret = rotated.body.secret as string;
+    assert.notEqual(newSecret, oldSecret);
+    assert.ok(rotated.body.subscription.previousSecretExpiresAt);
+    await runJob();
+    const [request] = await receiver.waitFor(1, "/rotated");
+    assert.ok(request);
+    assert.equal(String(request.headers["webhook-signature"]).split(" ").length, 2);
+    assert.ok(verify(newSecret, request));
+    assert.ok(verify(oldSecret, request));
+    await unsubscribe(subscription.id);
+  });
+
+  it("a job callback URL gets the job's events signed with its own secret; its credentials are never shown or logged", async () => {
+    const callbackSecret = `whsec_${Buffer.alloc(32, 5).toString("base64")}`;
+    const callbackUrl =
+      receiver.url.replace("http://", "http://hook-user:cb-pa55word@") + "/callback";
+    const jobId = await runJob({ callbackUrl, callbackSecret });
+    const received = await receiver.waitFor(3, "/callback");
+    const types = received.map((r) => (verify(callbackSecret, r) as { type: string }).type);
+    assert.deepEqual(
+      types,
+      ["job.queued", "job.started", "job.succeeded"],
+      "no per-step progress for callbacks",
+    );
+    assert.equal(
+      received[0]?.headers.authorization,
+      `Basic ${Buffer.from("hook-user:cb-pa55word").toString("base64")}`,
+    );
+    const job = await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"));
+    assert.equal(job.body.callbackUrl, `${receiver.url}/callback`);
+    const deliveries = await svc
+      .http()
+      .get(`/v1/jobs/${jobId}/deliveries`)
+      .set("authorization", svc.auth("read"));
+    assert.equal(deliveries.body.items.length, 3);
+    assert.ok(!JSON.stringify(deliveries.body).includes("cb-pa55word"));
+    for (const line of svc.logs) assert.ok(!line.includes("cb-pa55word"), line);
+    for (const r of received)
+      assert.ok(!r.body.includes("cb-pa55word") && !r.body.includes(callbackSecret));
+  });
+
+  it("refuses private, link-local and metadata addresses that are not allow-listed", async () => {
+    for (const url of [
+      "http://10.1.2.3/hook",
+      "http://169.254.169.254/latest/meta-data",
+      "http://[::1]:8080/x",
+      "http://192.168.0.10/",
+    ]) {
+      const response = await admin().send({ url, eventTypes: ["job.succeeded"] });
+      assert.equal(response.status, 422, url);
+      assert.equal(response.body.code, "WEBHOOK_URL_FORBIDDEN");
+    }
+    const job = await svc
+      .http()
+      .post("/v1/tenants/wh_1/jobs")
+      .set("authorization", svc.auth("write"))
+      .send({ operation: "upgrade", target: "head", callbackUrl: "http://10.0.0.5/cb" });
+    assert.equal(job.status, 422);
+  });
+
+  it("checks again at connect time (DNS rebinding): a host that now resolves to loopback is refused", async () => {
+    const lookup = guardedLookup(parseAllowList([]));
+    const error = await new Promise<Error | null>((resolve) => {
+      lookup("localhost", { all: false }, (err) => {
+        resolve(err);
+      });
+    });
+    assert.match(String(error?.message), /loopback, private, link-local or metadata/);
+  });
+});
