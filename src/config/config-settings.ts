@@ -221,6 +221,13 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "How long a rotated-out subscription secret keeps signing beside the new one",
   },
   {
+    env: "FLEETWAY_ROLLOUT_TICK_MS",
+    schema: int(20, 60_000),
+    expected: "milliseconds (20 or more)",
+    default: "250",
+    description: "How often running rollouts are advanced (launch jobs, finish waves)",
+  },
+  {
     env: "LOG_LEVEL",
     schema: Type.Union(
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),

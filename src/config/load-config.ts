@@ -41,6 +41,7 @@ export interface Config {
     readonly staleMs: number;
   };
   readonly queuePrefix: string;
+  readonly rolloutTickMs: number;
   readonly webhooks: {
     readonly callbackSecret: string;
     readonly allow: readonly string[];
@@ -157,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       staleMs: num("FLEETWAY_JOB_STALE_MS"),
     },
     queuePrefix: str("FLEETWAY_QUEUE_PREFIX"),
+    rolloutTickMs: num("FLEETWAY_ROLLOUT_TICK_MS"),
     webhooks: {
       callbackSecret,
       allow: str("FLEETWAY_WEBHOOK_ALLOW")

@@ -75,6 +75,7 @@ const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
 export interface NewDelivery {
   readonly subscriptionId: string | null;
   readonly jobId: string | null;
+  readonly rolloutId?: string | null;
   readonly urlSealed: string;
   readonly urlMasked: string;
   readonly eventType: string;
@@ -91,8 +92,8 @@ export async function insertDeliveries(
     const id = randomUUID();
     await db.query(
       `INSERT INTO webhook_deliveries (id, subscription_id, job_id, url_sealed, url_masked, message_id,
-                                       event_type, payload, state, next_attempt_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now())`,
+                                       event_type, payload, state, next_attempt_at, rollout_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), $9)`,
       [
         id,
         d.subscriptionId,
@@ -102,6 +103,7 @@ export async function insertDeliveries(
         `msg_${id.replace(/-/g, "")}`,
         d.eventType,
         JSON.stringify(d.payload),
+        d.rolloutId ?? null,
       ],
     );
     ids.push(id);

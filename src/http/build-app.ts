@@ -12,6 +12,8 @@ import { registerJobRoutes } from "./routes/job-routes.js";
 import { registerMigrationRoutes, RevisionSchema } from "./routes/migration-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
 import { registerWebhookRoutes, WEBHOOK_SCHEMAS } from "./routes/webhook-routes.js";
+import { registerRolloutRoutes, ROLLOUT_SCHEMAS } from "./routes/rollout-routes.js";
+import { registerFleetRoutes } from "./routes/fleet-routes.js";
 import { registerTenantStateRoutes } from "./routes/tenant-state-routes.js";
 import { ProblemSchema } from "./schemas/common-schemas.js";
 import { JobSchema } from "./schemas/job-schemas.js";
@@ -53,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     JobSchema,
     RevisionSchema,
     ...WEBHOOK_SCHEMAS,
+    ...ROLLOUT_SCHEMAS,
   ]) {
     app.addSchema(schema);
   }
@@ -77,6 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: "tenants", description: "Tenant databases and their state" },
         { name: "jobs", description: "Migration jobs" },
         { name: "migrations", description: "The migration set and plans" },
+        { name: "rollouts", description: "Fleet-wide rollouts and the fleet view" },
         { name: "webhooks", description: "Signed event callbacks and their delivery log" },
         { name: "health", description: "Probes and metrics" },
       ],
@@ -112,5 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerJobRoutes(app, deps);
   registerMigrationRoutes(app, deps);
   registerWebhookRoutes(app, deps);
+  registerRolloutRoutes(app, deps);
+  registerFleetRoutes(app, deps);
   return app;
 }

@@ -16,6 +16,8 @@ export const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.JOB_NOT_FOUND]: 404,
   [ErrorCode.WEBHOOK_NOT_FOUND]: 404,
   [ErrorCode.DELIVERY_NOT_FOUND]: 404,
+  [ErrorCode.ROLLOUT_NOT_FOUND]: 404,
+  [ErrorCode.ROLLOUT_STATE_CONFLICT]: 409,
   [ErrorCode.WEBHOOK_URL_FORBIDDEN]: 422,
   [ErrorCode.TENANT_EXISTS]: 409,
   [ErrorCode.TENANT_BUSY]: 409,

@@ -24,6 +24,7 @@ export interface JobRequest {
   /** Already checked against the SSRF guard by the caller. */
   readonly callbackUrl?: string | undefined;
   readonly callbackSecret?: string | undefined;
+  readonly rolloutId?: string | undefined;
 }
 
 export interface SubmitDeps {
@@ -64,6 +65,7 @@ export async function createJob(
       request.callbackUrl === undefined ? undefined : withoutCredentials(request.callbackUrl),
     callbackUrlSealed:
       request.callbackUrl === undefined ? undefined : deps.secretBox.encrypt(request.callbackUrl),
+    rolloutId: request.rolloutId,
     callbackSecretSealed:
       request.callbackSecret === undefined
         ? undefined

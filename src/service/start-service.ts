@@ -16,6 +16,7 @@ import { createServiceMetrics } from "../http/metrics.js";
 import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
 import { startMigrationWorker, type MigrationWorker } from "../jobs/migration-worker.js";
 import { startReconciler } from "../jobs/reconciler.js";
+import { startRolloutCoordinator } from "../jobs/rollout-coordinator.js";
 import { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { parseAllowList } from "../webhooks/ssrf-guard.js";
 import { createWebhookQueue } from "../webhooks/webhook-queue.js";
@@ -133,6 +134,11 @@ export async function startService(
             concurrency: config.webhooks.concurrency,
           },
         );
+  const coordinator = startRolloutCoordinator(
+    { pool, migrations, queue, logger, secretBox, events },
+    { tickMs: config.rolloutTickMs },
+    logger.child({ component: "rollouts" }),
+  );
   const reconciler = startReconciler(
     pool,
     queue,
@@ -179,6 +185,7 @@ export async function startService(
         await app?.close();
         await worker?.close(config.shutdownGraceMs);
         await webhookWorker?.close();
+        await coordinator.stop();
         await reconciler.stop();
         await queue.close();
         await webhookQueue.close();

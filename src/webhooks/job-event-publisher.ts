@@ -3,6 +3,7 @@ import { insertDeliveries, type NewDelivery } from "../control/delivery-store.js
 import { appendJobEvent } from "../control/job-event-store.js";
 import { getJob } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
+import { nextRolloutEventSeq } from "../control/rollout-store.js";
 import { subscriptionsFor } from "../control/webhook-store.js";
 import { jobView } from "../http/views.js";
 import { enqueueDelivery, type WebhookQueue } from "./webhook-queue.js";
@@ -15,12 +16,18 @@ export const WEBHOOK_EVENT_TYPES = [
   "job.succeeded",
   "job.failed",
   "job.cancelled",
+  "rollout.started",
+  "rollout.wave_completed",
+  "rollout.halted",
+  "rollout.succeeded",
+  "rollout.failed",
+  "rollout.cancelled",
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** Per-job callbacks get every event except the chatty per-step one. */
 const CALLBACK_EVENTS: ReadonlySet<string> = new Set(
-  WEBHOOK_EVENT_TYPES.filter((t) => t !== "job.progress"),
+  WEBHOOK_EVENT_TYPES.filter((t) => t.startsWith("job.") && t !== "job.progress"),
 );
 
 /**
@@ -68,6 +75,43 @@ export class JobEventPublisher {
         jobId,
         urlSealed: callbackUrlSealed,
         urlMasked: job.callbackUrl ?? "",
+        eventType: type,
+        payload,
+      });
+    }
+    return insertDeliveries(db, deliveries);
+  }
+
+  /**
+   * Records a rollout event's deliveries (subscriptions asking for it and the rollout's callback)
+   * with a per-rollout sequence number. `data` is the rollout as GET /v1/rollouts/{id} shows it.
+   */
+  async recordRolloutEvent(
+    db: Queryable,
+    rollout: { id: string; callbackUrlSealed: string | null; callbackUrl: string | null },
+    type: WebhookEventType,
+    data: Record<string, unknown>,
+  ): Promise<string[]> {
+    const subscriptions = await subscriptionsFor(db, type);
+    if (subscriptions.length === 0 && rollout.callbackUrlSealed === null) return [];
+    const sequence = await nextRolloutEventSeq(db, rollout.id);
+    const payload = { type, timestamp: new Date().toISOString(), data: { ...data, sequence } };
+    const deliveries: NewDelivery[] = subscriptions.map((s) => ({
+      subscriptionId: s.id,
+      jobId: null,
+      rolloutId: rollout.id,
+      urlSealed: s.urlSealed,
+      urlMasked: s.urlMasked,
+      eventType: type,
+      payload,
+    }));
+    if (rollout.callbackUrlSealed !== null) {
+      deliveries.push({
+        subscriptionId: null,
+        jobId: null,
+        rolloutId: rollout.id,
+        urlSealed: rollout.callbackUrlSealed,
+        urlMasked: rollout.callbackUrl ?? "",
         eventType: type,
         payload,
       });

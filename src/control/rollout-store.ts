@@ -1,0 +1,398 @@
+import { randomUUID } from "node:crypto";
+import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { decodeCursor, toPage, type Page } from "./pagination.js";
+import type { Queryable } from "./queryable.js";
+
+export type TenantSelector =
+  | { readonly all: true }
+  | { readonly ids: readonly string[] }
+  | { readonly tags: readonly string[] };
+/** Cumulative: a wave brings the rollout to `count` tenants, or to `percent` of them. */
+export type WaveSpec = { readonly count: number } | { readonly percent: number };
+export type FailureThreshold = { readonly count: number } | { readonly percent: number };
+export type RolloutState = "running" | "paused" | "halted" | "succeeded" | "failed" | "cancelled";
+export type RolloutTenantState =
+  "pending" | "active" | "succeeded" | "failed" | "skipped" | "cancelled";
+
+export const ACTIVE_ROLLOUT_STATES: readonly RolloutState[] = ["running", "paused"];
+
+export interface RolloutRecord {
+  readonly id: string;
+  readonly seq: number;
+  readonly target: string;
+  readonly selector: TenantSelector;
+  readonly waves: WaveSpec[];
+  /** Cumulative number of tenants reached at the end of each wave. */
+  readonly waveSizes: number[];
+  readonly maxParallel: number;
+  readonly failureThreshold: FailureThreshold;
+  readonly state: RolloutState;
+  readonly currentWave: number;
+  readonly totalTenants: number;
+  readonly callbackUrl: string | null;
+  readonly callbackUrlSealed: string | null;
+  readonly haltedReason: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly finishedAt: Date | null;
+}
+
+interface RolloutRow {
+  id: string;
+  seq: string;
+  target: string;
+  selector: TenantSelector;
+  waves: WaveSpec[];
+  wave_sizes: number[];
+  max_parallel: number;
+  failure_threshold: FailureThreshold;
+  state: RolloutState;
+  current_wave: number;
+  total_tenants: number;
+  callback_url: string | null;
+  callback_url_sealed: string | null;
+  halted_reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+  finished_at: Date | null;
+}
+
+const toRollout = (r: RolloutRow): RolloutRecord => ({
+  id: r.id,
+  seq: Number(r.seq),
+  target: r.target,
+  selector: r.selector,
+  waves: r.waves,
+  waveSizes: r.wave_sizes,
+  maxParallel: r.max_parallel,
+  failureThreshold: r.failure_threshold,
+  state: r.state,
+  currentWave: r.current_wave,
+  totalTenants: r.total_tenants,
+  callbackUrl: r.callback_url,
+  callbackUrlSealed: r.callback_url_sealed,
+  haltedReason: r.halted_reason,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  finishedAt: r.finished_at,
+});
+
+export function rolloutNotFound(id: string): FleetwayError {
+  return new FleetwayError(ErrorCode.ROLLOUT_NOT_FOUND, `Rollout '${id}' does not exist`, {
+    rolloutId: id,
+  });
+}
+
+/** The WHERE clause of a selector over `tenants t`, with its parameters starting at $index. */
+function selectorSql(selector: TenantSelector, index: number): { sql: string; params: unknown[] } {
+  if ("ids" in selector)
+    return { sql: `t.id = ANY ($${index}::text[])`, params: [[...selector.ids]] };
+  if ("tags" in selector)
+    return { sql: `t.tags && $${index}::text[]`, params: [[...selector.tags]] };
+  return { sql: "true", params: [] };
+}
+
+export async function countSelectedTenants(
+  db: Queryable,
+  selector: TenantSelector,
+): Promise<number> {
+  const where = selectorSql(selector, 1);
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM tenants t WHERE ${where.sql}`,
+    where.params,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Cumulative wave sizes for `total` tenants; the last wave always reaches everyone. */
+export function resolveWaveSizes(waves: readonly WaveSpec[], total: number): number[] {
+  const sizes = waves.map((w) =>
+    Math.min(total, "count" in w ? w.count : Math.ceil((w.percent / 100) * total)),
+  );
+  for (let i = 1; i < sizes.length; i++) sizes[i] = Math.max(sizes[i] ?? 0, sizes[i - 1] ?? 0);
+  if (sizes.length > 0) sizes[sizes.length - 1] = total;
+  return sizes;
+}
+
+export interface NewRollout {
+  readonly target: string;
+  readonly selector: TenantSelector;
+  readonly waves: readonly WaveSpec[];
+  readonly maxParallel: number;
+  readonly failureThreshold: FailureThreshold;
+  readonly callbackUrl: string | null;
+  readonly callbackUrlSealed: string | null;
+}
+
+/**
+ * Creates the rollout and its tenant list in two statements, whatever the fleet's size: the
+ * tenants are selected, numbered and assigned to waves inside PostgreSQL, never loaded here.
+ */
+export async function insertRollout(db: Queryable, rollout: NewRollout): Promise<RolloutRecord> {
+  const total = await countSelectedTenants(db, rollout.selector);
+  const sizes = resolveWaveSizes(rollout.waves, total);
+  const id = randomUUID();
+  const { rows } = await db.query<RolloutRow>(
+    `INSERT INTO rollouts (id, target, selector, waves, wave_sizes, max_parallel, failure_threshold, state,
+                           total_tenants, callback_url, callback_url_sealed)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10) RETURNING *`,
+    [
+      id,
+      rollout.target,
+      JSON.stringify(rollout.selector),
+      JSON.stringify(rollout.waves),
+      sizes,
+      rollout.maxParallel,
+      JSON.stringify(rollout.failureThreshold),
+      total,
+      rollout.callbackUrl,
+      rollout.callbackUrlSealed,
+    ],
+  );
+  const where = selectorSql(rollout.selector, 3);
+  await db.query(
+    `INSERT INTO rollout_tenants (rollout_id, tenant_id, wave, position, state)
+     SELECT $1, s.id,
+            (SELECT min(w.i)::int - 1 FROM unnest($2::int[]) WITH ORDINALITY AS w(size, i) WHERE s.pos <= w.size),
+            s.pos, 'pending'
+       FROM (SELECT t.id, row_number() OVER (ORDER BY t.id)::int AS pos FROM tenants t WHERE ${where.sql}) s`,
+    [id, sizes, ...where.params],
+  );
+  return toRollout(rows[0] as RolloutRow);
+}
+
+export async function getRollout(db: Queryable, id: string): Promise<RolloutRecord | null> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+  const { rows } = await db.query<RolloutRow>("SELECT * FROM rollouts WHERE id = $1", [id]);
+  return rows[0] === undefined ? null : toRollout(rows[0]);
+}
+
+export async function requireRollout(db: Queryable, id: string): Promise<RolloutRecord> {
+  const rollout = await getRollout(db, id);
+  if (rollout === null) throw rolloutNotFound(id);
+  return rollout;
+}
+
+/** Locks a running rollout for one coordinator pass; null when another process holds it. */
+export async function lockRunningRollout(db: Queryable, id: string): Promise<RolloutRecord | null> {
+  const { rows } = await db.query<RolloutRow>(
+    "SELECT * FROM rollouts WHERE id = $1 AND state = 'running' FOR UPDATE SKIP LOCKED",
+    [id],
+  );
+  return rows[0] === undefined ? null : toRollout(rows[0]);
+}
+
+export async function runningRolloutIds(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    "SELECT id FROM rollouts WHERE state = 'running' ORDER BY seq",
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function listRollouts(
+  db: Queryable,
+  page: { limit: number; cursor?: string },
+): Promise<Page<RolloutRecord>> {
+  const before = decodeCursor(page.cursor);
+  const { rows } = await db.query<RolloutRow>(
+    "SELECT * FROM rollouts WHERE ($1::bigint IS NULL OR seq < $1::bigint) ORDER BY seq DESC LIMIT $2",
+    [before === null ? null : Number(before), page.limit + 1],
+  );
+  return toPage(rows.map(toRollout), page.limit, (r) => r.seq);
+}
+
+/** Moves a rollout between states; only from the given states. Returns null when it was not in them. */
+export async function transitionRollout(
+  db: Queryable,
+  id: string,
+  from: readonly RolloutState[],
+  to: RolloutState,
+  changes: { haltedReason?: string | null; currentWave?: number } = {},
+): Promise<RolloutRecord | null> {
+  const finished = ["succeeded", "failed", "cancelled"].includes(to);
+  const { rows } = await db.query<RolloutRow>(
+    `UPDATE rollouts SET state = $3,
+            halted_reason = CASE WHEN $4 THEN $5 ELSE halted_reason END,
+            current_wave = COALESCE($6, current_wave),
+            finished_at = CASE WHEN $7 THEN now() ELSE NULL END,
+            updated_at = now()
+      WHERE id = $1 AND state = ANY ($2::text[]) RETURNING *`,
+    [
+      id,
+      [...from],
+      to,
+      changes.haltedReason !== undefined,
+      changes.haltedReason ?? null,
+      changes.currentWave ?? null,
+      finished,
+    ],
+  );
+  return rows[0] === undefined ? null : toRollout(rows[0]);
+}
+
+/** Brings rollout tenants whose job finished in line with the job. */
+export async function syncRolloutTenants(db: Queryable, rolloutId: string): Promise<void> {
+  await db.query(
+    `UPDATE rollout_tenants rt
+        SET state = CASE j.state WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+            error = j.error
+       FROM jobs j
+      WHERE rt.rollout_id = $1 AND rt.state = 'active' AND rt.job_id = j.id
+        AND j.state IN ('succeeded', 'failed', 'cancelled')`,
+    [rolloutId],
+  );
+}
+
+export type StateCounts = Record<RolloutTenantState, number>;
+
+const emptyCounts = (): StateCounts => ({
+  pending: 0,
+  active: 0,
+  succeeded: 0,
+  failed: 0,
+  skipped: 0,
+  cancelled: 0,
+});
+
+/** Tenant counts per wave and state. */
+export async function waveCounts(
+  db: Queryable,
+  rolloutId: string,
+): Promise<Map<number, StateCounts>> {
+  const { rows } = await db.query<{ wave: number; state: RolloutTenantState; n: number }>(
+    "SELECT wave, state, count(*)::int AS n FROM rollout_tenants WHERE rollout_id = $1 GROUP BY wave, state",
+    [rolloutId],
+  );
+  const waves = new Map<number, StateCounts>();
+  for (const row of rows) {
+    const counts = waves.get(row.wave) ?? emptyCounts();
+    counts[row.state] = row.n;
+    waves.set(row.wave, counts);
+  }
+  return waves;
+}
+
+export function sumCounts(counts: Iterable<StateCounts>): StateCounts {
+  const total = emptyCounts();
+  for (const c of counts)
+    for (const key of Object.keys(total) as RolloutTenantState[]) total[key] += c[key];
+  return total;
+}
+
+export interface PendingTenant {
+  readonly tenantId: string;
+  readonly heads: string[] | null;
+}
+
+/** The next tenants of a wave to launch, in order, with the heads last seen on them. */
+export async function nextPendingTenants(
+  db: Queryable,
+  rolloutId: string,
+  wave: number,
+  limit: number,
+): Promise<PendingTenant[]> {
+  const { rows } = await db.query<{ tenant_id: string; heads: string[] | null }>(
+    `SELECT rt.tenant_id, t.heads FROM rollout_tenants rt LEFT JOIN tenants t ON t.id = rt.tenant_id
+      WHERE rt.rollout_id = $1 AND rt.wave = $2 AND rt.state = 'pending'
+      ORDER BY rt.position LIMIT $3`,
+    [rolloutId, wave, limit],
+  );
+  return rows.map((r) => ({ tenantId: r.tenant_id, heads: r.heads }));
+}
+
+export async function setRolloutTenant(
+  db: Queryable,
+  rolloutId: string,
+  tenantId: string,
+  state: RolloutTenantState,
+  fields: { jobId?: string | null; error?: Record<string, unknown> | null } = {},
+): Promise<void> {
+  await db.query(
+    `UPDATE rollout_tenants SET state = $3, job_id = COALESCE($4, job_id), error = $5
+      WHERE rollout_id = $1 AND tenant_id = $2`,
+    [
+      rolloutId,
+      tenantId,
+      state,
+      fields.jobId ?? null,
+      fields.error === undefined || fields.error === null ? null : JSON.stringify(fields.error),
+    ],
+  );
+}
+
+export interface RolloutFailure {
+  readonly tenantId: string;
+  readonly wave: number;
+  readonly jobId: string | null;
+  readonly error: Record<string, unknown> | null;
+}
+
+export async function rolloutFailures(
+  db: Queryable,
+  rolloutId: string,
+  limit = 100,
+): Promise<RolloutFailure[]> {
+  const { rows } = await db.query<{
+    tenant_id: string;
+    wave: number;
+    job_id: string | null;
+    error: Record<string, unknown> | null;
+  }>(
+    `SELECT tenant_id, wave, job_id, error FROM rollout_tenants
+      WHERE rollout_id = $1 AND state = 'failed' ORDER BY wave, position LIMIT $2`,
+    [rolloutId, limit],
+  );
+  return rows.map((r) => ({
+    tenantId: r.tenant_id,
+    wave: r.wave,
+    jobId: r.job_id,
+    error: r.error,
+  }));
+}
+
+/** Active jobs of a rollout (to cancel them). */
+export async function activeRolloutJobIds(db: Queryable, rolloutId: string): Promise<string[]> {
+  const { rows } = await db.query<{ job_id: string }>(
+    "SELECT job_id FROM rollout_tenants WHERE rollout_id = $1 AND state = 'active' AND job_id IS NOT NULL",
+    [rolloutId],
+  );
+  return rows.map((r) => r.job_id);
+}
+
+/** For cancel: tenants not yet launched will never be. */
+export async function cancelPendingTenants(db: Queryable, rolloutId: string): Promise<void> {
+  await db.query(
+    "UPDATE rollout_tenants SET state = 'cancelled' WHERE rollout_id = $1 AND state = 'pending'",
+    [rolloutId],
+  );
+}
+
+/** For retry: failed (and cancelled) tenants go back to pending, in their waves. */
+export async function resetFailedTenants(db: Queryable, rolloutId: string): Promise<number> {
+  const result = await db.query(
+    `UPDATE rollout_tenants SET state = 'pending', job_id = NULL, error = NULL
+      WHERE rollout_id = $1 AND state IN ('failed', 'cancelled')`,
+    [rolloutId],
+  );
+  return result.rowCount ?? 0;
+}
+
+/** Average duration of the rollout's finished jobs, for the ETA. */
+export async function averageJobSeconds(db: Queryable, rolloutId: string): Promise<number | null> {
+  const { rows } = await db.query<{ avg: number | null }>(
+    `SELECT avg(extract(epoch FROM j.finished_at - j.started_at))::float8 AS avg
+       FROM rollout_tenants rt JOIN jobs j ON j.id = rt.job_id
+      WHERE rt.rollout_id = $1 AND j.finished_at IS NOT NULL AND j.started_at IS NOT NULL`,
+    [rolloutId],
+  );
+  return rows[0]?.avg ?? null;
+}
+
+/** Next per-rollout event sequence number. */
+export async function nextRolloutEventSeq(db: Queryable, rolloutId: string): Promise<number> {
+  const { rows } = await db.query<{ event_seq: number }>(
+    "UPDATE rollouts SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq",
+    [rolloutId],
+  );
+  return rows[0]?.event_seq ?? 0;
+}

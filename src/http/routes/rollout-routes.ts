@@ -1,0 +1,278 @@
+import type { FastifyInstance } from "fastify";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+import { inTransaction } from "../../control/control-db.js";
+import { cancelQueuedJob, requestCancel } from "../../control/job-store.js";
+import {
+  activeRolloutJobIds,
+  cancelPendingTenants,
+  insertRollout,
+  listRollouts,
+  requireRollout,
+  resetFailedTenants,
+  transitionRollout,
+  type RolloutState,
+} from "../../control/rollout-store.js";
+import { ErrorCode, FleetwayError } from "../../engine/errors.js";
+import { describeRollout } from "../../jobs/rollout-status.js";
+import { validateTarget } from "../../jobs/validate-target.js";
+import type { WebhookEventType } from "../../webhooks/job-event-publisher.js";
+import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
+import type { AppDeps } from "../app-deps.js";
+import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
+import { withoutCredentials } from "../views.js";
+
+const Id = Type.Object({ id: Type.String({ format: "uuid" }) });
+
+const Selector = Type.Union([
+  Type.Object({ all: Type.Literal(true) }, { additionalProperties: false }),
+  Type.Object(
+    { ids: Type.Array(TenantId, { minItems: 1, maxItems: 100_000 }) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { tags: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) },
+    { additionalProperties: false },
+  ),
+]);
+const Amount = Type.Union([
+  Type.Object({ count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  Type.Object(
+    { percent: Type.Number({ minimum: 0, maximum: 100 }) },
+    { additionalProperties: false },
+  ),
+]);
+
+const CreateRolloutBody = Type.Object(
+  {
+    target: Type.String({ minLength: 1, maxLength: 200 }),
+    tenants: Selector,
+    waves: Type.Optional(
+      Type.Array(Amount, {
+        minItems: 1,
+        maxItems: 100,
+        description: "Cumulative: e.g. [{count:1},{percent:10},{percent:100}]",
+      }),
+    ),
+    maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    failureThreshold: Type.Optional(Amount),
+    callbackUrl: Type.Optional(
+      Type.String({ format: "uri", pattern: "^https?://", maxLength: 2048 }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const RolloutSchema = Type.Object(
+  {
+    id: Type.String(),
+    target: Type.String(),
+    selector: Type.Unknown(),
+    state: Type.String(),
+    haltedReason: Type.Union([Type.String(), Type.Null()]),
+    maxParallel: Type.Integer(),
+    failureThreshold: Type.Unknown(),
+    currentWave: Type.Integer(),
+    totalTenants: Type.Integer(),
+    counts: Type.Record(Type.String(), Type.Integer()),
+    waves: Type.Array(
+      Type.Object({
+        index: Type.Integer(),
+        spec: Type.Unknown(),
+        tenants: Type.Integer(),
+        counts: Type.Record(Type.String(), Type.Integer()),
+      }),
+    ),
+    failures: Type.Array(
+      Type.Object({
+        tenantId: Type.String(),
+        wave: Type.Integer(),
+        jobId: Type.Union([Type.String(), Type.Null()]),
+        error: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+      }),
+    ),
+    etaSeconds: Type.Union([Type.Integer(), Type.Null()]),
+    callbackUrl: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Type.String({ format: "date-time" }),
+    updatedAt: Type.String({ format: "date-time" }),
+    finishedAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+  },
+  { $id: "Rollout" },
+);
+
+export const ROLLOUT_SCHEMAS = [RolloutSchema];
+
+/** Fleet-wide rollouts: create, follow, pause, resume, cancel, retry. */
+export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): void {
+  const app = root.withTypeProvider<TypeBoxTypeProvider>();
+  const { pool } = deps;
+
+  app.post(
+    "/v1/rollouts",
+    {
+      config: { scope: "write" },
+      schema: {
+        tags: ["rollouts"],
+        summary: "Bring a set of tenants to a target, wave by wave",
+        description:
+          "Jobs are created wave by wave, at most maxParallel at once across all workers. A wave starts when the " +
+          "previous one finished within failureThreshold; otherwise the rollout halts. Tenants already at the " +
+          "target are skipped.",
+        body: CreateRolloutBody,
+        response: { 202: Type.Ref("Rollout"), ...ErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      validateTarget(deps.migrations, "upgrade", body.target, null);
+      if (body.callbackUrl !== undefined)
+        await assertWebhookUrlAllowed(body.callbackUrl, deps.webhookPolicy);
+      const { view, deliveries } = await inTransaction(pool, async (tx) => {
+        const rollout = await insertRollout(tx, {
+          target: body.target,
+          selector: body.tenants,
+          waves: body.waves ?? [{ percent: 100 }],
+          maxParallel: body.maxParallel ?? 10,
+          failureThreshold: body.failureThreshold ?? { count: 0 },
+          callbackUrl: body.callbackUrl === undefined ? null : withoutCredentials(body.callbackUrl),
+          callbackUrlSealed:
+            body.callbackUrl === undefined ? null : deps.secretBox.encrypt(body.callbackUrl),
+        });
+        const described = await describeRollout(tx, rollout);
+        return {
+          view: described,
+          deliveries: await deps.events.recordRolloutEvent(
+            tx,
+            rollout,
+            "rollout.started",
+            described,
+          ),
+        };
+      });
+      await deps.events.enqueue(deliveries);
+      request.log.info({ rolloutId: view.id, tenants: view.totalTenants }, "rollout created");
+      return reply.status(202).header("location", `/v1/rollouts/${view.id}`).send(view);
+    },
+  );
+
+  app.get(
+    "/v1/rollouts",
+    {
+      config: { scope: "read" },
+      schema: {
+        tags: ["rollouts"],
+        summary: "List rollouts, newest first",
+        querystring: Type.Object({ ...PageQuery }),
+        response: { 200: pageOf(Type.Ref("Rollout")), ...ErrorResponses },
+      },
+    },
+    async (request) => {
+      const page = await listRollouts(pool, {
+        limit: request.query.limit ?? 20,
+        ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }),
+      });
+      const items = [];
+      for (const rollout of page.items) items.push(await describeRollout(pool, rollout));
+      return { items, nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    "/v1/rollouts/:id",
+    {
+      config: { scope: "read" },
+      schema: {
+        tags: ["rollouts"],
+        summary: "State, counts per state and wave, failures, ETA",
+        params: Id,
+        response: { 200: Type.Ref("Rollout"), ...ErrorResponses },
+      },
+    },
+    async (request) => describeRollout(pool, await requireRollout(pool, request.params.id)),
+  );
+
+  const action = (
+    name: string,
+    summary: string,
+    from: readonly RolloutState[],
+    to: RolloutState,
+    event: WebhookEventType | null,
+    before?: (id: string) => Promise<void>,
+  ): void => {
+    app.post(
+      `/v1/rollouts/:id/${name}`,
+      {
+        config: { scope: "write" },
+        schema: {
+          tags: ["rollouts"],
+          summary,
+          params: Id,
+          response: { 202: Type.Ref("Rollout"), ...ErrorResponses },
+        },
+      },
+      async (request, reply) => {
+        const id = request.params.id;
+        const current = await requireRollout(pool, id);
+        const { view, deliveries } = await inTransaction(pool, async (tx) => {
+          const moved = await transitionRollout(
+            tx,
+            id,
+            from,
+            to,
+            to === "running" ? { haltedReason: null } : {},
+          );
+          if (moved === null) {
+            throw new FleetwayError(
+              ErrorCode.ROLLOUT_STATE_CONFLICT,
+              `Cannot ${name} a rollout that is ${current.state}`,
+              {
+                rolloutId: id,
+                state: current.state,
+              },
+            );
+          }
+          if (name === "retry") await resetFailedTenants(tx, id);
+          if (name === "cancel") await cancelPendingTenants(tx, id);
+          const described = await describeRollout(tx, moved);
+          return {
+            view: described,
+            deliveries:
+              event === null
+                ? []
+                : await deps.events.recordRolloutEvent(tx, moved, event, described),
+          };
+        });
+        await before?.(id);
+        await deps.events.enqueue(deliveries);
+        return reply.status(202).header("location", `/v1/rollouts/${id}`).send(view);
+      },
+    );
+  };
+
+  action("pause", "Stop launching jobs (running ones finish)", ["running"], "paused", null);
+  action("resume", "Launch jobs again", ["paused"], "running", null);
+  action(
+    "retry",
+    "Re-queue the failed tenants of a halted or failed rollout",
+    ["halted", "failed"],
+    "running",
+    null,
+  );
+  action(
+    "cancel",
+    "Stop the rollout: queued jobs are cancelled, running ones have their statement cancelled",
+    ["running", "paused", "halted"],
+    "cancelled",
+    "rollout.cancelled",
+    async (id) => {
+      for (const jobId of await activeRolloutJobIds(pool, id)) {
+        await requestCancel(pool, jobId);
+        const cancelled = await cancelQueuedJob(pool, jobId);
+        if (cancelled !== null) {
+          await deps.events.publish(pool, jobId, "job.cancelled", { error: cancelled.error });
+          await deps.queue.remove(jobId).catch(() => 0);
+        }
+      }
+    },
+  );
+}

@@ -1,0 +1,181 @@
+import type { Logger } from "pino";
+import { inTransaction } from "../control/control-db.js";
+import type { Queryable } from "../control/queryable.js";
+import {
+  lockRunningRollout,
+  nextPendingTenants,
+  runningRolloutIds,
+  setRolloutTenant,
+  sumCounts,
+  syncRolloutTenants,
+  transitionRollout,
+  waveCounts,
+  type FailureThreshold,
+  type RolloutRecord,
+} from "../control/rollout-store.js";
+import { ErrorCode, isFleetwayError } from "../engine/errors.js";
+import { planMigration } from "../engine/plan/plan-migration.js";
+import type { WebhookEventType } from "../webhooks/job-event-publisher.js";
+import { describeRollout } from "./rollout-status.js";
+import { afterJobCommitted, createJob, type CreatedJob, type SubmitDeps } from "./submit-job.js";
+
+export interface CoordinatorSettings {
+  /** How often running rollouts are advanced. */
+  readonly tickMs: number;
+}
+
+/** Failures a wave of `size` tenants may have before the rollout halts. */
+export function allowedFailures(threshold: FailureThreshold, size: number): number {
+  return "count" in threshold ? threshold.count : Math.floor((threshold.percent / 100) * size);
+}
+
+/**
+ * Advances every running rollout: brings its tenants in line with their jobs, launches jobs for
+ * the current wave up to maxParallel, moves to the next wave once a wave finished within its
+ * failure threshold, halts it otherwise. Each rollout is advanced by one process at a time (its
+ * row is locked with SKIP LOCKED), and parallelism is counted from the database, so maxParallel
+ * holds across every API and worker process.
+ */
+export async function advanceRollouts(deps: SubmitDeps): Promise<void> {
+  for (const id of await runningRolloutIds(deps.pool)) {
+    const launched: CreatedJob[] = [];
+    const deliveries: string[] = [];
+    await inTransaction(deps.pool, async (tx) => {
+      const rollout = await lockRunningRollout(tx, id);
+      if (rollout === null) return;
+      await advanceOne(deps, tx, rollout, launched, deliveries);
+    });
+    for (const created of launched) await afterJobCommitted(deps, created);
+    await deps.events.enqueue(deliveries);
+  }
+}
+
+async function advanceOne(
+  deps: SubmitDeps,
+  tx: Queryable,
+  initial: RolloutRecord,
+  launched: CreatedJob[],
+  deliveries: string[],
+): Promise<void> {
+  let rollout = initial;
+  const emit = async (type: WebhookEventType, current: RolloutRecord): Promise<void> => {
+    const view = await describeRollout(tx, current);
+    deliveries.push(...(await deps.events.recordRolloutEvent(tx, current, type, view)));
+  };
+  await syncRolloutTenants(tx, rollout.id);
+  for (;;) {
+    const perWave = await waveCounts(tx, rollout.id);
+    const wave = rollout.currentWave;
+    const counts = perWave.get(wave) ?? {
+      pending: 0,
+      active: 0,
+      succeeded: 0,
+      failed: 0,
+      skipped: 0,
+      cancelled: 0,
+    };
+    const size = Object.values(counts).reduce((a, b) => a + b, 0);
+    const failures = counts.failed + counts.cancelled;
+    if (failures > allowedFailures(rollout.failureThreshold, size)) {
+      const reason = `wave ${wave + 1}: ${failures} of ${size} tenants failed, more than the threshold allows`;
+      const halted = await transitionRollout(tx, rollout.id, ["running"], "halted", {
+        haltedReason: reason,
+      });
+      if (halted !== null) await emit("rollout.halted", halted);
+      deps.logger.warn({ rolloutId: rollout.id, wave }, "rollout halted");
+      return;
+    }
+    if (counts.pending === 0 && counts.active === 0) {
+      await emit("rollout.wave_completed", rollout);
+      const last = wave + 1 >= rollout.waveSizes.length;
+      if (last) {
+        const finished = await transitionRollout(tx, rollout.id, ["running"], "succeeded");
+        if (finished !== null) await emit("rollout.succeeded", finished);
+        return;
+      }
+      const next = await transitionRollout(tx, rollout.id, ["running"], "running", {
+        currentWave: wave + 1,
+      });
+      if (next === null) return;
+      rollout = next;
+      continue;
+    }
+    const active = sumCounts(perWave.values()).active;
+    const slots = rollout.maxParallel - active;
+    if (slots <= 0 || counts.pending === 0) return;
+    let launchedNow = 0;
+    let settledNow = 0;
+    for (const tenant of await nextPendingTenants(tx, rollout.id, wave, slots)) {
+      if (tenant.heads !== null && alreadyAtTarget(deps, rollout.target, tenant.heads)) {
+        await setRolloutTenant(tx, rollout.id, tenant.tenantId, "skipped");
+        settledNow++;
+        continue;
+      }
+      try {
+        const created = await createJob(deps, tx, {
+          tenantId: tenant.tenantId,
+          operation: "upgrade",
+          target: rollout.target,
+          rolloutId: rollout.id,
+        });
+        await setRolloutTenant(tx, rollout.id, tenant.tenantId, "active", {
+          jobId: created.job.id,
+        });
+        launched.push(created);
+        launchedNow++;
+      } catch (error) {
+        // A tenant busy with another job is tried again on a later pass; anything else is its failure.
+        if (isFleetwayError(error, ErrorCode.TENANT_BUSY)) continue;
+        const detail = isFleetwayError(error)
+          ? { code: error.code, message: error.message }
+          : { code: ErrorCode.INTERNAL_ERROR, message: String(error) };
+        await setRolloutTenant(tx, rollout.id, tenant.tenantId, "failed", { error: detail });
+        settledNow++;
+      }
+    }
+    // Skipped or refused tenants free their slots at once: look again. Each extra pass settles at
+    // least one tenant, so this ends; busy tenants alone wait for the next tick.
+    if (launchedNow > 0 || settledNow === 0) return;
+  }
+}
+
+/** The heads last seen on a tenant already include the target: nothing to run. */
+function alreadyAtTarget(deps: SubmitDeps, target: string, heads: readonly string[]): boolean {
+  if (heads.length === 0 || !heads.every((h) => deps.migrations.graph.has(h))) return false;
+  try {
+    return (
+      planMigration(deps.migrations.graph, { operation: "upgrade", target, purge: false }, heads)
+        .steps.length === 0
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Runs {@link advanceRollouts} every tick until stopped. */
+export function startRolloutCoordinator(
+  deps: SubmitDeps,
+  settings: CoordinatorSettings,
+  logger: Logger,
+): { stop(): Promise<void> } {
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const tick = (): void => {
+    running = running.then(() =>
+      stopped
+        ? undefined
+        : advanceRollouts(deps).catch((error: unknown) => {
+            logger.warn({ err: error }, "rollout coordinator pass failed");
+          }),
+    );
+  };
+  const timer = setInterval(tick, settings.tickMs);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import type { Queryable } from "../control/queryable.js";
+import {
+  averageJobSeconds,
+  rolloutFailures,
+  sumCounts,
+  syncRolloutTenants,
+  waveCounts,
+  type RolloutRecord,
+  type StateCounts,
+} from "../control/rollout-store.js";
+import { withoutCredentials } from "../http/views.js";
+
+/** A rollout as the API and its webhooks show it: counts per state and per wave, failures, ETA. */
+export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
+  // Paused, halted and cancelled rollouts are not advanced, but their running jobs still end.
+  await syncRolloutTenants(db, rollout.id);
+  const perWave = await waveCounts(db, rollout.id);
+  const waves = rollout.waveSizes.map((size, index) => {
+    const counts: StateCounts = perWave.get(index) ?? {
+      pending: 0,
+      active: 0,
+      succeeded: 0,
+      failed: 0,
+      skipped: 0,
+      cancelled: 0,
+    };
+    const previous = index === 0 ? 0 : (rollout.waveSizes[index - 1] ?? 0);
+    return { index, spec: rollout.waves[index] ?? null, tenants: size - previous, counts };
+  });
+  const counts = sumCounts(waves.map((w) => w.counts));
+  const failures = await rolloutFailures(db, rollout.id);
+  const remaining = counts.pending + counts.active;
+  const average = await averageJobSeconds(db, rollout.id);
+  const etaSeconds =
+    rollout.state === "running" && average !== null
+      ? Math.ceil((remaining / rollout.maxParallel) * average)
+      : null;
+  return {
+    id: rollout.id,
+    target: rollout.target,
+    selector: rollout.selector,
+    state: rollout.state,
+    haltedReason: rollout.haltedReason,
+    maxParallel: rollout.maxParallel,
+    failureThreshold: rollout.failureThreshold,
+    currentWave: rollout.currentWave,
+    totalTenants: rollout.totalTenants,
+    counts,
+    waves,
+    failures: failures.map((f) => ({
+      tenantId: f.tenantId,
+      wave: f.wave,
+      jobId: f.jobId,
+      error:
+        f.error === null
+          ? null
+          : {
+              code: f.error.code ?? null,
+              message: f.error.message ?? null,
+              sqlstate: f.error.sqlstate ?? null,
+            },
+    })),
+    etaSeconds,
+    callbackUrl: rollout.callbackUrl === null ? null : withoutCredentials(rollout.callbackUrl),
+    createdAt: rollout.createdAt.toISOString(),
+    updatedAt: rollout.updatedAt.toISOString(),
+    finishedAt: rollout.finishedAt?.toISOString() ?? null,
+  };
+}
+
+export type RolloutView = Awaited<ReturnType<typeof describeRollout>>;

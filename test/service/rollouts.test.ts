@@ -1,0 +1,183 @@
+/**
+ * Fleet rollouts over 50 tenants (schemas of one database): waves, a broken canary halting the
+ * rollout, retry after the fix, skipped tenants, pause/resume, cancel, and the fleet view.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
+import { startTestService, type TestService } from "../support/service-harness.js";
+import { maxOverlap } from "../support/intervals.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+describe("rollouts", () => {
+  let svc: TestService;
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+
+  before(async () => {
+    revisions = await revisionDir([
+      tableRevision("r1"),
+      {
+        id: "r2",
+        down: ["r1"],
+        up: "CREATE TABLE t_r2 (id int);\nSELECT pg_sleep(0.05);",
+        downgrade: "DROP TABLE t_r2;",
+      },
+    ]);
+    tenantDb = await createTestDatabase();
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_ROLLOUT_TICK_MS: "50", FLEETWAY_WORKER_CONCURRENCY: "8" },
+    });
+  });
+  after(async () => {
+    await svc.close();
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+
+  const api = {
+    post: (path: string, body: object = {}) =>
+      svc.http().post(path).set("authorization", svc.auth("write")).send(body),
+    get: (path: string) => svc.http().get(path).set("authorization", svc.auth("read")),
+  };
+  const addTenants = async (prefix: string, count: number, tags: string[]) => {
+    for (let i = 0; i < count; i++) {
+      const id = `${prefix}${String(i).padStart(2, "0")}`;
+      const response = await api.post("/v1/tenants", {
+        id,
+        name: id,
+        databaseUrl: tenantDb.url,
+        schema: id,
+        tags,
+      });
+      assert.equal(response.status, 201, response.text);
+    }
+  };
+  const waitForRollout = async (id: string, states: string[], timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rollout = (await api.get(`/v1/rollouts/${id}`)).body;
+      if (states.includes(rollout.state)) return rollout;
+      if (Date.now() > deadline) throw new Error(`rollout ${id} still ${String(rollout.state)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const rolloutJobs = async (rolloutId: string) =>
+    (
+      await svc.controlDb.query(
+        "SELECT tenant_id, state, worker_id, (extract(epoch FROM started_at) * 1000)::float8 AS start, (extract(epoch FROM finished_at) * 1000)::float8 AS end FROM jobs WHERE rollout_id = $1",
+        [rolloutId],
+      )
+    ).rows as { tenant_id: string; state: string; worker_id: string; start: number; end: number }[];
+
+  let haltedId = "";
+
+  it("a broken canary halts the rollout before the second wave", async () => {
+    await addTenants("t", 50, ["fleet"]);
+    // t00 sorts first, so it is the canary; a table in the way makes its first revision fail.
+    await tenantDb.query("CREATE SCHEMA t00; CREATE TABLE t00.t_r1 (id int)");
+    const created = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { tags: ["fleet"] },
+      waves: [{ count: 1 }, { percent: 10 }, { percent: 100 }],
+      maxParallel: 5,
+      failureThreshold: { count: 0 },
+    });
+    assert.equal(created.status, 202, created.text);
+    assert.equal(created.headers.location, `/v1/rollouts/${created.body.id as string}`);
+    assert.equal(created.body.totalTenants, 50);
+    assert.deepEqual(
+      created.body.waves.map((w: { tenants: number }) => w.tenants),
+      [1, 4, 45],
+    );
+    haltedId = created.body.id;
+    const rollout = await waitForRollout(haltedId, ["halted"]);
+    assert.match(rollout.haltedReason, /wave 1: 1 of 1 tenants failed/);
+    assert.equal(rollout.counts.failed, 1);
+    assert.equal(rollout.counts.pending, 49);
+    assert.deepEqual(
+      rollout.failures.map((f: { tenantId: string }) => f.tenantId),
+      ["t00"],
+    );
+    assert.equal(rollout.failures[0].error.sqlstate, "42P07");
+    assert.equal((await rolloutJobs(haltedId)).length, 1, "no job beyond the canary");
+  });
+
+  it("retry after the fix finishes every wave, never exceeding maxParallel", async () => {
+    await tenantDb.query("DROP TABLE t00.t_r1");
+    const retried = await api.post(`/v1/rollouts/${haltedId}/retry`);
+    assert.equal(retried.status, 202, retried.text);
+    const rollout = await waitForRollout(haltedId, ["succeeded", "halted", "failed"]);
+    assert.equal(rollout.state, "succeeded", JSON.stringify(rollout.failures));
+    assert.equal(rollout.counts.succeeded, 50);
+    assert.equal(rollout.currentWave, 2);
+    const jobs = await rolloutJobs(haltedId);
+    assert.equal(jobs.filter((j) => j.state === "succeeded").length, 50);
+    assert.ok(maxOverlap(jobs.map((j) => ({ start: j.start, end: j.end }))) <= 5);
+    const fleet = (await api.get("/v1/fleet")).body;
+    assert.equal(fleet.atHead, 50);
+    assert.deepEqual(fleet.byRevision[0], { heads: ["r2"], tenants: 50 });
+  });
+
+  it("tenants already at the target are skipped without running anything", async () => {
+    const created = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { tags: ["fleet"] },
+    });
+    const rollout = await waitForRollout(created.body.id, ["succeeded"]);
+    assert.equal(rollout.counts.skipped, 50);
+    assert.equal((await rolloutJobs(created.body.id)).length, 0);
+  });
+
+  it("pause stops launching, resume carries on", async () => {
+    await addTenants("p", 10, ["paused"]);
+    const created = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { tags: ["paused"] },
+      maxParallel: 1,
+    });
+    const id = created.body.id as string;
+    const paused = await api.post(`/v1/rollouts/${id}/pause`);
+    assert.equal(paused.status, 202, paused.text);
+    assert.equal(paused.body.state, "paused");
+    await new Promise((r) => setTimeout(r, 300));
+    const launched = (await rolloutJobs(id)).length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await rolloutJobs(id)).length, launched, "no job launched while paused");
+    assert.ok(launched <= 1);
+    assert.equal((await api.post(`/v1/rollouts/${id}/pause`)).status, 409, "already paused");
+    await api.post(`/v1/rollouts/${id}/resume`);
+    const done = await waitForRollout(id, ["succeeded"]);
+    assert.equal(done.counts.succeeded, 10);
+  });
+
+  it("cancel stops the rollout: nothing launched afterwards, pending tenants cancelled", async () => {
+    await addTenants("c", 10, ["cancelled"]);
+    const created = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { ids: ["c00", "c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09"] },
+      maxParallel: 1,
+    });
+    const id = created.body.id as string;
+    const cancelled = await api.post(`/v1/rollouts/${id}/cancel`);
+    assert.equal(cancelled.status, 202);
+    assert.equal(cancelled.body.state, "cancelled");
+    const launched = (await rolloutJobs(id)).length;
+    await new Promise((r) => setTimeout(r, 400));
+    const jobs = await rolloutJobs(id);
+    assert.equal(jobs.length, launched);
+    assert.ok(
+      jobs.every((j) => ["cancelled", "succeeded"].includes(j.state) || j.state === "running"),
+    );
+    const view = (await api.get(`/v1/rollouts/${id}`)).body;
+    assert.ok(view.counts.cancelled >= 9);
+    assert.equal((await api.post(`/v1/rollouts/${id}/resume`)).status, 409);
+  });
+
+  it("refuses a target that is wrong whatever the tenants' state", async () => {
+    const response = await api.post("/v1/rollouts", { target: "nope0000", tenants: { all: true } });
+    assert.equal(response.status, 422);
+    assert.equal(response.body.code, "UNKNOWN_REVISION");
+  });
+});
