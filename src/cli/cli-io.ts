@@ -18,6 +18,8 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
   readonly now: () => Date;
+  /** True when stderr is a terminal: progress is drawn in place instead of printed line by line. */
+  readonly interactive?: boolean;
 }
 
 export function processIo(): CliIo {
@@ -27,6 +29,7 @@ export function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     now: () => new Date(),
+    interactive: process.stderr.isTTY,
   };
 }
 
@@ -38,6 +41,7 @@ const RUNTIME_FAILURES: readonly string[] = [
   ErrorCode.CHECKSUM_MISMATCH,
   ErrorCode.VERSION_TABLE_CONFLICT,
   ErrorCode.SERVICE_UNAVAILABLE,
+  ErrorCode.REMOTE_FAILED,
 ];
 
 /** Maps an error to the exit code and the one message line the user sees on stderr. */

@@ -1,3 +1,4 @@
+import { registerRemoteCommands } from "./commands/remote-commands.js";
 import { registerServiceCommands } from "./commands/service-commands.js";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
@@ -200,6 +201,7 @@ function buildProgram(ctx: Ctx): Command {
   }
 
   registerServiceCommands(program, io, ctx.signal);
+  registerRemoteCommands(program, io, ctx.signal);
 
   withJson(withDatabase(withDir(program.command("current"), io), io))
     .description("show the revision(s) the database is at")

@@ -60,6 +60,8 @@ export const ErrorCode = {
   DELIVERY_NOT_FOUND: "DELIVERY_NOT_FOUND",
   ROLLOUT_NOT_FOUND: "ROLLOUT_NOT_FOUND",
   ROLLOUT_STATE_CONFLICT: "ROLLOUT_STATE_CONFLICT",
+  // CLI remote verbs: the rollout or job they waited for did not succeed
+  REMOTE_FAILED: "REMOTE_FAILED",
   INTERNAL_ERROR: "INTERNAL_ERROR",
 } as const;
 
