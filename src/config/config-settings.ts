@@ -228,6 +228,14 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "How often running rollouts are advanced (launch jobs, finish waves)",
   },
   {
+    env: "FLEETWAY_PROVISION_ADMIN_URL",
+    schema: Type.String({ pattern: "^(postgres(ql)?://.*)?$" }),
+    expected: "a postgres:// URL",
+    default: "",
+    description:
+      "Connection allowed to create (and drop) tenant databases for `provision`; empty disables provisioning",
+  },
+  {
     env: "LOG_LEVEL",
     schema: Type.Union(
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),

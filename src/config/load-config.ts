@@ -42,6 +42,8 @@ export interface Config {
   };
   readonly queuePrefix: string;
   readonly rolloutTickMs: number;
+  /** Null when provisioning is disabled. */
+  readonly provisionAdminUrl: string | null;
   readonly webhooks: {
     readonly callbackSecret: string;
     readonly allow: readonly string[];
@@ -159,6 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     queuePrefix: str("FLEETWAY_QUEUE_PREFIX"),
     rolloutTickMs: num("FLEETWAY_ROLLOUT_TICK_MS"),
+    provisionAdminUrl:
+      str("FLEETWAY_PROVISION_ADMIN_URL") === "" ? null : str("FLEETWAY_PROVISION_ADMIN_URL"),
     webhooks: {
       callbackSecret,
       allow: str("FLEETWAY_WEBHOOK_ALLOW")

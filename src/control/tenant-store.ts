@@ -13,9 +13,15 @@ export interface TenantRecord {
   /** The tenant's version table as last seen by a job or a status read; null before. */
   readonly heads: string[] | null;
   readonly headsSeenAt: Date | null;
+  /** What Fleetway created for this tenant (and may drop): a database or a schema. */
+  readonly provisioned: Provisioned | null;
+  /** When its first migration succeeded. */
+  readonly readyAt: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
+
+export type Provisioned = { readonly database: string } | { readonly schema: string };
 
 export interface NewTenant {
   readonly id: string;
@@ -24,6 +30,7 @@ export interface NewTenant {
   readonly databaseUrlSealed: string;
   readonly databaseUrlMasked: string;
   readonly schema: string;
+  readonly provisioned?: Provisioned | null;
 }
 
 export interface TenantFilter {
@@ -45,6 +52,8 @@ interface TenantRow {
   schema_name: string;
   heads: string[] | null;
   heads_seen_at: Date | null;
+  provisioned: Provisioned | null;
+  ready_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -59,6 +68,8 @@ function toTenant(row: TenantRow): TenantRecord {
     schema: row.schema_name,
     heads: row.heads,
     headsSeenAt: row.heads_seen_at,
+    provisioned: row.provisioned,
+    readyAt: row.ready_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -74,8 +85,8 @@ export function tenantNotFound(id: string): FleetwayError {
 export async function insertTenant(db: Queryable, tenant: NewTenant): Promise<TenantRecord> {
   try {
     const { rows } = await db.query<TenantRow>(
-      `INSERT INTO tenants (id, name, tags, database_url_sealed, database_url_masked, schema_name)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      `INSERT INTO tenants (id, name, tags, database_url_sealed, database_url_masked, schema_name, provisioned)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
       [
         tenant.id,
         tenant.name,
@@ -83,6 +94,7 @@ export async function insertTenant(db: Queryable, tenant: NewTenant): Promise<Te
         tenant.databaseUrlSealed,
         tenant.databaseUrlMasked,
         tenant.schema,
+        tenant.provisioned == null ? null : JSON.stringify(tenant.provisioned),
       ],
     );
     return toTenant(rows[0] as TenantRow);
@@ -209,4 +221,13 @@ export async function recordTenantHeads(
     id,
     [...heads],
   ]);
+}
+
+/** Marks the tenant ready on its first successful migration; true only that first time. */
+export async function markTenantReady(db: Queryable, id: string): Promise<boolean> {
+  const result = await db.query(
+    "UPDATE tenants SET ready_at = now() WHERE id = $1 AND ready_at IS NULL",
+    [id],
+  );
+  return result.rowCount === 1;
 }

@@ -27,4 +27,6 @@ export interface AppDeps {
   readonly webhookPolicy: AddressPolicy;
   /** How long a rotated-out subscription secret keeps signing. */
   readonly webhookRotationGraceMs: number;
+  /** Admin connection for `provision` and `?drop=true`; null disables them. */
+  readonly provisionAdminUrl: string | null;
 }

@@ -11,6 +11,8 @@ export function tenantView(tenant: TenantRecord) {
     schema: tenant.schema,
     heads: tenant.heads,
     headsSeenAt: tenant.headsSeenAt?.toISOString() ?? null,
+    provisioned: tenant.provisioned,
+    readyAt: tenant.readyAt?.toISOString() ?? null,
     createdAt: tenant.createdAt.toISOString(),
     updatedAt: tenant.updatedAt.toISOString(),
   };

@@ -64,6 +64,7 @@ export async function buildOpenApiDocument(env: NodeJS.ProcessEnv = process.env)
       webhookQueue,
       webhookPolicy: parseAllowList(config.webhooks.allow),
       webhookRotationGraceMs: config.webhooks.rotationGraceMs,
+      provisionAdminUrl: null,
     });
     const document = await renderOpenApi(app);
     await app.close();

@@ -11,7 +11,8 @@ import {
   updateJobProgress,
 } from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
-import { getTenant, recordTenantHeads } from "../control/tenant-store.js";
+import { getTenant, markTenantReady, recordTenantHeads } from "../control/tenant-store.js";
+import { tenantView } from "../http/views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
@@ -141,6 +142,10 @@ export async function runJobAttempt(
     });
     await recorder.flush();
     await recordTenantHeads(pool, tenant.id, result.toHeads);
+    if (await markTenantReady(pool, tenant.id)) {
+      const ready = await getTenant(pool, tenant.id);
+      if (ready !== null) await deps.events.publishTenantReady(pool, tenantView(ready), jobId);
+    }
     const finished = await finishJob(pool, jobId, {
       state: "succeeded",
       toHeads: result.toHeads,

@@ -164,6 +164,7 @@ export async function startService(
       webhookQueue,
       webhookPolicy,
       webhookRotationGraceMs: config.webhooks.rotationGraceMs,
+      provisionAdminUrl: config.provisionAdminUrl,
     });
     url = await app.listen({ port: config.http.port, host: config.http.host });
   }

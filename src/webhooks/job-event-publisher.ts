@@ -22,6 +22,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "rollout.succeeded",
   "rollout.failed",
   "rollout.cancelled",
+  "tenant.ready",
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -117,6 +118,33 @@ export class JobEventPublisher {
       });
     }
     return insertDeliveries(db, deliveries);
+  }
+
+  /** `tenant.ready` to the subscriptions that ask for it: a new tenant's first migration succeeded. */
+  async publishTenantReady(
+    db: Queryable,
+    tenant: Record<string, unknown>,
+    jobId: string,
+  ): Promise<void> {
+    const subscriptions = await subscriptionsFor(db, "tenant.ready");
+    if (subscriptions.length === 0) return;
+    const payload = {
+      type: "tenant.ready",
+      timestamp: new Date().toISOString(),
+      data: { tenant, jobId },
+    };
+    const ids = await insertDeliveries(
+      db,
+      subscriptions.map((s) => ({
+        subscriptionId: s.id,
+        jobId,
+        urlSealed: s.urlSealed,
+        urlMasked: s.urlMasked,
+        eventType: "tenant.ready",
+        payload,
+      })),
+    );
+    await this.enqueue(ids);
   }
 
   /** Hands committed deliveries to the webhook queue; on failure the reconciler does it later. */

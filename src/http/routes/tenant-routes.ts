@@ -8,8 +8,19 @@ import {
   listTenants,
   requireTenant,
   updateTenant,
+  getTenant,
+  type Provisioned,
 } from "../../control/tenant-store.js";
+import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import { redactConnectionString } from "../../engine/runner/connect.js";
+import {
+  createTenantDatabase,
+  createTenantSchema,
+  dropProvisioned,
+  provisionedDatabaseUrl,
+  provisioningDisabled,
+} from "../../jobs/provision-tenant.js";
+import { scopeAllows } from "../plugins/api-key-auth.js";
 import { afterJobCommitted, createJob } from "../../jobs/submit-job.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
@@ -40,14 +51,16 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
     },
     async (request, reply) => {
       const body = request.body;
+      const { databaseUrl, schema, provisioned } = await provisionFor(deps, body);
       const created = await inTransaction(pool, async (tx) => {
         const tenant = await insertTenant(tx, {
           id: body.id,
           name: body.name,
           tags: body.tags ?? [],
-          databaseUrlSealed: deps.secretBox.encrypt(body.databaseUrl),
-          databaseUrlMasked: redactConnectionString(body.databaseUrl),
-          schema: body.schema ?? "public",
+          databaseUrlSealed: deps.secretBox.encrypt(databaseUrl),
+          databaseUrlMasked: redactConnectionString(databaseUrl),
+          schema,
+          provisioned,
         });
         // The first job commits with the tenant: the caller never sees one without the other.
         const job =
@@ -153,14 +166,90 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
       config: { scope: "write" },
       schema: {
         tags: ["tenants"],
-        summary: "Forget a tenant (refused while a job is active); its database is not touched",
+        summary: "Forget a tenant (refused while a job is active)",
+        description:
+          "Without drop its database is not touched. drop=true (admin scope) also drops what Fleetway " +
+          "provisioned for it (its database or schema), and only that.",
         params: TenantParams,
+        querystring: Type.Object({ drop: Type.Optional(Type.Boolean({ default: false })) }),
         response: { 204: Type.Null(), ...ErrorResponses },
       },
     },
     async (request, reply) => {
-      await inTransaction(pool, (tx) => deleteTenant(tx, request.params.id));
+      const id = request.params.id;
+      if (request.query.drop === true) {
+        if (request.principal === null || !scopeAllows(request.principal.scope, "admin")) {
+          throw new FleetwayError(
+            ErrorCode.FORBIDDEN,
+            "drop=true needs an API key with scope 'admin'",
+          );
+        }
+        const tenant = await requireTenant(pool, id);
+        if (tenant.provisioned === null) {
+          throw new FleetwayError(
+            ErrorCode.NOT_PROVISIONED,
+            `Tenant '${id}' was not provisioned by Fleetway: nothing to drop`,
+            {
+              tenantId: id,
+            },
+          );
+        }
+        // Forget first (refused while a job runs), then drop: never a dropped database that is still registered.
+        await inTransaction(pool, (tx) => deleteTenant(tx, id));
+        await dropProvisioned(
+          deps.provisionAdminUrl,
+          deps.secretBox.decrypt(tenant.databaseUrlSealed),
+          tenant.provisioned,
+        );
+        request.log.info(
+          { tenantId: id, dropped: tenant.provisioned },
+          "tenant deleted and its provisioned resources dropped",
+        );
+        return reply.status(204).send(null);
+      }
+      await inTransaction(pool, (tx) => deleteTenant(tx, id));
       return reply.status(204).send(null);
     },
   );
+}
+
+/**
+ * Where the tenant lives, creating it first when asked: `provision.database` creates a database
+ * (through the admin connection) and points the tenant at it; `provision.schema` creates the
+ * tenant's schema in the given database.
+ */
+async function provisionFor(
+  deps: AppDeps,
+  body: CreateTenantBody,
+): Promise<{ databaseUrl: string; schema: string; provisioned: Provisioned | null }> {
+  const schema =
+    body.schema ??
+    (body.provision !== undefined && "schema" in body.provision ? body.id : "public");
+  if (body.provision === undefined) {
+    if (body.databaseUrl === undefined)
+      throw new FleetwayError(
+        ErrorCode.VALIDATION_ERROR,
+        "databaseUrl is required unless provision.database is set",
+      );
+    return { databaseUrl: body.databaseUrl, schema, provisioned: null };
+  }
+  if (await getTenant(deps.pool, body.id)) {
+    throw new FleetwayError(ErrorCode.TENANT_EXISTS, `Tenant '${body.id}' already exists`, {
+      tenantId: body.id,
+    });
+  }
+  if ("database" in body.provision) {
+    if (deps.provisionAdminUrl === null) throw provisioningDisabled();
+    const database = body.provision.name ?? `tenant_${body.id.replace(/[^A-Za-z0-9_]/g, "_")}`;
+    await createTenantDatabase(deps.provisionAdminUrl, database);
+    return {
+      databaseUrl: body.databaseUrl ?? provisionedDatabaseUrl(deps.provisionAdminUrl, database),
+      schema,
+      provisioned: { database },
+    };
+  }
+  const databaseUrl = body.databaseUrl ?? deps.provisionAdminUrl;
+  if (databaseUrl === null) throw provisioningDisabled();
+  await createTenantSchema(databaseUrl, schema);
+  return { databaseUrl, schema, provisioned: { schema } };
 }

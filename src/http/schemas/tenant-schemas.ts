@@ -21,6 +21,12 @@ export const TenantSchema = Type.Object(
       description: "Version table as last seen by Fleetway",
     }),
     headsSeenAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+    provisioned: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
+      description: "What Fleetway created for the tenant: {database} or {schema}",
+    }),
+    readyAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
+      description: "When its first migration succeeded",
+    }),
     createdAt: Type.String({ format: "date-time" }),
     updatedAt: Type.String({ format: "date-time" }),
   },
@@ -31,9 +37,27 @@ export const CreateTenantBody = Type.Object(
   {
     id: TenantId,
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    databaseUrl: DatabaseUrl,
+    databaseUrl: Type.Optional(DatabaseUrl),
     schema: Type.Optional(SchemaName),
     tags: Type.Optional(Tags),
+    provision: Type.Optional(
+      Type.Union(
+        [
+          Type.Object(
+            {
+              database: Type.Literal(true),
+              name: Type.Optional(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$" })),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Object({ schema: Type.Literal(true) }, { additionalProperties: false }),
+        ],
+        {
+          description:
+            "Create the tenant's database (name default tenant_<id>) or schema first, through FLEETWAY_PROVISION_ADMIN_URL",
+        },
+      ),
+    ),
     migrateTo: Type.Optional(
       Type.String({
         minLength: 1,
