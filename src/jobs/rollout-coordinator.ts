@@ -89,8 +89,13 @@ async function advanceOne(
       await emit("rollout.wave_completed", rollout);
       const last = wave + 1 >= rollout.waveSizes.length;
       if (last) {
-        const finished = await transitionRollout(tx, rollout.id, ["running"], "succeeded");
-        if (finished !== null) await emit("rollout.succeeded", finished);
+        // Every wave stayed within its threshold; failures it tolerated still make the outcome
+        // "failed", so deploy tooling notices them.
+        const total = sumCounts(perWave.values());
+        const outcome = total.failed + total.cancelled > 0 ? "failed" : "succeeded";
+        const finished = await transitionRollout(tx, rollout.id, ["running"], outcome);
+        if (finished !== null)
+          await emit(outcome === "failed" ? "rollout.failed" : "rollout.succeeded", finished);
         return;
       }
       const next = await transitionRollout(tx, rollout.id, ["running"], "running", {

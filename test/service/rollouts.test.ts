@@ -175,6 +175,24 @@ describe("rollouts", () => {
     assert.equal((await api.post(`/v1/rollouts/${id}/resume`)).status, 409);
   });
 
+  it("failures within the threshold let the rollout go on, and it ends failed", async () => {
+    await addTenants("f", 3, ["tolerant"]);
+    await tenantDb.query("CREATE SCHEMA f01; CREATE TABLE f01.t_r1 (id int)");
+    const created = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { tags: ["tolerant"] },
+      waves: [{ count: 1 }, { percent: 100 }],
+      failureThreshold: { count: 1 },
+    });
+    const rollout = await waitForRollout(created.body.id, ["failed", "succeeded", "halted"]);
+    assert.equal(rollout.state, "failed");
+    assert.equal(rollout.counts.succeeded, 2);
+    assert.deepEqual(
+      rollout.failures.map((f: { tenantId: string }) => f.tenantId),
+      ["f01"],
+    );
+  });
+
   it("refuses a target that is wrong whatever the tenants' state", async () => {
     const response = await api.post("/v1/rollouts", { target: "nope0000", tenants: { all: true } });
     assert.equal(response.status, 422);
