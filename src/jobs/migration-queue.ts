@@ -50,3 +50,17 @@ export function createMigrationQueue(settings: QueueSettings): MigrationQueue {
 export async function enqueueMigrationJob(queue: MigrationQueue, jobId: string): Promise<void> {
   await queue.add("migrate", { jobId }, { jobId });
 }
+
+/** Many jobs in few round trips (a rollout launching hundreds at once), in chunks of 500. */
+export async function enqueueMigrationJobs(
+  queue: MigrationQueue,
+  jobIds: readonly string[],
+): Promise<void> {
+  for (let i = 0; i < jobIds.length; i += 500) {
+    await queue.addBulk(
+      jobIds
+        .slice(i, i + 500)
+        .map((jobId) => ({ name: "migrate", data: { jobId }, opts: { jobId } })),
+    );
+  }
+}

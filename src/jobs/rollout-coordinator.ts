@@ -17,7 +17,7 @@ import { ErrorCode, isFleetwayError } from "../engine/errors.js";
 import { planMigration } from "../engine/plan/plan-migration.js";
 import type { WebhookEventType } from "../webhooks/job-event-publisher.js";
 import { describeRollout } from "./rollout-status.js";
-import { afterJobCommitted, createJob, type CreatedJob, type SubmitDeps } from "./submit-job.js";
+import { afterJobsCommitted, createJob, type CreatedJob, type SubmitDeps } from "./submit-job.js";
 
 export interface CoordinatorSettings {
   /** How often running rollouts are advanced. */
@@ -45,7 +45,7 @@ export async function advanceRollouts(deps: SubmitDeps): Promise<void> {
       if (rollout === null) return;
       await advanceOne(deps, tx, rollout, launched, deliveries);
     });
-    for (const created of launched) await afterJobCommitted(deps, created);
+    await afterJobsCommitted(deps, launched);
     await deps.events.enqueue(deliveries);
   }
 }

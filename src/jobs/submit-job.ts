@@ -11,7 +11,11 @@ import type { Operation } from "../engine/plan/migration-plan.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
 import { withoutCredentials } from "../http/views.js";
 import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
-import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
+import {
+  enqueueMigrationJob,
+  enqueueMigrationJobs,
+  type MigrationQueue,
+} from "./migration-queue.js";
 import { validateTarget } from "./validate-target.js";
 
 export interface JobRequest {
@@ -95,6 +99,26 @@ export async function afterJobCommitted(
     );
   }
   await deps.events.enqueue(created.deliveryIds);
+}
+
+/** {@link afterJobCommitted} for many jobs at once, with BullMQ's addBulk. */
+export async function afterJobsCommitted(
+  deps: Pick<SubmitDeps, "queue" | "logger" | "events">,
+  created: readonly CreatedJob[],
+): Promise<void> {
+  if (created.length === 0) return;
+  try {
+    await enqueueMigrationJobs(
+      deps.queue,
+      created.map((c) => c.job.id),
+    );
+  } catch (error) {
+    deps.logger.warn(
+      { jobs: created.length, err: error },
+      "could not enqueue jobs; the reconciler will",
+    );
+  }
+  await deps.events.enqueue(created.flatMap((c) => c.deliveryIds));
 }
 
 /** Records and enqueues one job. */
