@@ -7,6 +7,9 @@ import { updateJobProgress } from "../control/job-store.js";
 import type { PlanStep } from "../engine/plan/migration-plan.js";
 import type { RunProgressEvent } from "../engine/runner/run-options.js";
 
+/** How long a step runs before its "running" state is written to the control database. */
+const STARTED_STEP_DELAY_MS = 200;
+
 /**
  * Turns the runner's progress callbacks into job rows and events. The callback is synchronous
  * while writes are not: writes are chained so they land in the order the runner reported them,
@@ -14,6 +17,7 @@ import type { RunProgressEvent } from "../engine/runner/run-options.js";
  */
 export class JobProgressRecorder {
   private chain: Promise<void> = Promise.resolve();
+  private startedTimer: NodeJS.Timeout | null = null;
   private steps: JobStepRecord[] = [];
   private stepsDone = 0;
 
@@ -22,6 +26,8 @@ export class JobProgressRecorder {
     private readonly jobId: string,
     private readonly logger: Logger,
     private readonly events: JobEventPublisher,
+    /** Whether the job has a callback URL: without one and without subscriptions, events stay local. */
+    private readonly hasCallback: boolean,
   ) {}
 
   get currentSteps(): readonly JobStepRecord[] {
@@ -43,7 +49,21 @@ export class JobProgressRecorder {
   }
 
   flush(): Promise<void> {
+    if (this.startedTimer !== null) clearTimeout(this.startedTimer);
     return this.chain;
+  }
+
+  /**
+   * Most steps take milliseconds: writing "running" for each would double the control database
+   * writes for nothing a poller could see. A step still running after a moment is recorded.
+   */
+  private persistIfStillRunning(index: number, revision: string | null): void {
+    if (this.startedTimer !== null) clearTimeout(this.startedTimer);
+    this.startedTimer = setTimeout(() => {
+      this.startedTimer = null;
+      if (this.steps[index]?.state === "running") this.persist(revision);
+    }, STARTED_STEP_DELAY_MS);
+    this.startedTimer.unref();
   }
 
   phase(phase: JobPhase, eventType?: string, data: Record<string, unknown> = {}): void {
@@ -72,11 +92,17 @@ export class JobProgressRecorder {
             steps,
             stepsDone: 0,
           });
-          await this.events.publish(this.db, this.jobId, "job.started", {
-            fromHeads,
-            toHeads: event.plan.toHeads,
-            stepsTotal: steps.length,
-          });
+          await this.events.publish(
+            this.db,
+            this.jobId,
+            "job.started",
+            {
+              fromHeads,
+              toHeads: event.plan.toHeads,
+              stepsTotal: steps.length,
+            },
+            { hasCallback: this.hasCallback },
+          );
         });
         return;
       }
@@ -86,7 +112,7 @@ export class JobProgressRecorder {
           startedAt: new Date().toISOString(),
           attempts: event.attempt,
         });
-        this.persist(revisionOf(event.step));
+        this.persistIfStillRunning(event.index, revisionOf(event.step));
         return;
       case "step-succeeded": {
         const finishedAt = new Date().toISOString();
@@ -145,7 +171,11 @@ export class JobProgressRecorder {
     const stepsDone = this.stepsDone;
     this.write(async () => {
       await updateJobProgress(this.db, this.jobId, { steps, stepsDone, currentRevision });
-      if (eventType !== undefined) await this.events.publish(this.db, this.jobId, eventType, data);
+      if (eventType !== undefined) {
+        await this.events.publish(this.db, this.jobId, eventType, data, {
+          hasCallback: this.hasCallback,
+        });
+      }
     });
   }
 }

@@ -37,6 +37,8 @@ export function startMigrationWorker(deps: RunJobDeps, settings: WorkerSettings)
       const attempts = job.opts.attempts ?? 1;
       const isLastAttempt = job.attemptsMade + 1 >= attempts;
       const outcome = await runJobAttempt(deps, job.data.jobId, isLastAttempt, shutdown.signal);
+      if (outcome.kind === "finished" && outcome.job?.rolloutId != null)
+        deps.onJobFinished?.(outcome.job);
       if (outcome.kind === "retry") throw new RetryLater(outcome.error.message);
       if (outcome.kind === "interrupted") throw new RetryLater("interrupted by worker shutdown");
     },

@@ -157,26 +157,41 @@ function alreadyAtTarget(deps: SubmitDeps, target: string, heads: readonly strin
   }
 }
 
-/** Runs {@link advanceRollouts} every tick until stopped. */
+export interface RolloutCoordinator {
+  /** Advance now (a rollout's job just finished) instead of at the next tick; calls coalesce. */
+  nudge(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs {@link advanceRollouts} every tick, and at once when nudged: workers nudge it when a
+ * rollout's job finishes, so the next tenant starts without waiting for the tick.
+ */
 export function startRolloutCoordinator(
   deps: SubmitDeps,
   settings: CoordinatorSettings,
   logger: Logger,
-): { stop(): Promise<void> } {
+): RolloutCoordinator {
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
+  let queued = false;
   const tick = (): void => {
-    running = running.then(() =>
-      stopped
+    // One pass waiting behind the current one is enough: it will see everything that happened.
+    if (queued) return;
+    queued = true;
+    running = running.then(() => {
+      queued = false;
+      return stopped
         ? undefined
         : advanceRollouts(deps).catch((error: unknown) => {
             logger.warn({ err: error }, "rollout coordinator pass failed");
-          }),
-    );
+          });
+    });
   };
   const timer = setInterval(tick, settings.tickMs);
   timer.unref();
   return {
+    nudge: tick,
     async stop() {
       stopped = true;
       clearInterval(timer);

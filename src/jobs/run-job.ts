@@ -37,6 +37,8 @@ export interface RunJobDeps {
   readonly workerId: string;
   /** Appends job events and their webhook deliveries. */
   readonly events: JobEventPublisher;
+  /** Called when a rollout's job reached its final state, so the rollout advances at once. */
+  readonly onJobFinished?: (job: JobRecord) => void;
   /** Metrics hook: called for every committed step. */
   readonly onStepCommitted?: (direction: "up" | "down" | "stamp", seconds: number) => void;
 }
@@ -115,7 +117,13 @@ export async function runJobAttempt(
   }, deps.heartbeatMs);
   heartbeat.unref();
 
-  const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events);
+  const recorder = new JobProgressRecorder(
+    pool,
+    jobId,
+    logger,
+    deps.events,
+    job.callbackUrlSealed !== null,
+  );
   try {
     const result = await migrate({
       migrations: deps.migrations,

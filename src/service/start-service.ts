@@ -88,6 +88,12 @@ export async function startService(
   const metrics = createServiceMetrics(pool, queue);
   const workerId = `${hostname()}:${process.pid}`;
 
+  // Before the worker, which nudges it whenever a rollout's job finishes.
+  const coordinator = startRolloutCoordinator(
+    { pool, migrations, queue, logger, secretBox, events },
+    { tickMs: config.rolloutTickMs },
+    logger.child({ component: "rollouts" }),
+  );
   const worker =
     mode === "api"
       ? null
@@ -101,6 +107,9 @@ export async function startService(
             heartbeatMs: config.reconciler.heartbeatMs,
             workerId,
             events,
+            onJobFinished: () => {
+              coordinator.nudge();
+            },
             onStepCommitted: (direction, seconds) => {
               metrics.stepDuration.observe({ direction }, seconds);
             },
@@ -134,11 +143,6 @@ export async function startService(
             concurrency: config.webhooks.concurrency,
           },
         );
-  const coordinator = startRolloutCoordinator(
-    { pool, migrations, queue, logger, secretBox, events },
-    { tickMs: config.rolloutTickMs },
-    logger.child({ component: "rollouts" }),
-  );
   const reconciler = startReconciler(
     pool,
     queue,

@@ -48,10 +48,13 @@ export class JobEventPublisher {
     jobId: string,
     type: string,
     data: Record<string, unknown> = {},
+    known: { hasCallback?: boolean } = {},
   ): Promise<string[]> {
     const seq = await appendJobEvent(db, jobId, type, data);
     if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) return [];
     const subscriptions = await subscriptionsFor(db, type);
+    // Nobody to tell: skip reading the job back (the common case, once per step).
+    if (subscriptions.length === 0 && known.hasCallback === false) return [];
     const job = await getJob(db, jobId);
     if (job === null) return [];
     const callbackUrlSealed = CALLBACK_EVENTS.has(type) ? job.callbackUrlSealed : null;
@@ -168,7 +171,8 @@ export class JobEventPublisher {
     jobId: string,
     type: string,
     data: Record<string, unknown> = {},
+    known: { hasCallback?: boolean } = {},
   ): Promise<void> {
-    await this.enqueue(await this.record(db, jobId, type, data));
+    await this.enqueue(await this.record(db, jobId, type, data, known));
   }
 }

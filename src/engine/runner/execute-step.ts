@@ -3,7 +3,7 @@ import type { PlanStep } from "../plan/migration-plan.js";
 import type { RevisionScript } from "../script/revision-script.js";
 import { appendHistory, type HistoryEntry } from "./history-table.js";
 import { runRevisionBody } from "./run-body.js";
-import { resetStepTimeouts, setStepTimeouts, type RunSession } from "./run-session.js";
+import { beginStep, resetStepTimeouts, setStepTimeouts, type RunSession } from "./run-session.js";
 import { applyHeadChangeSql } from "./version-table.js";
 
 /**
@@ -41,9 +41,8 @@ export async function executeStepAttempt(
       await resetStepTimeouts(session).catch(() => undefined);
     }
   }
-  await client.query("BEGIN");
   try {
-    await setStepTimeouts(session, true);
+    await beginStep(session);
     if (transactional) await runStepBody(session, step, script, true);
     await recordStep(session, step, script, startedAt);
     await client.query("COMMIT");

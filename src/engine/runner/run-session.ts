@@ -33,6 +33,18 @@ export async function setStepTimeouts(session: RunSession, local: boolean): Prom
   );
 }
 
+/**
+ * BEGIN and the step's timeouts in one round trip (a simple multi-statement query). The values are
+ * integers the runner owns, so inlining them is safe.
+ */
+export async function beginStep(session: RunSession): Promise<void> {
+  const lock = Math.max(0, Math.trunc(session.lockTimeoutMs));
+  const statement = Math.max(0, Math.trunc(session.statementTimeoutMs));
+  await session.client.query(
+    `BEGIN; SET LOCAL lock_timeout = '${lock}ms'; SET LOCAL statement_timeout = '${statement}ms'`,
+  );
+}
+
 export async function resetStepTimeouts(session: RunSession): Promise<void> {
   await session.client.query("RESET lock_timeout; RESET statement_timeout");
 }

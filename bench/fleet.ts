@@ -1,0 +1,232 @@
+/**
+ * npm run bench:fleet -- [--tenants 200] [--concurrency 8] [--reps 3] [--mode schema|database] [--peer dbmate|none]
+ *
+ * N tenants from base to head with the example migration set, C at a time, three contenders
+ * in the same run, alternating, several repetitions:
+ *   fleetway  one POST /v1/rollouts (maxParallel C) until every job succeeded; API and worker
+ *             are separate processes (the built bin)
+ *   floor     a minimal pg script: the same SQL, a transaction per revision, no bookkeeping
+ *   dbmate    the peer: a per-tenant loop of the dbmate CLI over the same SQL, C at a time
+ * Reports medians and ratios to the floor. Never asserts anything.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { splitSqlStatements } from "../src/engine/script/split-sql-statements.js";
+import {
+  createDatabase,
+  databaseUrl,
+  dropDatabase,
+  flags,
+  intFlag,
+  median,
+  pooled,
+  printTable,
+  seconds,
+  writeResults,
+} from "./lib/bench-util.js";
+import { exampleSqlSteps, type SqlStep } from "./lib/example-sql.js";
+import { startFleetway } from "./lib/fleetway-processes.js";
+
+const f = flags();
+const TENANTS = intFlag(f, "tenants", 200);
+const CONCURRENCY = intFlag(f, "concurrency", 8);
+const REPS = intFlag(f, "reps", 3);
+const MODE = f.get("mode") === "database" ? "database" : "schema";
+const PEER = f.get("peer") ?? "dbmate";
+const MIGRATIONS = new URL("../migrations", import.meta.url).pathname;
+const DBMATE = new URL("../node_modules/.bin/dbmate", import.meta.url).pathname;
+
+/** Where each tenant lives for one contender's run: fresh, empty. */
+interface Fleet {
+  readonly tenants: { id: string; url: string; schema: string }[];
+  drop(): Promise<void>;
+}
+
+async function createFleet(label: string): Promise<Fleet> {
+  if (MODE === "schema") {
+    const name = await createDatabase(`bench_${label}`);
+    const url = databaseUrl(name);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const tenants = Array.from({ length: TENANTS }, (_v, i) => ({
+      id: `t${String(i).padStart(5, "0")}`,
+      url,
+      schema: `t${String(i).padStart(5, "0")}`,
+    }));
+    // Schemas exist beforehand for every contender (dbmate does not create them).
+    await client.query(tenants.map((t) => `CREATE SCHEMA ${t.schema};`).join("\n"));
+    await client.end();
+    return { tenants, drop: () => dropDatabase(name) };
+  }
+  const names: string[] = [];
+  await pooled(
+    Array.from({ length: TENANTS }, (_v, i) => i),
+    4,
+    async () => {
+      names.push(await createDatabase(`bench_${label}`));
+    },
+  );
+  return {
+    tenants: names.map((name, i) => ({
+      id: `t${String(i).padStart(5, "0")}`,
+      url: databaseUrl(name),
+      schema: "public",
+    })),
+    drop: async () => {
+      await pooled(names, 4, dropDatabase);
+    },
+  };
+}
+
+async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<number> {
+  const started = performance.now();
+  await pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
+    const client = new pg.Client({ connectionString: tenant.url });
+    client.on("error", () => undefined);
+    await client.connect();
+    await client.query(`SET search_path TO "${tenant.schema}", public`);
+    for (const step of steps) {
+      if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
+      else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
+    }
+    await client.end();
+  });
+  return performance.now() - started;
+}
+
+async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "fleetway-bench-dbmate-"));
+  for (const [i, step] of steps.entries()) {
+    const flag = step.transactional ? "" : " transaction:false";
+    await writeFile(
+      join(dir, `${String(20260101000000 + i)}_${step.id}.sql`),
+      `-- migrate:up${flag}\n${step.up}\n\n-- migrate:down${flag}\n${step.down}\n`,
+    );
+  }
+  return dir;
+}
+
+async function runDbmate(fleet: Fleet, dir: string): Promise<number> {
+  const started = performance.now();
+  await pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
+    const url = new URL(tenant.url);
+    url.searchParams.set("sslmode", "disable");
+    url.searchParams.set("search_path", tenant.schema);
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        DBMATE,
+        ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.on("exit", (code) => {
+        if (code === 0) resolve();
+        else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
+      });
+    });
+  });
+  return performance.now() - started;
+}
+
+async function runFleetway(fleet: Fleet): Promise<number> {
+  const control = await createDatabase("bench_control");
+  const fleetway = await startFleetway({
+    controlDatabaseUrl: databaseUrl(control),
+    migrationsDir: MIGRATIONS,
+    concurrency: CONCURRENCY,
+  });
+  try {
+    await pooled(fleet.tenants, 16, async (tenant) => {
+      const response = await fleetway.request("POST", "/v1/tenants", {
+        id: tenant.id,
+        name: tenant.id,
+        databaseUrl: tenant.url,
+        schema: tenant.schema,
+        tags: ["bench"],
+      });
+      if (response.status !== 201) throw new Error(`register ${tenant.id}: ${response.status}`);
+    });
+    const started = performance.now();
+    const created = await fleetway.request<{ id: string }>("POST", "/v1/rollouts", {
+      target: "head",
+      tenants: { tags: ["bench"] },
+      maxParallel: CONCURRENCY,
+    });
+    for (;;) {
+      const { body } = await fleetway.request<{ state: string; counts: Record<string, number> }>(
+        "GET",
+        `/v1/rollouts/${created.body.id}`,
+      );
+      if (body.state !== "running") {
+        if (body.state !== "succeeded")
+          throw new Error(`rollout ended ${body.state}: ${JSON.stringify(body.counts)}`);
+        return performance.now() - started;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await fleetway.stop();
+    await dropDatabase(control);
+  }
+}
+
+async function main(): Promise<void> {
+  const steps = await exampleSqlSteps();
+  const dbmateDir = await writeDbmateMigrations(steps);
+  const contenders: Record<string, (fleet: Fleet) => Promise<number>> = {
+    floor: (fleet) => runFloor(fleet, steps),
+    fleetway: runFleetway,
+    ...(PEER === "dbmate" ? { dbmate: (fleet: Fleet) => runDbmate(fleet, dbmateDir) } : {}),
+  };
+  const times: Record<string, number[]> = Object.fromEntries(
+    Object.keys(contenders).map((k) => [k, []]),
+  );
+  process.stdout.write(
+    `fleet: ${TENANTS} tenants (${MODE} per tenant), ${steps.length} revisions, concurrency ${CONCURRENCY}, ${REPS} repetitions\n`,
+  );
+  try {
+    for (let rep = 0; rep < REPS; rep++) {
+      // Alternate the order so no contender always runs on a warmer (or more fragmented) server.
+      const order = Object.keys(contenders);
+      if (rep % 2 === 1) order.reverse();
+      for (const name of order) {
+        const fleet = await createFleet(name);
+        try {
+          const ms = await (contenders[name] as (fleet: Fleet) => Promise<number>)(fleet);
+          times[name]?.push(ms);
+          process.stdout.write(`  rep ${rep + 1} ${name.padEnd(9)} ${seconds(ms)} s\n`);
+        } finally {
+          await fleet.drop();
+        }
+      }
+    }
+  } finally {
+    await rm(dbmateDir, { recursive: true, force: true });
+  }
+  const floor = median(times.floor ?? []);
+  const rows = Object.entries(times).map(([name, values]) => ({
+    contender: name,
+    "median s": seconds(median(values)),
+    "per tenant ms": (median(values) / TENANTS).toFixed(1),
+    "× floor": (median(values) / floor).toFixed(2),
+  }));
+  printTable("fleet rollout, base → head", rows);
+  const path = await writeResults("fleet", {
+    tenants: TENANTS,
+    concurrency: CONCURRENCY,
+    mode: MODE,
+    reps: REPS,
+    revisions: steps.length,
+    timesMs: times,
+    rows,
+  });
+  process.stdout.write(`\nresults: ${path}\n`);
+}
+
+await main();
