@@ -162,10 +162,16 @@ export async function runJobAttempt(
       stepsDone: result.steps.length,
     });
     if (finished !== null) {
-      await deps.events.publish(pool, jobId, "job.succeeded", {
-        fromHeads: result.fromHeads,
-        toHeads: result.toHeads,
-      });
+      await deps.events.publish(
+        pool,
+        jobId,
+        "job.succeeded",
+        {
+          fromHeads: result.fromHeads,
+          toHeads: result.toHeads,
+        },
+        { hasCallback: job.callbackUrlSealed !== null },
+      );
     }
     logger.info(
       { tenantId: tenant.id, toHeads: result.toHeads, steps: result.steps.length },
@@ -191,7 +197,13 @@ export async function runJobAttempt(
         steps: recorder.currentSteps,
       });
       if (finished !== null)
-        await deps.events.publish(pool, jobId, "job.cancelled", { error: errorJson(error) });
+        await deps.events.publish(
+          pool,
+          jobId,
+          "job.cancelled",
+          { error: errorJson(error) },
+          { hasCallback: job.callbackUrlSealed !== null },
+        );
       return { kind: "finished", job: finished };
     }
     if (TRANSIENT.includes(error.code) && !isLastAttempt) {
@@ -210,7 +222,13 @@ export async function runJobAttempt(
       steps: recorder.currentSteps,
     });
     if (finished !== null)
-      await deps.events.publish(pool, jobId, "job.failed", { error: errorJson(error) });
+      await deps.events.publish(
+        pool,
+        jobId,
+        "job.failed",
+        { error: errorJson(error) },
+        { hasCallback: job.callbackUrlSealed !== null },
+      );
     logger.warn({ err: error }, "job failed");
     return { kind: "finished", job: finished };
   } finally {

@@ -75,10 +75,13 @@ export async function createJob(
         ? undefined
         : deps.secretBox.encrypt(request.callbackSecret),
   });
-  const deliveryIds = await deps.events.record(tx, job.id, "job.queued", {
-    operation: job.operation,
-    target: job.target,
-  });
+  const deliveryIds = await deps.events.record(
+    tx,
+    job.id,
+    "job.queued",
+    { operation: job.operation, target: job.target },
+    { hasCallback: job.callbackUrlSealed !== null },
+  );
   return { job, deliveryIds };
 }
 
