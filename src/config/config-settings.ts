@@ -9,6 +9,11 @@ export interface Setting {
   /** Undefined: required in production, development default applied by load-config. */
   readonly default: string | undefined;
   readonly description: string;
+  /**
+   * How an invalid value may be echoed in the error: `url` values are shown with their password
+   * masked, `secret` values not at all (start-up errors end up in logs).
+   */
+  readonly sensitive?: "url" | "secret";
 }
 
 const int = (min: number, max: number) => Type.Integer({ minimum: min, maximum: max });
@@ -32,6 +37,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
   },
   {
     env: "CONTROL_DATABASE_URL",
+    sensitive: "url",
     schema: Type.String({ pattern: "^postgres(ql)?://" }),
     expected: "a postgres:// URL",
     default: "postgres://localhost:5432/fleetway",
@@ -39,6 +45,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
   },
   {
     env: "REDIS_URL",
+    sensitive: "url",
     schema: Type.String({ pattern: "^rediss?://" }),
     expected: "a redis:// or rediss:// URL",
     default: "redis://127.0.0.1:6379",
@@ -53,6 +60,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
   },
   {
     env: "FLEETWAY_ENCRYPTION_KEY",
+    sensitive: "secret",
     schema: Type.String({ pattern: "^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$" }),
     expected: "32 bytes as 64 hex characters or base64",
     default: undefined,
@@ -61,6 +69,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
   },
   {
     env: "FLEETWAY_API_KEYS",
+    sensitive: "secret",
     schema: Type.String({ minLength: 1 }),
     expected:
       "comma-separated name:scope:secret entries (scope read|write|admin, secret of 16+ characters)",
@@ -94,7 +103,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     schema: ms(),
     expected: "milliseconds",
     default: "60000",
-    description: "Cap of that backoff",
+    description: "Cap of that backoff; not below FLEETWAY_JOB_BACKOFF_MS",
   },
   {
     env: "FLEETWAY_LOCK_TIMEOUT_MS",
@@ -152,7 +161,8 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     schema: int(500, 86_400_000),
     expected: "milliseconds (500 or more)",
     default: "30000",
-    description: "A job whose worker stopped answering for this long is re-run",
+    description:
+      "A job whose worker stopped answering for this long is re-run; at least 3 heartbeats",
   },
   {
     env: "FLEETWAY_BODY_LIMIT_BYTES",
@@ -177,6 +187,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
   },
   {
     env: "FLEETWAY_CALLBACK_SECRET",
+    sensitive: "secret",
     schema: Type.String({ pattern: "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$" }),
     expected: "a Standard Webhooks secret (whsec_ + base64)",
     default: undefined,
@@ -229,6 +240,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
   },
   {
     env: "FLEETWAY_PROVISION_ADMIN_URL",
+    sensitive: "url",
     schema: Type.String({ pattern: "^(postgres(ql)?://.*)?$" }),
     expected: "a postgres:// URL",
     default: "",

@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { Value } from "typebox/value";
 import type { ApiKeyEntry, Scope } from "../http/plugins/api-key-auth.js";
 import { parseRetrySchedule } from "../webhooks/retry-schedule.js";
 import { ConfigError } from "./config-error.js";
 import { CONFIG_SETTINGS } from "./config-settings.js";
+import { parseApiKeys } from "./parse-api-keys.js";
+import { readSetting } from "./read-setting.js";
 
 export type { ApiKeyEntry as ApiKey, Scope };
+export { parseApiKeys };
 
 /** The service's configuration: read from the environment once, validated, frozen. */
 export interface Config {
@@ -66,20 +68,12 @@ export const DEVELOPMENT_API_KEY = "fleetway-dev-key";
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const raw = new Map<string, unknown>();
   for (const setting of CONFIG_SETTINGS) {
-    const given = env[setting.env];
-    const text = given === undefined || given.trim() === "" ? setting.default : given.trim();
-    if (text === undefined) continue;
-    const value = Value.Convert(setting.schema, text);
-    if (!Value.Check(setting.schema, value)) {
-      throw new ConfigError(
-        setting.env,
-        `${setting.env} must be ${setting.expected} (got ${JSON.stringify(text)})`,
-      );
-    }
-    raw.set(setting.env, value);
+    const value = readSetting(setting, env);
+    if (value !== undefined) raw.set(setting.env, value);
   }
   const num = (name: string): number => raw.get(name) as number;
   const str = (name: string): string => raw.get(name) as string;
+  checkRelations(num);
   const production = str("NODE_ENV") === "production";
   const warnings: string[] = [];
 
@@ -136,8 +130,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       bodyLimit: num("FLEETWAY_BODY_LIMIT_BYTES"),
       rateLimitPerMinute: num("FLEETWAY_RATE_LIMIT_PER_MINUTE"),
     },
-    controlDatabaseUrl: validUrl("CONTROL_DATABASE_URL", str("CONTROL_DATABASE_URL")),
-    redisUrl: validUrl("REDIS_URL", str("REDIS_URL")),
+    controlDatabaseUrl: str("CONTROL_DATABASE_URL"),
+    redisUrl: str("REDIS_URL"),
     migrationsDir: resolve(cwd, str("FLEETWAY_MIGRATIONS_DIR")),
     encryptionKey,
     apiKeys,
@@ -179,15 +173,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   });
 }
 
-function validUrl(setting: string, value: string): string {
-  try {
-    new URL(value);
-    return value;
-  } catch {
-    throw new ConfigError(setting, `${setting} is not a valid URL`);
-  }
-}
-
 function parseKey(text: string): Buffer {
   const key = /^[0-9a-fA-F]{64}$/.test(text)
     ? Buffer.from(text, "hex")
@@ -201,43 +186,27 @@ function parseKey(text: string): Buffer {
   return key;
 }
 
-const SCOPES: readonly Scope[] = ["read", "write", "admin"];
-
-/** `name:scope:secret,...`; the secret may itself contain colons. */
-export function parseApiKeys(text: string): ApiKeyEntry[] {
-  const keys: ApiKeyEntry[] = [];
-  for (const [index, entry] of text
-    .split(",")
-    .map((e) => e.trim())
-    .entries()) {
-    const [name = "", scope = "", ...rest] = entry.split(":");
-    const secret = rest.join(":");
-    const where = `FLEETWAY_API_KEYS entry ${index + 1}`;
-    if (!/^[A-Za-z0-9_.-]+$/.test(name))
-      throw new ConfigError(
-        "FLEETWAY_API_KEYS",
-        `${where} needs a name of letters, digits, _ . - (name:scope:secret)`,
-      );
-    if (!SCOPES.includes(scope as Scope))
-      throw new ConfigError(
-        "FLEETWAY_API_KEYS",
-        `${where} ('${name}') has scope '${scope}'; use read, write or admin`,
-      );
-    if (secret.length < 16)
-      throw new ConfigError(
-        "FLEETWAY_API_KEYS",
-        `${where} ('${name}') needs a secret of at least 16 characters`,
-      );
-    if (keys.some((k) => k.name === name))
-      throw new ConfigError("FLEETWAY_API_KEYS", `${where}: the name '${name}' is used twice`);
-    if (keys.some((k) => k.secret === secret))
-      throw new ConfigError(
-        "FLEETWAY_API_KEYS",
-        `${where} ('${name}') reuses another key's secret`,
-      );
-    keys.push({ name, scope: scope as Scope, secret });
+/**
+ * Settings that are each valid but wrong together. A heartbeat as slow as the stale limit would
+ * make the reconciler re-run jobs that are alive; a backoff cap below its base is a typo.
+ */
+function checkRelations(num: (name: string) => number): void {
+  const heartbeat = num("FLEETWAY_JOB_HEARTBEAT_MS");
+  const stale = num("FLEETWAY_JOB_STALE_MS");
+  if (stale < 3 * heartbeat) {
+    throw new ConfigError(
+      "FLEETWAY_JOB_STALE_MS",
+      `FLEETWAY_JOB_STALE_MS must be at least 3 times FLEETWAY_JOB_HEARTBEAT_MS (got ${stale} with a heartbeat of ${heartbeat})`,
+    );
   }
-  return keys;
+  const base = num("FLEETWAY_JOB_BACKOFF_MS");
+  const cap = num("FLEETWAY_JOB_BACKOFF_MAX_MS");
+  if (cap < base) {
+    throw new ConfigError(
+      "FLEETWAY_JOB_BACKOFF_MAX_MS",
+      `FLEETWAY_JOB_BACKOFF_MAX_MS must not be below FLEETWAY_JOB_BACKOFF_MS (got ${cap} < ${base})`,
+    );
+  }
 }
 
 function deepFreeze<T>(value: T): T {
