@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { redactConnectionString } from "../engine/runner/connect.js";
 
 /** Seals and opens secrets (tenant connection strings) for storage in the control database. */
 export interface SecretBox {
@@ -28,8 +29,10 @@ export function createSecretBox(key: Buffer): SecretBox {
         .join(".");
     },
     decrypt(sealed) {
-      const [version, iv, ciphertext, tag] = sealed.split(".");
+      const parts = sealed.split(".");
+      const [version, iv, ciphertext, tag] = parts;
       if (
+        parts.length !== 4 ||
         version !== VERSION ||
         iv === undefined ||
         ciphertext === undefined ||
@@ -56,4 +59,15 @@ export function createSecretBox(key: Buffer): SecretBox {
       }
     },
   };
+}
+
+/**
+ * A connection string safe to show or log: `postgres://app:***@db.internal:5432/tenant_a`
+ * (password and password-like query parameters masked). Anything that is not a `scheme://` URL
+ * becomes `***`: without an authority part there is no telling which piece is the password
+ * (`app:pw@host` would parse as a URL of scheme `app:`).
+ */
+export function maskConnectionString(url: string): string {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) || !URL.canParse(url)) return "***";
+  return redactConnectionString(url);
 }
