@@ -5,6 +5,8 @@
  * job's own timestamps, so client polling does not count). Goal: p50 ≤ 15 ms, p99 ≤ 50 ms.
  */
 import {
+  ADMIN_URL,
+  REDIS_URL,
   createDatabase,
   databaseUrl,
   dropDatabase,
@@ -15,6 +17,7 @@ import {
   printTable,
   writeResults,
 } from "./lib/bench-util.js";
+import { CpuMeter, postgresPid, redisPid } from "./lib/cpu-usage.js";
 import { startFleetway } from "./lib/fleetway-processes.js";
 import { jobLatenciesMs, prepareNoopFleet, runNoopJobs } from "./lib/noop-jobs.js";
 
@@ -34,9 +37,29 @@ const fleetway = await startFleetway({
 try {
   const fleet = await prepareNoopFleet(fleetway, databaseUrl(tenants), TENANTS);
   await runNoopJobs(fleetway, fleet, Math.min(50, JOBS), CONCURRENCY); // warm-up
+  const meter = new CpuMeter({
+    api: fleetway.api.pid,
+    worker: fleetway.worker.pid,
+    postgres: await postgresPid(ADMIN_URL),
+    redis: await redisPid(REDIS_URL),
+  });
+  const cpuBefore = meter.snapshot();
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   const ids = await runNoopJobs(fleetway, fleet, JOBS, CONCURRENCY);
   const elapsed = performance.now() - started;
+  const cpu = meter.delta(cpuBefore);
+  const client = process.cpuUsage(clientBefore);
+  const parts: Record<string, number | null> = {
+    ...cpu,
+    "bench client": (client.user + client.system) / 1000,
+  };
+  const cpuPerJob = Object.fromEntries(
+    Object.entries(parts).map(([part, ms]) => [
+      part,
+      ms === null ? "n/a" : (ms / ids.length).toFixed(2),
+    ]),
+  );
   const latencies = await jobLatenciesMs(databaseUrl(control), ids);
   const rows = [
     {
@@ -49,12 +72,14 @@ try {
     },
   ];
   printTable("no-op jobs, POST → succeeded", rows);
+  printTable("CPU ms per job (Linux /proc; total excludes the bench client)", [cpuPerJob]);
   const path = await writeResults("noop", {
     jobs: ids.length,
     tenants: TENANTS,
     concurrency: CONCURRENCY,
     latenciesMs: latencies,
     rows,
+    cpuMsPerJob: cpuPerJob,
   });
   process.stdout.write(`\nresults: ${path}\n`);
 } finally {

@@ -10,6 +10,7 @@ const BIN = new URL("../../bin/fleetway.js", import.meta.url).pathname;
 export interface FleetwayProcesses {
   readonly url: string;
   readonly apiKey: string;
+  readonly api: ChildProcess;
   readonly worker: ChildProcess;
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- callers name the JSON shape
   request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
@@ -83,6 +84,7 @@ export async function startFleetway(options: {
   return {
     url,
     apiKey,
+    api,
     worker,
     request,
     async stop() {

@@ -1,0 +1,125 @@
+/**
+ * CPU time spent by each part of the system during a benchmark: the API and worker processes,
+ * PostgreSQL (postmaster and all its backends, including those that exited meanwhile) and Redis.
+ * Read from /proc, so Linux only; elsewhere every part reads as unavailable. It answers "where
+ * does the time go" when two cores are shared by everything.
+ */
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { Redis } from "ioredis";
+import pg from "pg";
+
+export interface CpuParts {
+  readonly [part: string]: number | null;
+}
+
+const TICKS_PER_SECOND = clockTicks();
+
+function clockTicks(): number {
+  try {
+    return Number.parseInt(execFileSync("getconf", ["CLK_TCK"]).toString().trim(), 10) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+interface ProcStat {
+  readonly ppid: number;
+  /** utime + stime of the process itself, in ticks. */
+  readonly own: number;
+  /** cutime + cstime: children it has already reaped, in ticks. */
+  readonly reaped: number;
+}
+
+function readStat(pid: number): ProcStat | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name is in parentheses and may contain spaces: fields start after the last ')'.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    const num = (i: number): number => Number(fields[i] ?? 0);
+    // fields[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
+    return { ppid: num(1), own: num(11) + num(12), reaped: num(13) + num(14) };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU milliseconds of a process and every descendant, alive or already reaped. */
+function treeCpuMs(root: number): number | null {
+  const rootStat = readStat(root);
+  if (rootStat === null) return null;
+  const stats = new Map<number, ProcStat>();
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readStat(pid);
+    if (stat !== null) stats.set(pid, stat);
+  }
+  let ticks = rootStat.own + rootStat.reaped;
+  const pending = [root];
+  while (pending.length > 0) {
+    const parent = pending.pop();
+    for (const [pid, stat] of stats) {
+      if (stat.ppid !== parent) continue;
+      ticks += stat.own + stat.reaped;
+      pending.push(pid);
+    }
+  }
+  return (ticks / TICKS_PER_SECOND) * 1000;
+}
+
+/** The postmaster's pid, from postmaster.pid in the data directory (needs a superuser). */
+export async function postgresPid(adminUrl: string): Promise<number | null> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ data_directory: string }>("SHOW data_directory");
+    const dir = rows[0]?.data_directory;
+    if (dir === undefined) return null;
+    return Number.parseInt(readFileSync(`${dir}/postmaster.pid`, "utf8").split("\n")[0] ?? "", 10);
+  } catch {
+    return null;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function redisPid(redisUrl: string): Promise<number | null> {
+  const redis = new Redis(redisUrl);
+  try {
+    const info = await redis.info("server");
+    const match = /process_id:(\d+)/.exec(info);
+    return match?.[1] === undefined ? null : Number(match[1]);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Reads the CPU of named process trees; `delta` is what each spent since `snapshot`. */
+export class CpuMeter {
+  constructor(private readonly parts: Readonly<Record<string, number | null | undefined>>) {}
+
+  snapshot(): CpuParts {
+    const out: Record<string, number | null> = {};
+    for (const [name, pid] of Object.entries(this.parts)) {
+      out[name] = pid == null ? null : treeCpuMs(pid);
+    }
+    return out;
+  }
+
+  /** Milliseconds of CPU per part since `before`, and their total. */
+  delta(before: CpuParts): CpuParts {
+    const now = this.snapshot();
+    const out: Record<string, number | null> = {};
+    let total = 0;
+    for (const name of Object.keys(now)) {
+      const a = before[name];
+      const b = now[name];
+      const spent = a == null || b == null ? null : b - a;
+      out[name] = spent;
+      total += spent ?? 0;
+    }
+    out.total = total;
+    return out;
+  }
+}
