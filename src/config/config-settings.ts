@@ -85,6 +85,14 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "Jobs one worker process runs at once",
   },
   {
+    env: "FLEETWAY_TENANT_CONNECTION_IDLE_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "10000",
+    description:
+      "How long a worker keeps an idle tenant connection for the next job on that database; 0 = a new connection per job",
+  },
+  {
     env: "FLEETWAY_JOB_ATTEMPTS",
     schema: int(1, 100),
     expected: "an integer between 1 and 100",

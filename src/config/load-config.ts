@@ -26,6 +26,8 @@ export interface Config {
   readonly apiKeys: readonly ApiKeyEntry[];
   readonly worker: {
     readonly concurrency: number;
+    /** 0: a new tenant connection per job. */
+    readonly tenantConnectionIdleMs: number;
     readonly attempts: number;
     readonly backoffMs: number;
     readonly backoffMaxMs: number;
@@ -137,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     apiKeys,
     worker: {
       concurrency: num("FLEETWAY_WORKER_CONCURRENCY"),
+      tenantConnectionIdleMs: num("FLEETWAY_TENANT_CONNECTION_IDLE_MS"),
       attempts: num("FLEETWAY_JOB_ATTEMPTS"),
       backoffMs: num("FLEETWAY_JOB_BACKOFF_MS"),
       backoffMaxMs: num("FLEETWAY_JOB_BACKOFF_MAX_MS"),

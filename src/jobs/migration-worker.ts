@@ -1,5 +1,6 @@
 import { Worker, type Job } from "bullmq";
 import { backoffDelay } from "../engine/runner/backoff.js";
+import { createPooledConnections } from "../engine/runner/tenant-connections.js";
 import { MIGRATION_QUEUE, workerConnection, type MigrationJobData } from "./migration-queue.js";
 import { runJobAttempt, type RunJobDeps } from "./run-job.js";
 
@@ -12,6 +13,8 @@ export interface WorkerSettings {
   readonly backoffMaxMs: number;
   /** A job whose worker stops renewing its lock for this long is considered stalled and re-run. */
   readonly staleMs: number;
+  /** How long an idle tenant connection is kept for the next job; 0: a new one per job. */
+  readonly tenantConnectionIdleMs: number;
   readonly random?: () => number;
 }
 
@@ -31,12 +34,23 @@ class RetryLater extends Error {}
 export function startMigrationWorker(deps: RunJobDeps, settings: WorkerSettings): MigrationWorker {
   const shutdown = new AbortController();
   const random = settings.random ?? Math.random;
+  const connections =
+    settings.tenantConnectionIdleMs > 0
+      ? createPooledConnections({
+          maxPerDatabase: settings.concurrency,
+          idleMs: settings.tenantConnectionIdleMs,
+          // Bounds the idle connections a worker holds across tenant databases.
+          maxDatabases: settings.concurrency * 2,
+          applicationName: "fleetway-worker",
+        })
+      : null;
+  const runDeps: RunJobDeps = connections === null ? deps : { ...deps, connections };
   const worker = new Worker<MigrationJobData>(
     MIGRATION_QUEUE,
     async (job: Job<MigrationJobData>) => {
       const attempts = job.opts.attempts ?? 1;
       const isLastAttempt = job.attemptsMade + 1 >= attempts;
-      const outcome = await runJobAttempt(deps, job.data.jobId, isLastAttempt, shutdown.signal);
+      const outcome = await runJobAttempt(runDeps, job.data.jobId, isLastAttempt, shutdown.signal);
       if (outcome.kind === "finished" && outcome.job?.rolloutId != null)
         deps.onJobFinished?.(outcome.job);
       if (outcome.kind === "retry") throw new RetryLater(outcome.error.message);
@@ -74,6 +88,7 @@ export function startMigrationWorker(deps: RunJobDeps, settings: WorkerSettings)
         await closing;
       } finally {
         clearTimeout(timer);
+        await connections?.close();
       }
     },
   };

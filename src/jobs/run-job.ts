@@ -16,6 +16,7 @@ import { tenantView } from "../http/views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
+import type { TenantConnections } from "../engine/runner/tenant-connections.js";
 import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { JobProgressRecorder } from "./job-progress-recorder.js";
 
@@ -35,6 +36,8 @@ export interface RunJobDeps {
   /** How often a running job proves it is alive and checks for a cancel request. */
   readonly heartbeatMs: number;
   readonly workerId: string;
+  /** Where tenant connections come from; by default a new one per job. */
+  readonly connections?: TenantConnections;
   /** Appends job events and their webhook deliveries. */
   readonly events: JobEventPublisher;
   /** Called when a rollout's job reached its final state, so the rollout advances at once. */
@@ -140,6 +143,7 @@ export async function runJobAttempt(
       appliedBy: `fleetway:${deps.workerId}`,
       applicationName: `fleetway-job-${jobId.slice(0, 8)}`,
       signal: cancel.signal,
+      ...(deps.connections === undefined ? {} : { connections: deps.connections }),
       onProgress: (event) => {
         recorder.onRunnerEvent(event);
         if (event.kind === "step-succeeded") {

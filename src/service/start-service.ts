@@ -121,6 +121,7 @@ export async function startService(
             backoffMs: config.worker.backoffMs,
             backoffMaxMs: config.worker.backoffMaxMs,
             staleMs: config.reconciler.staleMs,
+            tenantConnectionIdleMs: config.worker.tenantConnectionIdleMs,
           },
         );
   const webhookWorker =

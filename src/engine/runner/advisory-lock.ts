@@ -37,7 +37,7 @@ const POLL: BackoffPolicy = { baseMs: 50, factor: 1.6, maxMs: 2_000 };
  * @throws FleetwayError LOCK_BUSY (naming the holder) after `timeoutMs`; MIGRATION_CANCELLED on abort
  */
 export async function acquireAdvisoryLock(
-  client: pg.Client,
+  client: pg.ClientBase,
   key: bigint,
   options: AcquireLockOptions,
 ): Promise<number> {
@@ -73,7 +73,7 @@ export async function acquireAdvisoryLock(
 }
 
 /** Releases the lock; best effort (closing the session releases it as well). */
-export async function releaseAdvisoryLock(client: pg.Client, key: bigint): Promise<void> {
+export async function releaseAdvisoryLock(client: pg.ClientBase, key: bigint): Promise<void> {
   await client.query("SELECT pg_advisory_unlock($1::bigint)", [key.toString()]);
 }
 
@@ -81,7 +81,10 @@ export async function releaseAdvisoryLock(client: pg.Client, key: bigint): Promi
  * The session holding the lock. A bigint advisory key appears in pg_locks split in two: classid
  * holds the high 32 bits, objid the low 32 bits, and objsubid is 1 (2 would be the int4,int4 form).
  */
-export async function findLockHolder(client: pg.Client, key: bigint): Promise<LockHolder | null> {
+export async function findLockHolder(
+  client: pg.ClientBase,
+  key: bigint,
+): Promise<LockHolder | null> {
   const unsigned = BigInt.asUintN(64, key);
   const high = (unsigned >> 32n).toString();
   const low = (unsigned & 0xffffffffn).toString();

@@ -62,15 +62,20 @@ export async function connect(
     return client;
   } catch (error) {
     await client.end().catch(() => undefined);
-    const reason = error instanceof Error ? error.message : String(error);
-    const target = redactConnectionString(connectionString);
-    throw new FleetwayError(
-      ErrorCode.CONNECTION_FAILED,
-      `Could not connect to ${target}: ${reason}`,
-      { database: target, reason, sqlstate: sqlStateOf(error) },
-      { cause: error },
-    );
+    throw connectionFailed(connectionString, error);
   }
+}
+
+/** CONNECTION_FAILED naming the host and database but never the password. */
+export function connectionFailed(connectionString: string, error: unknown): FleetwayError {
+  const reason = error instanceof Error ? error.message : String(error);
+  const target = redactConnectionString(connectionString);
+  return new FleetwayError(
+    ErrorCode.CONNECTION_FAILED,
+    `Could not connect to ${target}: ${reason}`,
+    { database: target, reason, sqlstate: sqlStateOf(error) },
+    { cause: error },
+  );
 }
 
 /** The SQLSTATE of a pg error, or null. */

@@ -3,6 +3,7 @@ import { acquireAdvisoryLock, advisoryLockKey, releaseAdvisoryLock } from "./adv
 import { abortableSleep } from "./backoff.js";
 import { cancelledError, cancelOnAbort } from "./cancellation.js";
 import { connect } from "./connect.js";
+import { dedicatedConnections } from "./tenant-connections.js";
 import {
   appliedChecksums,
   createHistoryTableSql,
@@ -46,10 +47,12 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
   const schema = options.schema ?? RUN_DEFAULTS.schema;
   const emit = safeEmitter(options.onProgress);
   if (signal.aborted) throw cancelledError("before it started");
-  const client = await connect(
+  const lease = await (options.connections ?? dedicatedConnections).acquire(
     options.connectionString,
     options.applicationName ?? RUN_DEFAULTS.applicationName,
   );
+  const { client } = lease;
+  let reusable = false;
   try {
     const { rows } = await client.query<{ db: string; pid: number }>(
       "SELECT current_database() AS db, pg_backend_pid() AS pid",
@@ -69,16 +72,25 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
         },
       });
       emit({ kind: "lock-acquired", waitedMs });
+      let result: RunResult;
       try {
-        return await runLocked(session, options);
-      } finally {
+        result = await runLocked(session, options);
+      } catch (error) {
         await releaseAdvisoryLock(client, key).catch(() => undefined);
+        throw error;
       }
+      const released = await releaseAdvisoryLock(client, key).then(
+        () => true,
+        () => false,
+      );
+      // A cancel that fired may still be on its way to this backend: never lend it out again.
+      reusable = released && !signal.aborted;
+      return result;
     } finally {
       canceller.dispose();
     }
   } finally {
-    await client.end().catch(() => undefined);
+    await lease.release(reusable);
   }
 }
 
@@ -132,7 +144,7 @@ function refuseNonTransactional(
  * CREATE privilege can still migrate a tenant whose schema and tables already exist.
  */
 async function ensureTables(
-  client: pg.Client,
+  client: pg.ClientBase,
   schema: string,
   versionTable: TableRef,
   historyTable: TableRef,
@@ -168,7 +180,7 @@ async function ensureTables(
 
 function resolveSession(
   options: RunMigrationOptions,
-  client: pg.Client,
+  client: pg.ClientBase,
   schema: string,
   signal: AbortSignal,
   emit: (event: RunProgressEvent) => void,

@@ -1,6 +1,7 @@
 import type { FleetwayError } from "../errors.js";
 import type { MigrationPlan, Operation, PlanStep } from "../plan/migration-plan.js";
 import type { RevisionScript } from "../script/revision-script.js";
+import type { TenantConnections } from "./tenant-connections.js";
 
 /** How revisions are grouped into transactions. */
 export type TransactionMode = "per-revision" | "all";
@@ -42,6 +43,11 @@ export interface RunMigrationOptions extends TenantTables {
   readonly appliedBy?: string;
   /** `application_name` of the runner's connection, shown to whoever waits for the lock. */
   readonly applicationName?: string;
+  /**
+   * Where the tenant connection comes from: by default a new one, closed after the run. A worker
+   * passes pooled connections so that repeated runs on a database do not reconnect each time.
+   */
+  readonly connections?: TenantConnections;
   /** Cancels the running statement and rolls the step back. */
   readonly signal?: AbortSignal;
   readonly onProgress?: (event: RunProgressEvent) => void;

@@ -5,7 +5,7 @@ import type { TableRef } from "./version-table.js";
 
 /** Everything the step executor needs about the run it belongs to, resolved once. */
 export interface RunSession {
-  readonly client: pg.Client;
+  readonly client: pg.ClientBase;
   readonly schema: string;
   readonly versionTable: TableRef;
   readonly historyTable: TableRef;

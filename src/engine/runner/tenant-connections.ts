@@ -1,0 +1,159 @@
+import pg from "pg";
+import { connect, connectionFailed, isConnectionError, pgConnectionConfig } from "./connect.js";
+
+/** A connection lent to one run. */
+export interface TenantConnection {
+  readonly client: pg.ClientBase;
+  /**
+   * Gives the connection back. `reusable` says the run ended cleanly (no transaction open, lock
+   * released, nothing cancelled); otherwise the connection is closed, never reused.
+   */
+  release(reusable: boolean): Promise<void>;
+}
+
+/** Where the runner gets its tenant connection from. */
+export interface TenantConnections {
+  acquire(connectionString: string, applicationName: string): Promise<TenantConnection>;
+}
+
+/** A new connection per run, closed after it: what the CLI uses (one run per process). */
+export const dedicatedConnections: TenantConnections = {
+  async acquire(connectionString, applicationName) {
+    const client = await connect(connectionString, applicationName);
+    return {
+      client,
+      release: async () => {
+        await client.end().catch(() => undefined);
+      },
+    };
+  },
+};
+
+export interface PooledConnectionsOptions {
+  /** Connections kept per connection string: a worker's concurrency is enough. */
+  readonly maxPerDatabase: number;
+  /** An idle connection is closed after this long. */
+  readonly idleMs: number;
+  /** Connection strings with a pool of their own; the least recently used pool beyond is closed. */
+  readonly maxDatabases: number;
+  readonly applicationName: string;
+}
+
+export interface PooledConnections extends TenantConnections {
+  /** Closes every pool (waits for lent connections to come back). */
+  close(): Promise<void>;
+  /** Connections open now, lent or idle, across all pools (for metrics and tests). */
+  openConnections(): number;
+}
+
+/**
+ * Tenant connections kept open between runs, one pg.Pool per connection string. Opening a
+ * PostgreSQL connection costs the server a process and its caches (about 5 ms of CPU, more than
+ * everything else a no-op job does there); a worker migrating the same tenants again and again
+ * should pay it once.
+ *
+ * A connection goes back only after `DISCARD ALL`, which returns the session to the state of a new
+ * connection: advisory locks released, settings (search_path, timeouts, application_name a run
+ * set) reset, temporary tables dropped. Anything unusual (an error, a cancel that may still be
+ * on its way to the backend) closes the connection instead.
+ */
+export function createPooledConnections(options: PooledConnectionsOptions): PooledConnections {
+  // Map iteration order is insertion order: re-inserting on use keeps the LRU pool first.
+  const pools = new Map<string, pg.Pool>();
+
+  const poolFor = (connectionString: string): pg.Pool => {
+    const existing = pools.get(connectionString);
+    if (existing !== undefined) {
+      pools.delete(connectionString);
+      pools.set(connectionString, existing);
+      return existing;
+    }
+    const pool = new pg.Pool({
+      ...pgConnectionConfig(connectionString, options.applicationName),
+      max: options.maxPerDatabase,
+      idleTimeoutMillis: options.idleMs,
+      // Keep the process from exiting only for lent connections, never for idle ones.
+      allowExitOnIdle: true,
+    });
+    // An idle connection that dies (server restart, pg_terminate_backend) is dropped by the pool;
+    // without a listener its 'error' would crash the worker.
+    pool.on("error", () => undefined);
+    pools.set(connectionString, pool);
+    if (pools.size > options.maxDatabases) {
+      const [oldest, oldestPool] = pools.entries().next().value as [string, pg.Pool];
+      pools.delete(oldest);
+      void oldestPool.end().catch(() => undefined);
+    }
+    return pool;
+  };
+
+  return {
+    async acquire(connectionString, applicationName) {
+      const client = await checkOut(poolFor(connectionString), connectionString, applicationName);
+      let released = false;
+      return {
+        client,
+        async release(reusable) {
+          if (released) return;
+          released = true;
+          if (!reusable) {
+            client.release(true);
+            return;
+          }
+          try {
+            await client.query("DISCARD ALL");
+            client.release();
+          } catch (error) {
+            client.release(error instanceof Error ? error : true);
+          }
+        },
+      };
+    },
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map((pool) => pool.end().catch(() => undefined)));
+    },
+    openConnections() {
+      let total = 0;
+      for (const pool of pools.values()) total += pool.totalCount;
+      return total;
+    },
+  };
+}
+
+const guarded = new WeakSet<pg.PoolClient>();
+
+/**
+ * A pooled connection with this run's application_name (lock holders are reported by it). An
+ * idle connection the server closed is only noticed on use: such a failure is retried once on a
+ * fresh connection before it counts as CONNECTION_FAILED.
+ */
+async function checkOut(
+  pool: pg.Pool,
+  connectionString: string,
+  applicationName: string,
+): Promise<pg.PoolClient> {
+  for (let attempt = 1; ; attempt++) {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw connectionFailed(connectionString, error);
+    }
+    if (!guarded.has(client)) {
+      // The pool listens for errors only while a connection is idle; one that breaks while lent
+      // would emit an unhandled 'error'. The failing query reports it instead.
+      client.on("error", () => undefined);
+      guarded.add(client);
+    }
+    try {
+      await client.query("SELECT set_config('application_name', $1, false)", [applicationName]);
+      return client;
+    } catch (error) {
+      client.release(true);
+      if (attempt >= 2 || !isConnectionError(error))
+        throw connectionFailed(connectionString, error);
+    }
+  }
+}
