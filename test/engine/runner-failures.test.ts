@@ -13,6 +13,9 @@ import { createTestDatabase, type TestDatabase } from "../support/test-database.
 
 const noSleep = (): Promise<void> => Promise.resolve();
 
+const F2_UP =
+  "CREATE TABLE t_f2 (id int);\nINSERT INTO t_f2 VALUES (1);\nSELECT missing_column\n  FROM t_f2;";
+
 describe("runner: a failing revision", () => {
   let db: TestDatabase;
   let revisions: RevisionDir;
@@ -24,7 +27,7 @@ describe("runner: a failing revision", () => {
         id: "f2",
         down: ["f1"],
         // line 5 of the file is "-- upgrade"; the failing statement starts on line 8
-        up: "CREATE TABLE t_f2 (id int);\nINSERT INTO t_f2 VALUES (1);\nSELECT missing_column\n  FROM t_f2;",
+        up: F2_UP,
         downgrade: "DROP TABLE t_f2;",
       },
       tableRevision("f3", ["f2"]),
@@ -47,7 +50,8 @@ describe("runner: a failing revision", () => {
     assert.equal(error.data.direction, "up");
     assert.equal(error.data.sqlstate, "42703");
     assert.match(String(error.data.message), /column "missing_column" does not exist/);
-    assert.equal(typeof error.data.position, "number");
+    // The position is within the revision's SQL, even though BEGIN goes in the same query.
+    assert.equal(error.data.position, F2_UP.indexOf("missing_column") + 1);
     assert.equal(error.data.line, 8);
     assert.match(error.message, /f2\.sql:8/);
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["f1"]);
@@ -67,6 +71,38 @@ describe("runner: a failing revision", () => {
     await revisions.write(tableRevision("f2", ["f1"]));
     await revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" });
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["f3"]);
+  });
+});
+
+describe("runner: a version table changed behind the runner's back", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("v1"),
+      // Stands for any writer that ignores the advisory lock: the head change then hits no row.
+      { id: "v2", down: ["v1"], up: "CREATE TABLE t_v2 (id int); DELETE FROM fleetway_version;" },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("refuses to record the step (VERSION_TABLE_CONFLICT) and rolls it back", async () => {
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "v1" });
+    await assert.rejects(
+      revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" }),
+      (error: FleetwayError) => {
+        assert.equal(error.code, "VERSION_TABLE_CONFLICT");
+        assert.match(error.message, /UPDATE 'v1' -> 'v2' affected 0 rows/);
+        return true;
+      },
+    );
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["v1"]);
+    const tables = await db.query("SELECT to_regclass('public.t_v2') AS t");
+    assert.equal((tables.rows[0] as { t: string | null }).t, null);
   });
 });
 

@@ -72,11 +72,6 @@ export async function acquireAdvisoryLock(
   }
 }
 
-/** Releases the lock; best effort (closing the session releases it as well). */
-export async function releaseAdvisoryLock(client: pg.ClientBase, key: bigint): Promise<void> {
-  await client.query("SELECT pg_advisory_unlock($1::bigint)", [key.toString()]);
-}
-
 /**
  * The session holding the lock. A bigint advisory key appears in pg_locks split in two: classid
  * holds the high 32 bits, objid the low 32 bits, and objsubid is 1 (2 would be the int4,int4 form).

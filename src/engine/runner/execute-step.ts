@@ -1,10 +1,16 @@
 import { ErrorCode, FleetwayError } from "../errors.js";
 import type { PlanStep } from "../plan/migration-plan.js";
 import type { RevisionScript } from "../script/revision-script.js";
-import { appendHistory, type HistoryEntry } from "./history-table.js";
+import { insertHistorySql, type HistoryEntry } from "./history-table.js";
 import { runRevisionBody } from "./run-body.js";
-import { beginStep, resetStepTimeouts, setStepTimeouts, type RunSession } from "./run-session.js";
-import { applyHeadChangeSql } from "./version-table.js";
+import {
+  beginStep,
+  beginStepSql,
+  resetStepTimeouts,
+  setStepTimeouts,
+  type RunSession,
+} from "./run-session.js";
+import { headChangeOperations, versionTableConflict } from "./version-table.js";
 
 /**
  * One attempt at one step. Per-revision mode: the body, the version-table change and the history
@@ -42,8 +48,8 @@ export async function executeStepAttempt(
     }
   }
   try {
-    await beginStep(session);
-    if (transactional) await runStepBody(session, step, script, true);
+    if (transactional) await runStepBody(session, step, script, true, beginStepSql(session));
+    else await beginStep(session);
     await recordStep(session, step, script, startedAt);
     await client.query("COMMIT");
   } catch (error) {
@@ -52,13 +58,21 @@ export async function executeStepAttempt(
   }
 }
 
+/**
+ * The step's body. `prelude` (BEGIN and timeouts) is always run: in the same query as a SQL body,
+ * on its own otherwise.
+ */
 async function runStepBody(
   session: RunSession,
   step: PlanStep,
   script: RevisionScript | null,
   inTransaction: boolean,
+  prelude = "",
 ): Promise<void> {
-  if (step.kind !== "revision" || script === null) return;
+  if (step.kind !== "revision" || script === null) {
+    if (prelude !== "") await session.client.query(prelude);
+    return;
+  }
   const body = step.direction === "up" ? script.upgrade : script.downgrade;
   if (body === null) {
     // The planner refuses these; this guards a plan built some other way.
@@ -68,21 +82,45 @@ async function runStepBody(
       { revision: script.id, path: script.path },
     );
   }
+  if (body.kind === "sql") {
+    await runRevisionBody(session, script, step.direction, body, inTransaction, prelude);
+    return;
+  }
+  if (prelude !== "") await session.client.query(prelude);
   await runRevisionBody(session, script, step.direction, body, inTransaction);
 }
 
+/**
+ * The version-table change and the history row in one statement (one round trip per step): each
+ * row operation is a data-modifying CTE, and the counts they return are checked before COMMIT.
+ */
 async function recordStep(
   session: RunSession,
   step: PlanStep,
   script: RevisionScript | null,
   startedAt: Date,
 ): Promise<void> {
-  await applyHeadChangeSql(session.client, session.versionTable, step.headChange);
-  await appendHistory(
-    session.client,
+  const params: unknown[] = [];
+  const param = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const operations = headChangeOperations(session.versionTable, step.headChange, param);
+  const history = insertHistorySql(
     session.historyTable,
     historyEntry(session, step, script, startedAt, null),
+    param,
   );
+  const ctes = operations.map((op, i) => `head_${i} AS (${op.sql})`);
+  const counts = operations.map((_op, i) => `(SELECT count(*) FROM head_${i})::int AS head_${i}`);
+  const { rows } = await session.client.query<Record<string, number>>(
+    `WITH ${[...ctes, `history AS (${history})`].join(",\n")}\nSELECT ${counts.join(", ")}`,
+    params,
+  );
+  for (const [i, op] of operations.entries()) {
+    const hit = rows[0]?.[`head_${i}`] ?? 0;
+    if (hit !== 1) throw versionTableConflict(session.versionTable, step.headChange, op.what, hit);
+  }
 }
 
 /** The history row of a step attempt; `error` null for success. */

@@ -47,26 +47,38 @@ export async function appendHistory(
   ref: TableRef,
   entry: HistoryEntry,
 ): Promise<void> {
-  await client.query(
-    `INSERT INTO ${qualifiedName(ref.schema, ref.table)}
+  const params: unknown[] = [];
+  const sql = insertHistorySql(ref, entry, (value) => {
+    params.push(value);
+    return `$${params.length}`;
+  });
+  await client.query(sql, params);
+}
+
+/** The INSERT of one history row, its values added as parameters through `param`. */
+export function insertHistorySql(
+  ref: TableRef,
+  entry: HistoryEntry,
+  param: (value: unknown) => string,
+): string {
+  const values = [
+    entry.revision,
+    entry.direction,
+    entry.operation,
+    entry.checksum,
+    entry.startedAt,
+    entry.finishedAt,
+    Math.max(0, entry.finishedAt.getTime() - entry.startedAt.getTime()),
+    entry.success,
+    entry.error === null ? null : JSON.stringify(entry.error),
+    entry.jobId,
+    entry.appliedBy,
+    [...entry.headsAfter],
+  ].map(param);
+  return `INSERT INTO ${qualifiedName(ref.schema, ref.table)}
        (revision, direction, operation, checksum, started_at, finished_at, duration_ms,
         success, error, job_id, applied_by, heads_after)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [
-      entry.revision,
-      entry.direction,
-      entry.operation,
-      entry.checksum,
-      entry.startedAt,
-      entry.finishedAt,
-      Math.max(0, entry.finishedAt.getTime() - entry.startedAt.getTime()),
-      entry.success,
-      entry.error === null ? null : JSON.stringify(entry.error),
-      entry.jobId,
-      entry.appliedBy,
-      [...entry.headsAfter],
-    ],
-  );
+     VALUES (${values.join(", ")})`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ErrorCode, FleetwayError } from "../errors.js";
-import { acquireAdvisoryLock, advisoryLockKey, releaseAdvisoryLock } from "./advisory-lock.js";
+import { acquireAdvisoryLock, advisoryLockKey } from "./advisory-lock.js";
 import { abortableSleep } from "./backoff.js";
 import { cancelledError, cancelOnAbort } from "./cancellation.js";
 import { connect } from "./connect.js";
@@ -21,7 +21,12 @@ import type { RunSession } from "./run-session.js";
 import { runSteps } from "./run-steps.js";
 import { quoteIdent } from "./sql-identifiers.js";
 import { checksumMismatchError, findChecksumMismatches } from "./verify-checksums.js";
-import { createVersionTableSql, readVersionRows, type TableRef } from "./version-table.js";
+import {
+  createVersionTableSql,
+  readVersionRows,
+  selectVersionRows,
+  type TableRef,
+} from "./version-table.js";
 import type pg from "pg";
 
 export type {
@@ -54,14 +59,10 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
   const { client } = lease;
   let reusable = false;
   try {
-    const { rows } = await client.query<{ db: string; pid: number }>(
-      "SELECT current_database() AS db, pg_backend_pid() AS pid",
-    );
-    const { db, pid } = rows[0] ?? { db: "", pid: 0 };
-    const canceller = cancelOnAbort(signal, options.connectionString, pid);
+    const canceller = cancelOnAbort(signal, options.connectionString, lease.pid);
     try {
       const session = resolveSession(options, client, schema, signal, emit);
-      const key = advisoryLockKey(db, schema, session.versionTable.table);
+      const key = advisoryLockKey(lease.database, schema, session.versionTable.table);
       const waitedMs = await acquireAdvisoryLock(client, key, {
         timeoutMs: options.advisoryLockTimeoutMs ?? RUN_DEFAULTS.advisoryLockTimeoutMs,
         signal,
@@ -72,24 +73,15 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
         },
       });
       emit({ kind: "lock-acquired", waitedMs });
-      let result: RunResult;
-      try {
-        result = await runLocked(session, options);
-      } catch (error) {
-        await releaseAdvisoryLock(client, key).catch(() => undefined);
-        throw error;
-      }
-      const released = await releaseAdvisoryLock(client, key).then(
-        () => true,
-        () => false,
-      );
+      const result = await runLocked(session, options);
       // A cancel that fired may still be on its way to this backend: never lend it out again.
-      reusable = released && !signal.aborted;
+      reusable = !signal.aborted;
       return result;
     } finally {
       canceller.dispose();
     }
   } finally {
+    // Releases the advisory lock with the session (reset or closed).
     await lease.release(reusable);
   }
 }
@@ -97,8 +89,7 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
 async function runLocked(session: RunSession, options: RunMigrationOptions): Promise<RunResult> {
   const { client } = session;
   await ensureTables(client, session.schema, session.versionTable, session.historyTable);
-  await client.query(`SET search_path TO ${quoteIdent(session.schema)}, public`);
-  const fromHeads = await readVersionRows(client, session.versionTable);
+  const fromHeads = await selectVersionRows(client, session.versionTable);
   const plan = options.plan(fromHeads);
   session.emit({ kind: "planned", plan });
   if (options.operation !== "stamp" && plan.steps.length > 0) {
@@ -140,8 +131,9 @@ function refuseNonTransactional(
 }
 
 /**
- * Creates the schema and both tables when missing. Existence is checked first so a role without
- * CREATE privilege can still migrate a tenant whose schema and tables already exist.
+ * Puts the tenant's schema first on the search_path (revisions use unqualified names) and creates
+ * the schema and both tables when missing, in one round trip when they exist. Existence is checked
+ * first so a role without CREATE privilege can still migrate a tenant whose tables exist.
  */
 async function ensureTables(
   client: pg.ClientBase,
@@ -154,13 +146,15 @@ async function ensureTables(
     has_version: boolean;
     has_history: boolean;
   }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS has_schema,
+    `SELECT set_config('search_path', $4, false),
+            EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS has_schema,
             to_regclass($2) IS NOT NULL AS has_version,
             to_regclass($3) IS NOT NULL AS has_history`,
     [
       schema,
       `${quoteIdent(schema)}.${quoteIdent(versionTable.table)}`,
       `${quoteIdent(schema)}.${quoteIdent(historyTable.table)}`,
+      `${quoteIdent(schema)}, public`,
     ],
   );
   const state = rows[0];

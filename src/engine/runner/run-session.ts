@@ -34,15 +34,18 @@ export async function setStepTimeouts(session: RunSession, local: boolean): Prom
 }
 
 /**
- * BEGIN and the step's timeouts in one round trip (a simple multi-statement query). The values are
- * integers the runner owns, so inlining them is safe.
+ * BEGIN and the step's timeouts as the start of a simple multi-statement query: sent alone, or
+ * with the step's SQL after it. The values are integers the runner owns, so inlining them is safe.
+ * No newline, so line numbers in the SQL that follows are unchanged.
  */
-export async function beginStep(session: RunSession): Promise<void> {
+export function beginStepSql(session: RunSession): string {
   const lock = Math.max(0, Math.trunc(session.lockTimeoutMs));
   const statement = Math.max(0, Math.trunc(session.statementTimeoutMs));
-  await session.client.query(
-    `BEGIN; SET LOCAL lock_timeout = '${lock}ms'; SET LOCAL statement_timeout = '${statement}ms'`,
-  );
+  return `BEGIN; SET LOCAL lock_timeout = '${lock}ms'; SET LOCAL statement_timeout = '${statement}ms'; `;
+}
+
+export async function beginStep(session: RunSession): Promise<void> {
+  await session.client.query(beginStepSql(session));
 }
 
 export async function resetStepTimeouts(session: RunSession): Promise<void> {

@@ -10,6 +10,8 @@ export interface SqlOrigin {
   readonly line: number;
   /** True when `sql` is one statement: an error without a position still belongs to its line. */
   readonly singleStatement: boolean;
+  /** Characters sent in the same query before `sql` (BEGIN and the step's timeouts). */
+  readonly offset?: number;
 }
 
 export interface StepFailureContext {
@@ -46,8 +48,9 @@ export function migrationFailed(error: unknown, context: StepFailureContext): Fl
   const pgError = (error ?? {}) as Partial<PgErrorFields>;
   const message = error instanceof Error ? error.message : String(error);
   const sqlstate = sqlStateOf(error);
-  const position = pgError.position === undefined ? null : Number(pgError.position);
   const origin = context.origin;
+  const position =
+    pgError.position === undefined ? null : Number(pgError.position) - (origin?.offset ?? 0);
   let line: number | null = null;
   if (origin !== null && position !== null)
     line = origin.line + countNewlines(origin.sql, position - 1);

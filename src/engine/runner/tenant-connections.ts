@@ -4,11 +4,21 @@ import { connect, connectionFailed, isConnectionError, pgConnectionConfig } from
 /** A connection lent to one run. */
 export interface TenantConnection {
   readonly client: pg.ClientBase;
+  /** current_database(): part of the advisory lock's key. */
+  readonly database: string;
+  /** The backend's pid, which a cancel is sent to. */
+  readonly pid: number;
   /**
-   * Gives the connection back. `reusable` says the run ended cleanly (no transaction open, lock
-   * released, nothing cancelled); otherwise the connection is closed, never reused.
+   * Gives the connection back; the session's advisory locks are released before this resolves.
+   * `reusable` says the run ended cleanly (no transaction open, nothing cancelled); otherwise the
+   * connection is closed, never reused.
    */
   release(reusable: boolean): Promise<void>;
+}
+
+interface SessionIdentity {
+  readonly db: string;
+  readonly pid: number;
 }
 
 /** Where the runner gets its tenant connection from. */
@@ -20,9 +30,24 @@ export interface TenantConnections {
 export const dedicatedConnections: TenantConnections = {
   async acquire(connectionString, applicationName) {
     const client = await connect(connectionString, applicationName);
+    let identity: SessionIdentity;
+    try {
+      const { rows } = await client.query<SessionIdentity>(
+        "SELECT current_database() AS db, pg_backend_pid() AS pid",
+      );
+      identity = rows[0] ?? { db: "", pid: 0 };
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw connectionFailed(connectionString, error);
+    }
     return {
       client,
+      database: identity.db,
+      pid: identity.pid,
       release: async () => {
+        // Closing the session releases its locks too; unlocking first makes it immediate for
+        // whoever waits, without depending on how fast the server reaps the backend.
+        await client.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
         await client.end().catch(() => undefined);
       },
     };
@@ -54,7 +79,8 @@ export interface PooledConnections extends TenantConnections {
  *
  * A connection goes back only after `DISCARD ALL`, which returns the session to the state of a new
  * connection: advisory locks released, settings (search_path, timeouts, application_name a run
- * set) reset, temporary tables dropped. Anything unusual (an error, a cancel that may still be
+ * set) reset, temporary tables dropped. A connection that cannot be reset is closed, which
+ * releases its locks as well. Anything unusual (an error, a cancel that may still be
  * on its way to the backend) closes the connection instead.
  */
 export function createPooledConnections(options: PooledConnectionsOptions): PooledConnections {
@@ -89,10 +115,16 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
 
   return {
     async acquire(connectionString, applicationName) {
-      const client = await checkOut(poolFor(connectionString), connectionString, applicationName);
+      const { client, identity } = await checkOut(
+        poolFor(connectionString),
+        connectionString,
+        applicationName,
+      );
       let released = false;
       return {
         client,
+        database: identity.db,
+        pid: identity.pid,
         async release(reusable) {
           if (released) return;
           released = true;
@@ -133,7 +165,7 @@ async function checkOut(
   pool: pg.Pool,
   connectionString: string,
   applicationName: string,
-): Promise<pg.PoolClient> {
+): Promise<{ client: pg.PoolClient; identity: SessionIdentity }> {
   for (let attempt = 1; ; attempt++) {
     let client: pg.PoolClient;
     try {
@@ -148,8 +180,12 @@ async function checkOut(
       guarded.add(client);
     }
     try {
-      await client.query("SELECT set_config('application_name', $1, false)", [applicationName]);
-      return client;
+      const { rows } = await client.query<SessionIdentity>(
+        `SELECT set_config('application_name', $1, false), current_database() AS db,
+                pg_backend_pid() AS pid`,
+        [applicationName],
+      );
+      return { client, identity: rows[0] ?? { db: "", pid: 0 } };
     } catch (error) {
       client.release(true);
       if (attempt >= 2 || !isConnectionError(error))

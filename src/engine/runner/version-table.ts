@@ -27,61 +27,76 @@ export async function readVersionRows(client: pg.ClientBase, ref: TableRef): Pro
     [qualifiedName(ref.schema, ref.table)],
   );
   if (exists.rows[0]?.present !== true) return [];
+  return selectVersionRows(client, ref);
+}
+
+/** The version table's rows, sorted, from a table known to exist. */
+export async function selectVersionRows(client: pg.ClientBase, ref: TableRef): Promise<string[]> {
   const { rows } = await client.query<{ version_num: string }>(
     `SELECT version_num FROM ${qualifiedName(ref.schema, ref.table)} ORDER BY version_num`,
   );
   return rows.map((r) => r.version_num);
 }
 
+/** Adds a query parameter and returns its placeholder (`$3`). */
+export type AddParam = (value: unknown) => string;
+
+/** One row operation of a head change: a data-modifying CTE body returning 1 per row it hits. */
+export interface HeadChangeOperation {
+  readonly sql: string;
+  /** How the error names it when it does not hit exactly one row. */
+  readonly what: string;
+}
+
 /**
- * Applies one head change. Every UPDATE and DELETE must hit exactly one row and every INSERT must
- * not collide: anything else means the table changed under us, which the advisory lock should
- * make impossible, so the step is rolled back rather than recording a wrong state.
+ * The row operations of one head change. Every UPDATE and DELETE must hit exactly one row and
+ * every INSERT must not collide: anything else means the table changed under us, which the
+ * advisory lock should make impossible, so the step is rolled back rather than recording a wrong
+ * state ({@link versionTableConflict}).
  */
-export async function applyHeadChangeSql(
-  client: pg.ClientBase,
+export function headChangeOperations(
   ref: TableRef,
   change: HeadChange,
-): Promise<void> {
+  param: AddParam,
+): HeadChangeOperation[] {
   const table = qualifiedName(ref.schema, ref.table);
-  const expectOne = async (sql: string, params: string[], what: string): Promise<void> => {
-    const result = await client.query(sql, params);
-    if (result.rowCount !== 1) {
-      throw new FleetwayError(
-        ErrorCode.VERSION_TABLE_CONFLICT,
-        `Version table ${ref.schema}.${ref.table} changed concurrently: ${what} affected ${result.rowCount ?? 0} rows instead of 1`,
-        { table: `${ref.schema}.${ref.table}`, change },
-      );
-    }
-  };
-  const insert = (v: string): Promise<void> =>
-    expectOne(
-      `INSERT INTO ${table} (version_num) VALUES ($1) ON CONFLICT DO NOTHING`,
-      [v],
-      `INSERT '${v}'`,
-    );
-  const remove = (v: string): Promise<void> =>
-    expectOne(`DELETE FROM ${table} WHERE version_num = $1`, [v], `DELETE '${v}'`);
-  const update = (from: string, to: string): Promise<void> =>
-    expectOne(
-      `UPDATE ${table} SET version_num = $2 WHERE version_num = $1`,
-      [from, to],
-      `UPDATE '${from}' -> '${to}'`,
-    );
+  const insert = (v: string): HeadChangeOperation => ({
+    sql: `INSERT INTO ${table} (version_num) VALUES (${param(v)}) ON CONFLICT DO NOTHING RETURNING 1`,
+    what: `INSERT '${v}'`,
+  });
+  const remove = (v: string): HeadChangeOperation => ({
+    sql: `DELETE FROM ${table} WHERE version_num = ${param(v)} RETURNING 1`,
+    what: `DELETE '${v}'`,
+  });
+  const update = (from: string, to: string): HeadChangeOperation => ({
+    sql: `UPDATE ${table} SET version_num = ${param(to)} WHERE version_num = ${param(from)} RETURNING 1`,
+    what: `UPDATE '${from}' -> '${to}'`,
+  });
   switch (change.kind) {
     case "insert":
-      return insert(change.version);
+      return [insert(change.version)];
     case "delete":
-      return remove(change.version);
+      return [remove(change.version)];
     case "update":
-      return update(change.from, change.to);
+      return [update(change.from, change.to)];
     case "merge":
-      for (const v of change.delete) await remove(v);
-      return update(change.from, change.to);
+      return [...change.delete.map(remove), update(change.from, change.to)];
     case "unmerge":
-      for (const v of change.insert) await insert(v);
-      return update(change.from, change.to);
+      return [...change.insert.map(insert), update(change.from, change.to)];
     default:
       return assertNever(change, "head change");
   }
+}
+
+export function versionTableConflict(
+  ref: TableRef,
+  change: HeadChange,
+  what: string,
+  rows: number,
+): FleetwayError {
+  return new FleetwayError(
+    ErrorCode.VERSION_TABLE_CONFLICT,
+    `Version table ${ref.schema}.${ref.table} changed concurrently: ${what} affected ${rows} rows instead of 1`,
+    { table: `${ref.schema}.${ref.table}`, change },
+  );
 }
