@@ -16,6 +16,8 @@ import { join } from "node:path";
 import pg from "pg";
 import { splitSqlStatements } from "../src/engine/script/split-sql-statements.js";
 import {
+  ADMIN_URL,
+  REDIS_URL,
   createDatabase,
   databaseUrl,
   dropDatabase,
@@ -28,7 +30,8 @@ import {
   writeResults,
 } from "./lib/bench-util.js";
 import { exampleSqlSteps, type SqlStep } from "./lib/example-sql.js";
-import { startFleetway } from "./lib/fleetway-processes.js";
+import { CpuMeter, measured, postgresPid, redisPid, type CpuParts } from "./lib/cpu-usage.js";
+import { startFleetway, type FleetwayProcesses } from "./lib/fleetway-processes.js";
 
 const f = flags();
 const TENANTS = intFlag(f, "tenants", 200);
@@ -81,20 +84,26 @@ async function createFleet(label: string): Promise<Fleet> {
   };
 }
 
-async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<number> {
-  const started = performance.now();
-  await pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
-    const client = new pg.Client({ connectionString: tenant.url });
-    client.on("error", () => undefined);
-    await client.connect();
-    await client.query(`SET search_path TO "${tenant.schema}", public`);
-    for (const step of steps) {
-      if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
-      else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
-    }
-    await client.end();
-  });
-  return performance.now() - started;
+/** Wall time and the machine's CPU time of one contender's run. */
+interface RunCost {
+  readonly ms: number;
+  readonly cpuMs: number;
+}
+
+async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<RunCost> {
+  return measured(() =>
+    pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
+      const client = new pg.Client({ connectionString: tenant.url });
+      client.on("error", () => undefined);
+      await client.connect();
+      await client.query(`SET search_path TO "${tenant.schema}", public`);
+      for (const step of steps) {
+        if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
+        else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
+      }
+      await client.end();
+    }),
+  );
 }
 
 async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string> {
@@ -109,32 +118,32 @@ async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string>
   return dir;
 }
 
-async function runDbmate(fleet: Fleet, dir: string): Promise<number> {
-  const started = performance.now();
-  await pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
-    const url = new URL(tenant.url);
-    url.searchParams.set("sslmode", "disable");
-    url.searchParams.set("search_path", tenant.schema);
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(
-        DBMATE,
-        ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      );
-      let stderr = "";
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
+async function runDbmate(fleet: Fleet, dir: string): Promise<RunCost> {
+  return measured(() =>
+    pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
+      const url = new URL(tenant.url);
+      url.searchParams.set("sslmode", "disable");
+      url.searchParams.set("search_path", tenant.schema);
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(
+          DBMATE,
+          ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
+          { stdio: ["ignore", "ignore", "pipe"] },
+        );
+        let stderr = "";
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
+        child.on("exit", (code) => {
+          if (code === 0) resolve();
+          else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
+        });
       });
-      child.on("exit", (code) => {
-        if (code === 0) resolve();
-        else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
-      });
-    });
-  });
-  return performance.now() - started;
+    }),
+  );
 }
 
-async function runFleetway(fleet: Fleet): Promise<number> {
+async function runFleetway(fleet: Fleet): Promise<RunCost> {
   const control = await createDatabase("bench_control");
   const fleetway = await startFleetway({
     controlDatabaseUrl: databaseUrl(control),
@@ -152,39 +161,58 @@ async function runFleetway(fleet: Fleet): Promise<number> {
       });
       if (response.status !== 201) throw new Error(`register ${tenant.id}: ${response.status}`);
     });
-    const started = performance.now();
-    const created = await fleetway.request<{ id: string }>("POST", "/v1/rollouts", {
-      target: "head",
-      tenants: { tags: ["bench"] },
-      maxParallel: CONCURRENCY,
+    const meter = new CpuMeter({
+      api: fleetway.api.pid,
+      worker: fleetway.worker.pid,
+      postgres: await postgresPid(ADMIN_URL),
+      redis: await redisPid(REDIS_URL),
     });
-    for (;;) {
-      const { body } = await fleetway.request<{ state: string; counts: Record<string, number> }>(
-        "GET",
-        `/v1/rollouts/${created.body.id}`,
-      );
-      if (body.state !== "running") {
-        if (body.state !== "succeeded")
-          throw new Error(`rollout ended ${body.state}: ${JSON.stringify(body.counts)}`);
-        return performance.now() - started;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const partsBefore = meter.snapshot();
+    const cost = await measured(() => rollout(fleetway));
+    const parts = meter.delta(partsBefore);
+    fleetwayCpu.push(parts);
+    return cost;
   } finally {
     await fleetway.stop();
     await dropDatabase(control);
   }
 }
 
+/** CPU ms per part of Fleetway for each of its runs. */
+const fleetwayCpu: CpuParts[] = [];
+
+async function rollout(fleetway: FleetwayProcesses): Promise<void> {
+  const created = await fleetway.request<{ id: string }>("POST", "/v1/rollouts", {
+    target: "head",
+    tenants: { tags: ["bench"] },
+    maxParallel: CONCURRENCY,
+  });
+  for (;;) {
+    const { body } = await fleetway.request<{ state: string; counts: Record<string, number> }>(
+      "GET",
+      `/v1/rollouts/${created.body.id}`,
+    );
+    if (body.state !== "running") {
+      if (body.state !== "succeeded")
+        throw new Error(`rollout ended ${body.state}: ${JSON.stringify(body.counts)}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function main(): Promise<void> {
   const steps = await exampleSqlSteps();
   const dbmateDir = await writeDbmateMigrations(steps);
-  const contenders: Record<string, (fleet: Fleet) => Promise<number>> = {
+  const contenders: Record<string, (fleet: Fleet) => Promise<RunCost>> = {
     floor: (fleet) => runFloor(fleet, steps),
     fleetway: runFleetway,
     ...(PEER === "dbmate" ? { dbmate: (fleet: Fleet) => runDbmate(fleet, dbmateDir) } : {}),
   };
   const times: Record<string, number[]> = Object.fromEntries(
+    Object.keys(contenders).map((k) => [k, []]),
+  );
+  const cpu: Record<string, number[]> = Object.fromEntries(
     Object.keys(contenders).map((k) => [k, []]),
   );
   process.stdout.write(
@@ -198,9 +226,12 @@ async function main(): Promise<void> {
       for (const name of order) {
         const fleet = await createFleet(name);
         try {
-          const ms = await (contenders[name] as (fleet: Fleet) => Promise<number>)(fleet);
-          times[name]?.push(ms);
-          process.stdout.write(`  rep ${rep + 1} ${name.padEnd(9)} ${seconds(ms)} s\n`);
+          const cost = await (contenders[name] as (fleet: Fleet) => Promise<RunCost>)(fleet);
+          times[name]?.push(cost.ms);
+          cpu[name]?.push(cost.cpuMs);
+          process.stdout.write(
+            `  rep ${rep + 1} ${name.padEnd(9)} ${seconds(cost.ms)} s, machine CPU ${seconds(cost.cpuMs)} s\n`,
+          );
         } finally {
           await fleet.drop();
         }
@@ -210,13 +241,23 @@ async function main(): Promise<void> {
     await rm(dbmateDir, { recursive: true, force: true });
   }
   const floor = median(times.floor ?? []);
+  const floorCpu = median(cpu.floor ?? []);
   const rows = Object.entries(times).map(([name, values]) => ({
     contender: name,
     "median s": seconds(median(values)),
     "per tenant ms": (median(values) / TENANTS).toFixed(1),
     "× floor": (median(values) / floor).toFixed(2),
+    "CPU s": seconds(median(cpu[name] ?? [])),
+    "CPU × floor": (median(cpu[name] ?? []) / floorCpu).toFixed(2),
   }));
-  printTable("fleet rollout, base → head", rows);
+  printTable("fleet rollout, base → head (CPU: the whole machine's, busy time)", rows);
+  const parts = Object.fromEntries(
+    Object.keys(fleetwayCpu[0] ?? {}).map((part) => [
+      part,
+      (median(fleetwayCpu.map((p) => p[part] ?? 0)) / TENANTS).toFixed(1),
+    ]),
+  );
+  printTable("Fleetway CPU ms per tenant, by process (median of its runs)", [parts]);
   const path = await writeResults("fleet", {
     tenants: TENANTS,
     concurrency: CONCURRENCY,
@@ -224,6 +265,8 @@ async function main(): Promise<void> {
     reps: REPS,
     revisions: steps.length,
     timesMs: times,
+    machineCpuMs: cpu,
+    fleetwayCpuMs: fleetwayCpu,
     rows,
   });
   process.stdout.write(`\nresults: ${path}\n`);

@@ -123,3 +123,36 @@ export class CpuMeter {
     return out;
   }
 }
+
+/**
+ * CPU milliseconds the whole machine has spent so far outside idle and I/O wait (/proc/stat):
+ * the fair measure of what a contender costs when its work is spread over several processes.
+ */
+export function machineCpuMs(): number | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    // cpu user nice system idle iowait irq softirq steal ...
+    const [user, nice, system, , , irq, softirq, steal] = line
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const busy = [user, nice, system, irq, softirq, steal].reduce<number>(
+      (a, b) => a + (b ?? 0),
+      0,
+    );
+    return (busy / TICKS_PER_SECOND) * 1000;
+  } catch {
+    return null;
+  }
+}
+
+/** Wall and machine CPU milliseconds of `work`. */
+export async function measured(work: () => Promise<void>): Promise<{ ms: number; cpuMs: number }> {
+  const cpuBefore = machineCpuMs();
+  const started = performance.now();
+  await work();
+  const ms = performance.now() - started;
+  const cpuAfter = machineCpuMs();
+  return { ms, cpuMs: cpuBefore === null || cpuAfter === null ? Number.NaN : cpuAfter - cpuBefore };
+}

@@ -55,13 +55,20 @@ export async function startFleetway(options: {
     LOG_LEVEL: "warn",
     ...options.env,
   };
-  const api = spawn(process.execPath, [BIN, "api"], {
+  // BENCH_PROFILE_DIR=dir: the API and worker write V8 CPU profiles there when they stop
+  // (open them in Chrome DevTools, or summarise with bench/profile-summary.ts).
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const nodeArgs =
+    profileDir === undefined || profileDir === ""
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  const api = spawn(process.execPath, [...nodeArgs, BIN, "api"], {
     env,
     stdio: ["ignore", "ignore", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url);
-  const worker = spawn(process.execPath, [BIN, "worker"], {
+  const worker = spawn(process.execPath, [...nodeArgs, BIN, "worker"], {
     env,
     stdio: ["ignore", "ignore", "inherit"],
   });
