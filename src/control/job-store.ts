@@ -133,25 +133,6 @@ export async function listJobs(db: Queryable, filter: JobFilter): Promise<Page<J
   return toPage(rows.map(toJob), filter.limit, (j) => j.seq);
 }
 
-/**
- * Claims a job for a worker attempt. Only queued or running jobs (a re-run after a crash) can
- * be claimed; a finished one is left alone, so BullMQ delivering a job twice changes nothing.
- */
-export async function claimJob(
-  db: Queryable,
-  id: string,
-  workerId: string,
-): Promise<JobRecord | null> {
-  const { rows } = await db.query<JobRow>(
-    `UPDATE jobs SET state = 'running', phase = 'connecting', worker_id = $2, attempts = attempts + 1,
-            started_at = COALESCE(started_at, now()), heartbeat_at = now(), updated_at = now()
-      WHERE id = $1 AND state IN ('queued', 'running') AND NOT cancel_requested
-      RETURNING *`,
-    [id, workerId],
-  );
-  return rows[0] === undefined ? null : toJob(rows[0]);
-}
-
 export interface JobProgress {
   readonly phase?: JobPhase | null;
   readonly fromHeads?: readonly string[];

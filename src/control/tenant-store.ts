@@ -223,11 +223,21 @@ export async function recordTenantHeads(
   ]);
 }
 
-/** Marks the tenant ready on its first successful migration; true only that first time. */
-export async function markTenantReady(db: Queryable, id: string): Promise<boolean> {
-  const result = await db.query(
-    "UPDATE tenants SET ready_at = now() WHERE id = $1 AND ready_at IS NULL",
-    [id],
+/**
+ * After a successful job: records the heads it left and marks the tenant ready if this was its
+ * first successful migration, in one statement. True only that first time.
+ */
+export async function recordJobHeads(
+  db: Queryable,
+  id: string,
+  heads: readonly string[],
+): Promise<boolean> {
+  const { rows } = await db.query<{ became_ready: boolean }>(
+    `WITH before AS (SELECT ready_at FROM tenants WHERE id = $1 FOR UPDATE)
+     UPDATE tenants t SET heads = $2, heads_seen_at = now(), ready_at = COALESCE(t.ready_at, now())
+       FROM before WHERE t.id = $1
+     RETURNING before.ready_at IS NULL AS became_ready`,
+    [id, [...heads]],
   );
-  return result.rowCount === 1;
+  return rows[0]?.became_ready ?? false;
 }

@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
+import { writeJobProgress, type NewJobEvent } from "../control/job-progress-store.js";
+import type { JobStepRecord } from "../control/job-record.js";
+import type { JobProgress } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
-import { appendJobEvent } from "../control/job-event-store.js";
-import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
-import type { JobPhase, JobStepRecord } from "../control/job-record.js";
-import { updateJobProgress } from "../control/job-store.js";
+import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import type { PlanStep } from "../engine/plan/migration-plan.js";
 import type { RunProgressEvent } from "../engine/runner/run-options.js";
 
@@ -11,15 +11,20 @@ import type { RunProgressEvent } from "../engine/runner/run-options.js";
 const STARTED_STEP_DELAY_MS = 200;
 
 /**
- * Turns the runner's progress callbacks into job rows and events. The callback is synchronous
- * while writes are not: writes are chained so they land in the order the runner reported them,
- * and `flush()` waits for the last one before the job's outcome is written.
+ * Turns the runner's progress callbacks into job rows, events and webhook deliveries. The
+ * callback is synchronous while writes are not: what the runner reports is collected and written
+ * by one writer, one statement per write ({@link writeJobProgress}). Whatever arrives while a
+ * write is in flight goes into the next one, so a fast run costs a few writes, not three per step,
+ * and events still land in the order the runner reported them. `flush()` waits until everything
+ * reported is written, before the job's outcome is.
  */
 export class JobProgressRecorder {
-  private chain: Promise<void> = Promise.resolve();
   private startedTimer: NodeJS.Timeout | null = null;
   private steps: JobStepRecord[] = [];
   private stepsDone = 0;
+  private pendingProgress: JobProgress = {};
+  private pendingEvents: NewJobEvent[] = [];
+  private writer: Promise<void> | null = null;
 
   constructor(
     private readonly db: Queryable,
@@ -38,19 +43,42 @@ export class JobProgressRecorder {
     return this.stepsDone;
   }
 
-  /** Queues a write; a failing write is logged and does not stop the migration. */
-  private write(work: () => Promise<unknown>): void {
-    this.chain = this.chain.then(work).then(
-      () => undefined,
-      (error: unknown) => {
-        this.logger.warn({ err: error }, "could not record job progress");
-      },
-    );
-  }
-
   flush(): Promise<void> {
     if (this.startedTimer !== null) clearTimeout(this.startedTimer);
-    return this.chain;
+    return this.writer ?? Promise.resolve();
+  }
+
+  /** Adds to what the next write carries, and starts the writer if it is idle. */
+  private record(progress: JobProgress, event?: NewJobEvent): void {
+    this.pendingProgress = { ...this.pendingProgress, ...progress };
+    if (event !== undefined) this.pendingEvents.push(event);
+    this.writer ??= this.writeAll();
+  }
+
+  private async writeAll(): Promise<void> {
+    while (Object.keys(this.pendingProgress).length > 0 || this.pendingEvents.length > 0) {
+      const progress = this.pendingProgress;
+      const events = this.pendingEvents;
+      this.pendingProgress = {};
+      this.pendingEvents = [];
+      try {
+        const appended = await writeJobProgress(
+          this.db,
+          this.jobId,
+          progress,
+          events,
+          WEBHOOK_EVENT_TYPES,
+        );
+        const deliveries = await this.events.recordDeliveries(this.db, this.jobId, appended, {
+          hasCallback: this.hasCallback,
+        });
+        await this.events.enqueue(deliveries);
+      } catch (error) {
+        // Progress is informative: a failed write is logged and does not stop the migration.
+        this.logger.warn({ err: error }, "could not record job progress");
+      }
+    }
+    this.writer = null;
   }
 
   /**
@@ -66,44 +94,37 @@ export class JobProgressRecorder {
     this.startedTimer.unref();
   }
 
-  phase(phase: JobPhase, eventType?: string, data: Record<string, unknown> = {}): void {
-    this.write(async () => {
-      await updateJobProgress(this.db, this.jobId, { phase });
-      if (eventType !== undefined) await appendJobEvent(this.db, this.jobId, eventType, data);
-    });
-  }
-
   onRunnerEvent(event: RunProgressEvent): void {
     switch (event.kind) {
       case "lock-waiting":
-        this.phase("waiting_for_lock", "job.waiting_for_lock", { holder: event.holder });
+        this.record(
+          { phase: "waiting_for_lock" },
+          { type: "job.waiting_for_lock", data: { holder: event.holder } },
+        );
         return;
       case "lock-acquired":
-        this.phase("migrating");
+        // Without a wait, the plan follows within milliseconds and its write sets the phase.
+        if (event.waitedMs > 0) this.record({ phase: "migrating" });
         return;
       case "planned": {
         this.steps = event.plan.steps.map(pendingStep);
-        const fromHeads = event.plan.fromHeads;
-        const steps = this.steps;
-        this.write(async () => {
-          await updateJobProgress(this.db, this.jobId, {
-            fromHeads,
-            stepsTotal: steps.length,
-            steps,
+        this.record(
+          {
+            phase: "migrating",
+            fromHeads: event.plan.fromHeads,
+            stepsTotal: this.steps.length,
+            steps: this.steps,
             stepsDone: 0,
-          });
-          await this.events.publish(
-            this.db,
-            this.jobId,
-            "job.started",
-            {
-              fromHeads,
+          },
+          {
+            type: "job.started",
+            data: {
+              fromHeads: event.plan.fromHeads,
               toHeads: event.plan.toHeads,
-              stepsTotal: steps.length,
+              stepsTotal: this.steps.length,
             },
-            { hasCallback: this.hasCallback },
-          );
-        });
+          },
+        );
         return;
       }
       case "step-started":
@@ -134,21 +155,23 @@ export class JobProgressRecorder {
         this.persist(revisionOf(event.step));
         return;
       case "step-retrying":
-        this.write(() =>
-          appendJobEvent(this.db, this.jobId, "job.step_retrying", {
-            revision: revisionOf(event.step),
-            attempt: event.attempt,
-            delayMs: event.delayMs,
-            error: { ...event.error.data, code: event.error.code, message: event.error.message },
-          }),
+        this.record(
+          {},
+          {
+            type: "job.step_retrying",
+            data: {
+              revision: revisionOf(event.step),
+              attempt: event.attempt,
+              delayMs: event.delayMs,
+              error: { ...event.error.data, code: event.error.code, message: event.error.message },
+            },
+          },
         );
         return;
       case "log":
-        this.write(() =>
-          appendJobEvent(this.db, this.jobId, "job.log", {
-            revision: event.revision,
-            message: event.message,
-          }),
+        this.record(
+          {},
+          { type: "job.log", data: { revision: event.revision, message: event.message } },
         );
         return;
       default:
@@ -167,16 +190,10 @@ export class JobProgressRecorder {
     eventType?: string,
     data: Record<string, unknown> = {},
   ): void {
-    const steps = this.steps;
-    const stepsDone = this.stepsDone;
-    this.write(async () => {
-      await updateJobProgress(this.db, this.jobId, { steps, stepsDone, currentRevision });
-      if (eventType !== undefined) {
-        await this.events.publish(this.db, this.jobId, eventType, data, {
-          hasCallback: this.hasCallback,
-        });
-      }
-    });
+    this.record(
+      { steps: this.steps, stepsDone: this.stepsDone, currentRevision },
+      eventType === undefined ? undefined : { type: eventType, data },
+    );
   }
 }
 

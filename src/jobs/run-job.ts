@@ -2,8 +2,8 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { appendJobEvent } from "../control/job-event-store.js";
 import type { JobRecord } from "../control/job-record.js";
+import { claimJobForRun } from "../control/claim-job.js";
 import {
-  claimJob,
   finishJob,
   getJob,
   heartbeatJob,
@@ -11,7 +11,7 @@ import {
   updateJobProgress,
 } from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
-import { getTenant, markTenantReady, recordTenantHeads } from "../control/tenant-store.js";
+import { getTenant, recordJobHeads } from "../control/tenant-store.js";
 import { tenantView } from "../http/views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
@@ -74,14 +74,16 @@ export async function runJobAttempt(
 ): Promise<AttemptOutcome> {
   const { pool } = deps;
   const logger = deps.logger.child({ jobId });
-  const existing = await getJob(pool, jobId);
-  if (existing === null) return { kind: "finished", job: null };
-  if (existing.state === "queued" && existing.cancelRequested) {
-    return { kind: "finished", job: await cancelUnstarted(deps, jobId) };
+  const claimed = await claimJobForRun(pool, jobId, deps.workerId);
+  if (claimed === null) {
+    // Not claimable: finished already, cancelled before it started, or gone.
+    const existing = await getJob(pool, jobId);
+    if (existing?.state === "queued" && existing.cancelRequested) {
+      return { kind: "finished", job: await cancelUnstarted(deps, jobId) };
+    }
+    return { kind: "finished", job: existing };
   }
-  const job = await claimJob(pool, jobId, deps.workerId);
-  if (job === null) return { kind: "finished", job: existing };
-  const tenant = await getTenant(pool, job.tenantId);
+  const { job, tenant } = claimed;
   if (tenant === null) {
     return {
       kind: "finished",
@@ -94,8 +96,6 @@ export async function runJobAttempt(
       }),
     };
   }
-  if (job.attempts === 1)
-    await appendJobEvent(pool, jobId, "job.running", { workerId: deps.workerId });
 
   const cancel = new AbortController();
   const stop: { reason: "cancel" | "shutdown" | null } = { reason: null };
@@ -153,8 +153,7 @@ export async function runJobAttempt(
       },
     });
     await recorder.flush();
-    await recordTenantHeads(pool, tenant.id, result.toHeads);
-    if (await markTenantReady(pool, tenant.id)) {
+    if (await recordJobHeads(pool, tenant.id, result.toHeads)) {
       const ready = await getTenant(pool, tenant.id);
       if (ready !== null) await deps.events.publishTenantReady(pool, tenantView(ready), jobId);
     }

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { insertDeliveries, type NewDelivery } from "../control/delivery-store.js";
-import { appendJobEvent } from "../control/job-event-store.js";
+import { writeJobProgress, type AppendedJobEvent } from "../control/job-progress-store.js";
 import { getJob } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
 import { nextRolloutEventSeq } from "../control/rollout-store.js";
@@ -50,38 +50,63 @@ export class JobEventPublisher {
     data: Record<string, unknown> = {},
     known: { hasCallback?: boolean } = {},
   ): Promise<string[]> {
-    const seq = await appendJobEvent(db, jobId, type, data);
-    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) return [];
-    const subscriptions = await subscriptionsFor(db, type);
+    const appended = await writeJobProgress(db, jobId, {}, [{ type, data }], WEBHOOK_EVENT_TYPES);
+    return this.recordDeliveries(db, jobId, appended, known);
+  }
+
+  /**
+   * Records the deliveries of events already appended (by {@link writeJobProgress}, which found
+   * their subscribers): one per subscriber, and one to the job's callback URL for the job events
+   * callbacks get. Reads the job only when somebody is to be told.
+   *
+   * @returns ids of the deliveries to enqueue once the transaction commits
+   */
+  async recordDeliveries(
+    db: Queryable,
+    jobId: string,
+    appended: readonly AppendedJobEvent[],
+    known: { hasCallback?: boolean } = {},
+  ): Promise<string[]> {
+    const isWebhookType = (type: string): boolean =>
+      (WEBHOOK_EVENT_TYPES as readonly string[]).includes(type);
+    const wanted = appended.filter(
+      (e) =>
+        isWebhookType(e.type) &&
+        (e.subscribers.length > 0 || (known.hasCallback !== false && CALLBACK_EVENTS.has(e.type))),
+    );
     // Nobody to tell: skip reading the job back (the common case, once per step).
-    if (subscriptions.length === 0 && known.hasCallback === false) return [];
+    if (wanted.length === 0) return [];
     const job = await getJob(db, jobId);
     if (job === null) return [];
-    const callbackUrlSealed = CALLBACK_EVENTS.has(type) ? job.callbackUrlSealed : null;
-    if (subscriptions.length === 0 && callbackUrlSealed === null) return [];
-    // Never a secret or connection string: the job view masks and omits them.
-    const payload = {
-      type,
-      timestamp: new Date().toISOString(),
-      data: { ...jobView(job), sequence: seq },
-    };
-    const deliveries: NewDelivery[] = subscriptions.map((s) => ({
-      subscriptionId: s.id,
-      jobId,
-      urlSealed: s.urlSealed,
-      urlMasked: s.urlMasked,
-      eventType: type,
-      payload,
-    }));
-    if (callbackUrlSealed !== null) {
-      deliveries.push({
-        subscriptionId: null,
-        jobId,
-        urlSealed: callbackUrlSealed,
-        urlMasked: job.callbackUrl ?? "",
-        eventType: type,
-        payload,
-      });
+    const deliveries: NewDelivery[] = [];
+    for (const event of wanted) {
+      // Never a secret or connection string: the job view masks and omits them.
+      const payload = {
+        type: event.type,
+        timestamp: new Date().toISOString(),
+        data: { ...jobView(job), sequence: event.seq },
+      };
+      for (const s of event.subscribers) {
+        deliveries.push({
+          subscriptionId: s.id,
+          jobId,
+          urlSealed: s.urlSealed,
+          urlMasked: s.urlMasked,
+          eventType: event.type,
+          payload,
+        });
+      }
+      const callbackUrlSealed = CALLBACK_EVENTS.has(event.type) ? job.callbackUrlSealed : null;
+      if (callbackUrlSealed !== null) {
+        deliveries.push({
+          subscriptionId: null,
+          jobId,
+          urlSealed: callbackUrlSealed,
+          urlMasked: job.callbackUrl ?? "",
+          eventType: event.type,
+          payload,
+        });
+      }
     }
     return insertDeliveries(db, deliveries);
   }

@@ -1,0 +1,212 @@
+/**
+ * writeJobProgress: a worker's progress flush in one statement. Events keep their order and get
+ * consecutive sequence numbers, each with the subscriptions that asked for its type; the progress
+ * only applies while the job runs.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type pg from "pg";
+import {
+  createControlPool,
+  ensureControlDatabase,
+  migrateControlDatabase,
+} from "../../src/control/control-db.js";
+import { listJobEvents } from "../../src/control/job-event-store.js";
+import { writeJobProgress } from "../../src/control/job-progress-store.js";
+import { claimJobForRun } from "../../src/control/claim-job.js";
+import { finishJob, getJob, insertJob } from "../../src/control/job-store.js";
+import { insertTenant } from "../../src/control/tenant-store.js";
+import { insertSubscription } from "../../src/control/webhook-store.js";
+import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/job-event-publisher.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+describe("writeJobProgress", () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let jobId: string;
+
+  before(async () => {
+    db = await createTestDatabase();
+    await ensureControlDatabase(db.url);
+    await migrateControlDatabase(db.url);
+    pool = createControlPool(db.url, 2);
+    await insertTenant(pool, {
+      id: "acme",
+      name: "Acme",
+      tags: [],
+      databaseUrlSealed: "sealed",
+      databaseUrlMasked: "postgres://db/acme",
+      schema: "public",
+    });
+    const job = await insertJob(pool, {
+      tenantId: "acme",
+      operation: "upgrade",
+      target: "head",
+      transactionMode: "per-revision",
+    });
+    jobId = job.id;
+    await claimJobForRun(pool, jobId, "worker-1");
+  });
+  after(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  it("appends several events in order with consecutive numbers and their subscribers", async () => {
+    const progressHook = await insertSubscription(pool, {
+      urlSealed: "sealed-a",
+      urlMasked: "https://a.example/hook",
+      eventTypes: ["job.progress"],
+      description: null,
+      secretSealed: "s",
+    });
+    const disabledOrOther = await insertSubscription(pool, {
+      urlSealed: "sealed-b",
+      urlMasked: "https://b.example/hook",
+      eventTypes: ["job.succeeded"],
+      description: null,
+      secretSealed: "s",
+    });
+    const appended = await writeJobProgress(
+      pool,
+      jobId,
+      { phase: "migrating", stepsDone: 2, stepsTotal: 3 },
+      [
+        { type: "job.started", data: { n: 1 } },
+        { type: "job.progress", data: { n: 2 } },
+        { type: "job.log", data: { n: 3 } },
+        { type: "job.progress", data: { n: 4 } },
+      ],
+      WEBHOOK_EVENT_TYPES,
+    );
+    assert.deepEqual(
+      appended.map((e) => [e.seq, e.type, e.data.n, e.subscribers.map((s) => s.id)]),
+      [
+        [2, "job.started", 1, []],
+        [3, "job.progress", 2, [progressHook.id]],
+        [4, "job.log", 3, []],
+        [5, "job.progress", 4, [progressHook.id]],
+      ],
+    );
+    assert.equal(appended[1]?.subscribers[0]?.urlSealed, "sealed-a");
+    assert.ok(!appended.some((e) => e.subscribers.some((s) => s.id === disabledOrOther.id)));
+
+    const stored = (await listJobEvents(pool, jobId, { limit: 10 })).slice(1); // after job.running
+    assert.deepEqual(
+      stored.map((e) => [e.seq, e.type, e.data.n]),
+      [
+        [2, "job.started", 1],
+        [3, "job.progress", 2],
+        [4, "job.log", 3],
+        [5, "job.progress", 4],
+      ],
+    );
+    const job = await getJob(pool, jobId);
+    assert.equal(job?.phase, "migrating");
+    assert.equal(job.stepsDone, 2);
+    assert.equal(job.stepsTotal, 3);
+  });
+
+  it("goes on numbering after events appended one at a time", async () => {
+    const one = await writeJobProgress(pool, jobId, {}, [{ type: "job.log", data: {} }], []);
+    assert.deepEqual(
+      one.map((e) => e.seq),
+      [6],
+    );
+  });
+
+  it("leaves a job that is no longer running as it is, but still appends the events", async () => {
+    await finishJob(pool, jobId, { state: "cancelled", error: null });
+    const appended = await writeJobProgress(
+      pool,
+      jobId,
+      { phase: "migrating", stepsDone: 3 },
+      [{ type: "job.log", data: { late: true } }],
+      WEBHOOK_EVENT_TYPES,
+    );
+    assert.deepEqual(
+      appended.map((e) => e.seq),
+      [7],
+    );
+    const job = await getJob(pool, jobId);
+    assert.equal(job?.state, "cancelled");
+    assert.equal(job.phase, null);
+    assert.equal(job.stepsDone, 2);
+  });
+
+  it("does nothing for a job that does not exist", async () => {
+    const appended = await writeJobProgress(
+      pool,
+      "00000000-0000-4000-8000-000000000000",
+      { phase: "migrating" },
+      [{ type: "job.log", data: {} }],
+      [],
+    );
+    assert.deepEqual(appended, []);
+  });
+});
+
+describe("claimJobForRun", () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+
+  before(async () => {
+    db = await createTestDatabase();
+    await ensureControlDatabase(db.url);
+    await migrateControlDatabase(db.url);
+    pool = createControlPool(db.url, 2);
+    await insertTenant(pool, {
+      id: "acme",
+      name: "Acme",
+      tags: [],
+      databaseUrlSealed: "sealed-url",
+      databaseUrlMasked: "postgres://db/acme",
+      schema: "acme",
+    });
+  });
+  after(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  const newJob = async (): Promise<string> =>
+    (
+      await insertJob(pool, {
+        tenantId: "acme",
+        operation: "upgrade",
+        target: "head",
+        transactionMode: "per-revision",
+      })
+    ).id;
+
+  it("marks the job running, returns its tenant, and logs job.running on the first attempt only", async () => {
+    const id = await newJob();
+    const first = await claimJobForRun(pool, id, "worker-1");
+    assert.equal(first?.job.state, "running");
+    assert.equal(first.job.attempts, 1);
+    assert.equal(first.job.workerId, "worker-1");
+    assert.deepEqual(first.tenant, { id: "acme", databaseUrlSealed: "sealed-url", schema: "acme" });
+
+    // A crashed attempt's job is claimed again (BullMQ re-delivers it): no second job.running.
+    const second = await claimJobForRun(pool, id, "worker-2");
+    assert.equal(second?.job.attempts, 2);
+    const events = await listJobEvents(pool, id, { limit: 10 });
+    assert.deepEqual(
+      events.map((e) => [e.seq, e.type, e.data.workerId]),
+      [[1, "job.running", "worker-1"]],
+    );
+    await finishJob(pool, id, { state: "succeeded", error: null });
+  });
+
+  it("does not claim a finished job or one whose cancel was requested", async () => {
+    const finished = await newJob();
+    await claimJobForRun(pool, finished, "worker-1");
+    await finishJob(pool, finished, { state: "succeeded", error: null });
+    assert.equal(await claimJobForRun(pool, finished, "worker-1"), null);
+
+    const cancelled = await newJob();
+    await pool.query("UPDATE jobs SET cancel_requested = true WHERE id = $1", [cancelled]);
+    assert.equal(await claimJobForRun(pool, cancelled, "worker-1"), null);
+    assert.equal((await getJob(pool, cancelled))?.state, "queued");
+  });
+});
