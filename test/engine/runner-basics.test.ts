@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { FleetwayError } from "../../src/engine/errors.js";
 import {
   readCurrentHeads,
   readHistory,
@@ -377,5 +378,44 @@ export async function downgrade(ctx: MigrationContext): Promise<void> {
     });
     const { rows } = await db.query("SELECT count(*)::int AS n FROM acme.t_c1");
     assert.deepEqual(rows, [{ n: 0 }]);
+  });
+
+  it("a revision that stops on ctx.signal reports MIGRATION_CANCELLED, not a failure", async () => {
+    await writeFile(
+      join(revisions.dir, "c3.ts"),
+      `import type { MigrationContext } from "${new URL("../../src/engine/script/revision-script.js", import.meta.url).pathname}";
+export const revision = "c3";
+export const down_revision = "c2";
+export const message = "long backfill";
+export async function upgrade(ctx: MigrationContext): Promise<void> {
+  for (;;) {
+    ctx.signal.throwIfAborted();
+    await ctx.query("SELECT pg_sleep(0.02)");
+  }
+}
+`,
+    );
+    const controller = new AbortController();
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        schema: "acme",
+        operation: "upgrade",
+        target: "head",
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.kind === "step-started" && e.step.kind === "revision" && e.step.revision === "c3")
+            setTimeout(() => {
+              controller.abort(new Error("cancel requested"));
+            }, 100);
+        },
+      }),
+      (error: FleetwayError) => {
+        assert.equal(error.code, "MIGRATION_CANCELLED");
+        assert.equal(error.data.revision, "c3");
+        return true;
+      },
+    );
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url, schema: "acme" }), ["c2"]);
   });
 });

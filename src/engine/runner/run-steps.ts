@@ -108,14 +108,25 @@ function classifyFailure(session: RunSession, step: PlanStep, thrown: unknown): 
           { ...stepData(step), sqlstate: sqlStateOf(thrown) },
           { cause: thrown },
         );
+  // Cancelled: the server cancelled the statement, the runner stopped, or a code revision gave up
+  // because of ctx.signal (throwIfAborted throws the signal's reason; fetch-like APIs an AbortError).
   const cancelled =
     session.signal.aborted &&
-    (error.data.sqlstate === QUERY_CANCELED || !isFleetwayError(error, ErrorCode.MIGRATION_FAILED));
+    (error.data.sqlstate === QUERY_CANCELED ||
+      !isFleetwayError(error, ErrorCode.MIGRATION_FAILED) ||
+      isAbortOf(session.signal, error.cause));
   if (!cancelled) return error;
   return cancelledError(`during ${describe(step)}; the step was rolled back`, {
     ...stepData(step),
     sqlstate: error.data.sqlstate ?? null,
   });
+}
+
+function isAbortOf(signal: AbortSignal, thrown: unknown): boolean {
+  return (
+    thrown !== undefined &&
+    (thrown === signal.reason || (thrown instanceof Error && thrown.name === "AbortError"))
+  );
 }
 
 /** Best effort: the failure must not hide behind a second one (e.g. the connection is gone). */
