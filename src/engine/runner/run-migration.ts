@@ -159,17 +159,13 @@ async function ensureTables(
   );
   const state = rows[0];
   if (state?.has_schema === true && state.has_version && state.has_history) return;
-  await client.query("BEGIN");
-  try {
-    if (state?.has_schema !== true)
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-    await client.query(createVersionTableSql(versionTable));
-    await client.query(createHistoryTableSql(historyTable));
-    await client.query("COMMIT");
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  }
+  // One simple query, one round trip: a multi-statement query runs as one transaction.
+  const statements = [
+    ...(state?.has_schema === true ? [] : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`]),
+    createVersionTableSql(versionTable),
+    createHistoryTableSql(historyTable),
+  ];
+  await client.query(statements.join(";\n"));
 }
 
 function resolveSession(
