@@ -1,0 +1,53 @@
+/**
+ * Keeps the benchmarks working: each one runs at a tiny size, as its own process (the way
+ * `npm run bench:<name>` runs it), and must finish, print its table and write its JSON results.
+ * Nothing here looks at a timing: benchmarks measure, they never assert (BENCHMARKS.md).
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFile, rm } from "node:fs/promises";
+import { describe, it } from "node:test";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+async function bench(name: string, args: readonly string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run(process.execPath, ["--import", "tsx", `bench/${name}.ts`, ...args], {
+    cwd: ROOT,
+    timeout: 240_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const path = /results: (\S+\.json)/.exec(stdout)?.[1];
+  assert.ok(path, `bench:${name} printed where its results are:\n${stdout}`);
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+describe("benchmarks (smoke runs at tiny sizes)", () => {
+  it("bench:fleet runs the floor, Fleetway and the dbmate loop", async () => {
+    const results = await bench("fleet", ["--tenants", "3", "--reps", "1", "--concurrency", "2"]);
+    const times = results.timesMs as Record<string, number[]>;
+    assert.deepEqual(Object.keys(times).sort(), ["dbmate", "fleetway", "floor"]);
+    for (const values of Object.values(times)) assert.equal(values.length, 1);
+  });
+
+  it("bench:noop measures every job it ran", async () => {
+    const results = await bench("noop", ["--jobs", "6", "--tenants", "2", "--concurrency", "2"]);
+    assert.equal((results.latenciesMs as number[]).length, 6);
+    assert.ok("worker" in (results.cpuMsPerJob as Record<string, unknown>));
+  });
+
+  it("bench:api measures the bare server, GET and POST", async () => {
+    const results = await bench("api", ["--seconds", "1", "--connections", "2", "--tenants", "3"]);
+    assert.equal((results.rows as unknown[]).length, 3);
+  });
+
+  it("bench:memory reads the worker's memory at both points", async () => {
+    const results = await bench("memory", ["--small", "4", "--large", "8", "--concurrency", "2"]);
+    assert.equal((results.rows as unknown[]).length, 3);
+  });
+});
