@@ -88,21 +88,28 @@ async function createFleet(label: string): Promise<Fleet> {
 interface RunCost {
   readonly ms: number;
   readonly cpuMs: number;
+  readonly postgresCpuMs: number;
 }
 
+/** The postmaster, whose CPU (with its backends') every contender's run reports. */
+const POSTGRES_PID = await postgresPid(ADMIN_URL);
+
 async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<RunCost> {
-  return measured(() =>
-    pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
-      const client = new pg.Client({ connectionString: tenant.url });
-      client.on("error", () => undefined);
-      await client.connect();
-      await client.query(`SET search_path TO "${tenant.schema}", public`);
-      for (const step of steps) {
-        if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
-        else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
-      }
-      await client.end();
-    }),
+  return measured(
+    () =>
+      pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
+        const client = new pg.Client({ connectionString: tenant.url });
+        client.on("error", () => undefined);
+        await client.connect();
+        await client.query(`SET search_path TO "${tenant.schema}", public`);
+        for (const step of steps) {
+          if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
+          else
+            for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
+        }
+        await client.end();
+      }),
+    POSTGRES_PID,
   );
 }
 
@@ -119,27 +126,29 @@ async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string>
 }
 
 async function runDbmate(fleet: Fleet, dir: string): Promise<RunCost> {
-  return measured(() =>
-    pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
-      const url = new URL(tenant.url);
-      url.searchParams.set("sslmode", "disable");
-      url.searchParams.set("search_path", tenant.schema);
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn(
-          DBMATE,
-          ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
-          { stdio: ["ignore", "ignore", "pipe"] },
-        );
-        let stderr = "";
-        child.stderr.on("data", (chunk: Buffer) => {
-          stderr += chunk.toString();
+  return measured(
+    () =>
+      pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
+        const url = new URL(tenant.url);
+        url.searchParams.set("sslmode", "disable");
+        url.searchParams.set("search_path", tenant.schema);
+        await new Promise<void>((resolve, reject) => {
+          const child = spawn(
+            DBMATE,
+            ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
+            { stdio: ["ignore", "ignore", "pipe"] },
+          );
+          let stderr = "";
+          child.stderr.on("data", (chunk: Buffer) => {
+            stderr += chunk.toString();
+          });
+          child.on("exit", (code) => {
+            if (code === 0) resolve();
+            else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
+          });
         });
-        child.on("exit", (code) => {
-          if (code === 0) resolve();
-          else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
-        });
-      });
-    }),
+      }),
+    POSTGRES_PID,
   );
 }
 
@@ -168,7 +177,7 @@ async function runFleetway(fleet: Fleet): Promise<RunCost> {
       redis: await redisPid(REDIS_URL),
     });
     const partsBefore = meter.snapshot();
-    const cost = await measured(() => rollout(fleetway));
+    const cost = await measured(() => rollout(fleetway), POSTGRES_PID);
     const parts = meter.delta(partsBefore);
     fleetwayCpu.push(parts);
     return cost;
@@ -215,6 +224,9 @@ async function main(): Promise<void> {
   const cpu: Record<string, number[]> = Object.fromEntries(
     Object.keys(contenders).map((k) => [k, []]),
   );
+  const postgresCpu: Record<string, number[]> = Object.fromEntries(
+    Object.keys(contenders).map((k) => [k, []]),
+  );
   process.stdout.write(
     `fleet: ${TENANTS} tenants (${MODE} per tenant), ${steps.length} revisions, concurrency ${CONCURRENCY}, ${REPS} repetitions\n`,
   );
@@ -229,6 +241,7 @@ async function main(): Promise<void> {
           const cost = await (contenders[name] as (fleet: Fleet) => Promise<RunCost>)(fleet);
           times[name]?.push(cost.ms);
           cpu[name]?.push(cost.cpuMs);
+          postgresCpu[name]?.push(cost.postgresCpuMs);
           process.stdout.write(
             `  rep ${rep + 1} ${name.padEnd(9)} ${seconds(cost.ms)} s, machine CPU ${seconds(cost.cpuMs)} s\n`,
           );
@@ -249,6 +262,7 @@ async function main(): Promise<void> {
     "× floor": (median(values) / floor).toFixed(2),
     "CPU s": seconds(median(cpu[name] ?? [])),
     "CPU × floor": (median(cpu[name] ?? []) / floorCpu).toFixed(2),
+    "PostgreSQL CPU s": seconds(median(postgresCpu[name] ?? [])),
   }));
   printTable("fleet rollout, base → head (CPU: the whole machine's, busy time)", rows);
   const parts = Object.fromEntries(
@@ -266,6 +280,7 @@ async function main(): Promise<void> {
     revisions: steps.length,
     timesMs: times,
     machineCpuMs: cpu,
+    postgresCpuMs: postgresCpu,
     fleetwayCpuMs: fleetwayCpu,
     rows,
   });

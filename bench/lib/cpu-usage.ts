@@ -147,12 +147,21 @@ export function machineCpuMs(): number | null {
   }
 }
 
-/** Wall and machine CPU milliseconds of `work`. */
-export async function measured(work: () => Promise<void>): Promise<{ ms: number; cpuMs: number }> {
+/** Wall and machine CPU milliseconds of `work`, and PostgreSQL's share when its pid is given. */
+export async function measured(
+  work: () => Promise<void>,
+  postgres: number | null = null,
+): Promise<{ ms: number; cpuMs: number; postgresCpuMs: number }> {
   const cpuBefore = machineCpuMs();
+  const pgBefore = postgres === null ? null : treeCpuMs(postgres);
   const started = performance.now();
   await work();
   const ms = performance.now() - started;
   const cpuAfter = machineCpuMs();
-  return { ms, cpuMs: cpuBefore === null || cpuAfter === null ? Number.NaN : cpuAfter - cpuBefore };
+  const pgAfter = postgres === null ? null : treeCpuMs(postgres);
+  return {
+    ms,
+    cpuMs: cpuBefore === null || cpuAfter === null ? Number.NaN : cpuAfter - cpuBefore,
+    postgresCpuMs: pgBefore === null || pgAfter === null ? Number.NaN : pgAfter - pgBefore,
+  };
 }

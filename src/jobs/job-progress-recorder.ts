@@ -11,6 +11,13 @@ import type { RunProgressEvent } from "../engine/runner/run-options.js";
 const STARTED_STEP_DELAY_MS = 200;
 
 /**
+ * Progress is written at most this often while a job runs (the first report and the final flush
+ * go at once): steps of a few milliseconds each would otherwise cost a control-database write
+ * each. Pollers and webhooks see progress at most this late.
+ */
+const PROGRESS_INTERVAL_MS = 100;
+
+/**
  * Turns the runner's progress callbacks into job rows, events and webhook deliveries. The
  * callback is synchronous while writes are not: what the runner reports is collected and written
  * by one writer, one statement per write ({@link writeJobProgress}). Whatever arrives while a
@@ -25,6 +32,9 @@ export class JobProgressRecorder {
   private pendingProgress: JobProgress = {};
   private pendingEvents: NewJobEvent[] = [];
   private writer: Promise<void> | null = null;
+  /** Ends the writer's pause early: set while it waits, called by flush(). */
+  private wake: (() => void) | null = null;
+  private flushing = false;
 
   constructor(
     private readonly db: Queryable,
@@ -43,8 +53,11 @@ export class JobProgressRecorder {
     return this.stepsDone;
   }
 
+  /** Writes everything reported so far, without waiting for the next interval. */
   flush(): Promise<void> {
     if (this.startedTimer !== null) clearTimeout(this.startedTimer);
+    this.flushing = true;
+    this.wake?.();
     return this.writer ?? Promise.resolve();
   }
 
@@ -77,8 +90,23 @@ export class JobProgressRecorder {
         // Progress is informative: a failed write is logged and does not stop the migration.
         this.logger.warn({ err: error }, "could not record job progress");
       }
+      if (!this.flushing) await this.pause();
     }
     this.writer = null;
+  }
+
+  /** Lets reports accumulate for the next write, until the interval ends or flush() is called. */
+  private pause(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, PROGRESS_INTERVAL_MS);
+      timer.unref();
+      this.wake = done;
+    });
   }
 
   /**
