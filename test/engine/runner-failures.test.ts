@@ -96,7 +96,7 @@ describe("runner: a version table changed behind the runner's back", () => {
       revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" }),
       (error: FleetwayError) => {
         assert.equal(error.code, "VERSION_TABLE_CONFLICT");
-        assert.match(error.message, /UPDATE 'v1' -> 'v2' affected 0 rows/);
+        assert.match(error.message, /UPDATE 'v1' -> 'v2' did not affect exactly one row/);
         return true;
       },
     );

@@ -1,7 +1,14 @@
 import { ErrorCode, FleetwayError } from "../errors.js";
 import type { PlanStep } from "../plan/migration-plan.js";
 import type { RevisionScript } from "../script/revision-script.js";
-import { insertHistorySql, type HistoryEntry } from "./history-table.js";
+import type { HistoryEntry } from "./history-table.js";
+import {
+  isRecordStepConflict,
+  literals,
+  parameters,
+  recordStepConflict,
+  recordStepSql,
+} from "./record-step.js";
 import { runRevisionBody } from "./run-body.js";
 import {
   beginStep,
@@ -10,7 +17,6 @@ import {
   setStepTimeouts,
   type RunSession,
 } from "./run-session.js";
-import { headChangeOperations, versionTableConflict } from "./version-table.js";
 
 /**
  * One attempt at one step. Per-revision mode: the body, the version-table change and the history
@@ -35,6 +41,8 @@ export async function executeStepAttempt(
       await client.query("RELEASE SAVEPOINT fleetway_step");
     } catch (error) {
       await client.query("ROLLBACK TO SAVEPOINT fleetway_step").catch(() => undefined);
+      if (isRecordStepConflict(error, session.historyTable))
+        throw recordStepConflict(session.versionTable, step.headChange, error);
       throw error;
     }
     return;
@@ -48,30 +56,55 @@ export async function executeStepAttempt(
     }
   }
   try {
-    if (transactional) await runStepBody(session, step, script, true, beginStepSql(session));
-    else await beginStep(session);
+    if (transactional) {
+      // The whole step in one query when its body is SQL: BEGIN and timeouts, the revision's SQL,
+      // the bookkeeping (with its own guard, see recordStepSql) and COMMIT.
+      const done = await runStepBody(session, step, script, true, {
+        prelude: beginStepSql(session),
+        epilogue: `${recordStepSql(
+          session.versionTable,
+          session.historyTable,
+          step,
+          historyEntry(session, step, script, startedAt, null),
+          literals(),
+          true,
+        )};\nCOMMIT`,
+      });
+      if (done) return;
+    } else await beginStep(session);
     await recordStep(session, step, script, startedAt);
     await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
+    if (isRecordStepConflict(error, session.historyTable))
+      throw recordStepConflict(session.versionTable, step.headChange, error);
     throw error;
   }
 }
 
+/** SQL sent in the same query as a SQL body: before it, and after it. */
+interface Surrounding {
+  readonly prelude: string;
+  readonly epilogue?: string;
+}
+
 /**
- * The step's body. `prelude` (BEGIN and timeouts) is always run: in the same query as a SQL body,
- * on its own otherwise.
+ * The step's body. `around.prelude` (BEGIN and timeouts) is always run: in the same query as a
+ * SQL body, on its own otherwise. `around.epilogue` is only sent with a SQL body.
+ *
+ * @returns whether the epilogue ran (the caller must then not run it again)
  */
 async function runStepBody(
   session: RunSession,
   step: PlanStep,
   script: RevisionScript | null,
   inTransaction: boolean,
-  prelude = "",
-): Promise<void> {
+  around: Surrounding = { prelude: "" },
+): Promise<boolean> {
+  const { prelude } = around;
   if (step.kind !== "revision" || script === null) {
     if (prelude !== "") await session.client.query(prelude);
-    return;
+    return false;
   }
   const body = step.direction === "up" ? script.upgrade : script.downgrade;
   if (body === null) {
@@ -83,44 +116,31 @@ async function runStepBody(
     );
   }
   if (body.kind === "sql") {
-    await runRevisionBody(session, script, step.direction, body, inTransaction, prelude);
-    return;
+    await runRevisionBody(session, script, step.direction, body, inTransaction, around);
+    return around.epilogue !== undefined;
   }
   if (prelude !== "") await session.client.query(prelude);
   await runRevisionBody(session, script, step.direction, body, inTransaction);
+  return false;
 }
 
-/**
- * The version-table change and the history row in one statement (one round trip per step): each
- * row operation is a data-modifying CTE, and the counts they return are checked before COMMIT.
- */
+/** The bookkeeping of a step in a round trip of its own (see recordStepSql). */
 async function recordStep(
   session: RunSession,
   step: PlanStep,
   script: RevisionScript | null,
   startedAt: Date,
 ): Promise<void> {
-  const params: unknown[] = [];
-  const param = (value: unknown): string => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  const operations = headChangeOperations(session.versionTable, step.headChange, param);
-  const history = insertHistorySql(
+  const values = parameters();
+  const sql = recordStepSql(
+    session.versionTable,
     session.historyTable,
+    step,
     historyEntry(session, step, script, startedAt, null),
-    param,
+    values,
+    false,
   );
-  const ctes = operations.map((op, i) => `head_${i} AS (${op.sql})`);
-  const counts = operations.map((_op, i) => `(SELECT count(*) FROM head_${i})::int AS head_${i}`);
-  const { rows } = await session.client.query<Record<string, number>>(
-    `WITH ${[...ctes, `history AS (${history})`].join(",\n")}\nSELECT ${counts.join(", ")}`,
-    params,
-  );
-  for (const [i, op] of operations.entries()) {
-    const hit = rows[0]?.[`head_${i}`] ?? 0;
-    if (hit !== 1) throw versionTableConflict(session.versionTable, step.headChange, op.what, hit);
-  }
+  await session.client.query(sql, values.params);
 }
 
 /** The history row of a step attempt; `error` null for success. */

@@ -55,29 +55,37 @@ export async function appendHistory(
   await client.query(sql, params);
 }
 
-/** The INSERT of one history row, its values added as parameters through `param`. */
+/** Columns of a history row given as SQL expressions instead of the entry's values. */
+export type HistoryOverrides = Partial<
+  Record<"started_at" | "finished_at" | "duration_ms" | "heads_after", string>
+>;
+
+/** The INSERT of one history row, its values added through `param` ($n or literals). */
 export function insertHistorySql(
   ref: TableRef,
   entry: HistoryEntry,
   param: (value: unknown) => string,
+  overrides: HistoryOverrides = {},
 ): string {
-  const values = [
-    entry.revision,
-    entry.direction,
-    entry.operation,
-    entry.checksum,
-    entry.startedAt,
-    entry.finishedAt,
-    Math.max(0, entry.finishedAt.getTime() - entry.startedAt.getTime()),
-    entry.success,
-    entry.error === null ? null : JSON.stringify(entry.error),
-    entry.jobId,
-    entry.appliedBy,
-    [...entry.headsAfter],
-  ].map(param);
+  const columns: [string, () => unknown][] = [
+    ["revision", () => entry.revision],
+    ["direction", () => entry.direction],
+    ["operation", () => entry.operation],
+    ["checksum", () => entry.checksum],
+    ["started_at", () => entry.startedAt],
+    ["finished_at", () => entry.finishedAt],
+    ["duration_ms", () => Math.max(0, entry.finishedAt.getTime() - entry.startedAt.getTime())],
+    ["success", () => entry.success],
+    ["error", () => (entry.error === null ? null : JSON.stringify(entry.error))],
+    ["job_id", () => entry.jobId],
+    ["applied_by", () => entry.appliedBy],
+    ["heads_after", () => [...entry.headsAfter]],
+  ];
+  const values = columns.map(
+    ([column, value]) => overrides[column as keyof HistoryOverrides] ?? param(value()),
+  );
   return `INSERT INTO ${qualifiedName(ref.schema, ref.table)}
-       (revision, direction, operation, checksum, started_at, finished_at, duration_ms,
-        success, error, job_id, applied_by, heads_after)
+       (${columns.map(([column]) => column).join(", ")})
      VALUES (${values.join(", ")})`;
 }
 

@@ -12,8 +12,9 @@ import { migrationFailed, type SqlOrigin } from "./step-error.js";
  * outside one it is split into statements, because a multi-statement query is an implicit
  * transaction block and CREATE INDEX CONCURRENTLY refuses to run in one.
  *
- * `prelude` (BEGIN and the step's timeouts) is sent in the same query as a SQL body that runs in
- * a transaction, saving a round trip per step; positions are still reported within the body.
+ * `around.prelude` (BEGIN and the step's timeouts) and `around.epilogue` (the bookkeeping and
+ * COMMIT) are sent in the same query as a SQL body that runs in a transaction, so a step costs one
+ * round trip; positions are still reported within the body.
  *
  * @throws FleetwayError MIGRATION_FAILED naming the revision, SQLSTATE, position and file line
  */
@@ -23,8 +24,11 @@ export async function runRevisionBody(
   direction: Direction,
   body: MigrationBody,
   inTransaction: boolean,
-  prelude = "",
+  around: { readonly prelude: string; readonly epilogue?: string } = { prelude: "" },
 ): Promise<void> {
+  const { prelude } = around;
+  // A newline ends a trailing `--` comment and `;` a statement the body left open.
+  const epilogue = around.epilogue === undefined ? "" : `\n;\n${around.epilogue}`;
   let origin: SqlOrigin | null = null;
   try {
     switch (body.kind) {
@@ -36,9 +40,8 @@ export async function runRevisionBody(
             singleStatement: false,
             offset: prelude.length,
           };
-          if (body.sql.trim() === "") {
-            if (prelude !== "") await session.client.query(prelude);
-          } else await session.client.query(prelude + body.sql);
+          const sql = body.sql.trim() === "" ? "" : body.sql;
+          if (prelude + sql + epilogue !== "") await session.client.query(prelude + sql + epilogue);
           return;
         }
         const statements = splitSqlStatements(body.sql);

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { assertNever, ErrorCode, FleetwayError } from "../errors.js";
+import { assertNever } from "../errors.js";
 import type { HeadChange } from "../plan/migration-plan.js";
 import { qualifiedName, quoteIdent } from "./sql-identifiers.js";
 
@@ -52,7 +52,7 @@ export interface HeadChangeOperation {
  * The row operations of one head change. Every UPDATE and DELETE must hit exactly one row and
  * every INSERT must not collide: anything else means the table changed under us, which the
  * advisory lock should make impossible, so the step is rolled back rather than recording a wrong
- * state ({@link versionTableConflict}).
+ * state (see record-step.ts).
  */
 export function headChangeOperations(
   ref: TableRef,
@@ -86,17 +86,4 @@ export function headChangeOperations(
     default:
       return assertNever(change, "head change");
   }
-}
-
-export function versionTableConflict(
-  ref: TableRef,
-  change: HeadChange,
-  what: string,
-  rows: number,
-): FleetwayError {
-  return new FleetwayError(
-    ErrorCode.VERSION_TABLE_CONFLICT,
-    `Version table ${ref.schema}.${ref.table} changed concurrently: ${what} affected ${rows} rows instead of 1`,
-    { table: `${ref.schema}.${ref.table}`, change },
-  );
 }
