@@ -92,9 +92,11 @@ async function runLocked(session: RunSession, options: RunMigrationOptions): Pro
   const fromHeads = await selectVersionRows(client, session.versionTable);
   const plan = options.plan(fromHeads);
   session.emit({ kind: "planned", plan });
-  if (options.operation !== "stamp" && plan.steps.length > 0) {
+  const applied = options.appliedRevisions(fromHeads);
+  // A new tenant has nothing applied, hence no checksums to compare.
+  if (options.operation !== "stamp" && plan.steps.length > 0 && applied.length > 0) {
     const mismatches = findChecksumMismatches(
-      options.appliedRevisions(fromHeads),
+      applied,
       await appliedChecksums(client, session.historyTable),
       options.scripts,
     );
