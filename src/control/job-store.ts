@@ -11,6 +11,7 @@ import {
   type JobState,
   type JobStepRecord,
 } from "./job-record.js";
+import type { AppendedJobEvent } from "./job-progress-store.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import { FOREIGN_KEY_VIOLATION, type Queryable } from "./queryable.js";
 import { tenantNotFound } from "./tenant-store.js";
@@ -33,20 +34,42 @@ export function jobNotFound(id: string): FleetwayError {
 }
 
 /**
- * Inserts a queued job. The partial unique index on active jobs makes "one active job per
- * tenant" hold across API instances; losing that race is TENANT_BUSY naming the winner.
+ * Inserts a queued job and its first event, `job.queued`, in one statement, and returns the event
+ * with the webhook subscriptions that asked for it (see writeJobProgress). The partial unique
+ * index on active jobs makes "one active job per tenant" hold across API instances; losing that
+ * race is TENANT_BUSY naming the winner.
+ *
+ * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
  */
-export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> {
-  let rows: JobRow[];
+export async function insertJob(
+  db: Queryable,
+  job: NewJob,
+  queuedData: Record<string, unknown>,
+): Promise<{ job: JobRecord; queued: AppendedJobEvent }> {
+  let rows: (JobRow & {
+    subscription_id: string | null;
+    subscription_url_sealed: string | null;
+    subscription_url_masked: string | null;
+  })[];
   try {
     // DO NOTHING (rather than catching the violation) keeps a surrounding transaction usable,
     // so the active job can be looked up and named.
-    ({ rows } = await db.query<JobRow>(
-      `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
-                         statement_timeout_ms, state, callback_url, callback_secret_sealed, rollout_id,
-                         callback_url_sealed)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11)
-       ON CONFLICT DO NOTHING RETURNING *`,
+    ({ rows } = await db.query(
+      `WITH job AS (
+         INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
+                           statement_timeout_ms, state, callback_url, callback_secret_sealed,
+                           rollout_id, callback_url_sealed, event_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, 1)
+         ON CONFLICT DO NOTHING RETURNING *
+       ), queued AS (
+         INSERT INTO job_events (job_id, seq, type, data)
+         SELECT id, 1, 'job.queued', $12::jsonb FROM job
+       )
+       SELECT job.*, s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
+              s.url_masked AS subscription_url_masked
+         FROM job
+         LEFT JOIN webhook_subscriptions s ON s.enabled AND 'job.queued' = ANY (s.event_types)
+        ORDER BY s.id`,
       [
         randomUUID(),
         job.tenantId,
@@ -59,6 +82,7 @@ export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> 
         job.callbackSecretSealed ?? null,
         job.rolloutId ?? null,
         job.callbackUrlSealed ?? null,
+        JSON.stringify(queuedData),
       ],
     ));
   } catch (error) {
@@ -66,7 +90,23 @@ export async function insertJob(db: Queryable, job: NewJob): Promise<JobRecord> 
     throw error;
   }
   const inserted = rows[0];
-  if (inserted !== undefined) return toJob(inserted);
+  if (inserted !== undefined) {
+    const subscribers = rows.flatMap((r) =>
+      r.subscription_id === null || r.subscription_url_sealed === null
+        ? []
+        : [
+            {
+              id: r.subscription_id,
+              urlSealed: r.subscription_url_sealed,
+              urlMasked: r.subscription_url_masked ?? "",
+            },
+          ],
+    );
+    return {
+      job: toJob(inserted),
+      queued: { seq: 1, type: "job.queued", data: queuedData, subscribers },
+    };
+  }
   const active = await activeJobOf(db, job.tenantId);
   throw new FleetwayError(
     ErrorCode.TENANT_BUSY,

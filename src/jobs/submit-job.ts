@@ -58,30 +58,30 @@ export async function createJob(
 ): Promise<CreatedJob> {
   const tenant = await requireTenant(tx, request.tenantId);
   validateTarget(deps.migrations, request.operation, request.target, tenant.heads);
-  const job = await insertJob(tx, {
-    tenantId: request.tenantId,
-    operation: request.operation,
-    target: request.target,
-    transactionMode: request.transactionMode ?? "per-revision",
-    lockTimeoutMs: request.lockTimeoutMs,
-    statementTimeoutMs: request.statementTimeoutMs,
-    callbackUrl:
-      request.callbackUrl === undefined ? undefined : withoutCredentials(request.callbackUrl),
-    callbackUrlSealed:
-      request.callbackUrl === undefined ? undefined : deps.secretBox.encrypt(request.callbackUrl),
-    rolloutId: request.rolloutId,
-    callbackSecretSealed:
-      request.callbackSecret === undefined
-        ? undefined
-        : deps.secretBox.encrypt(request.callbackSecret),
-  });
-  const deliveryIds = await deps.events.record(
+  const { job, queued } = await insertJob(
     tx,
-    job.id,
-    "job.queued",
-    { operation: job.operation, target: job.target },
-    { hasCallback: job.callbackUrlSealed !== null },
+    {
+      tenantId: request.tenantId,
+      operation: request.operation,
+      target: request.target,
+      transactionMode: request.transactionMode ?? "per-revision",
+      lockTimeoutMs: request.lockTimeoutMs,
+      statementTimeoutMs: request.statementTimeoutMs,
+      callbackUrl:
+        request.callbackUrl === undefined ? undefined : withoutCredentials(request.callbackUrl),
+      callbackUrlSealed:
+        request.callbackUrl === undefined ? undefined : deps.secretBox.encrypt(request.callbackUrl),
+      rolloutId: request.rolloutId,
+      callbackSecretSealed:
+        request.callbackSecret === undefined
+          ? undefined
+          : deps.secretBox.encrypt(request.callbackSecret),
+    },
+    { operation: request.operation, target: request.target },
   );
+  const deliveryIds = await deps.events.recordDeliveries(tx, job.id, [queued], {
+    hasCallback: job.callbackUrlSealed !== null,
+  });
   return { job, deliveryIds };
 }
 

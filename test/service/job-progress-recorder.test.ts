@@ -47,12 +47,13 @@ describe("JobProgressRecorder", () => {
   });
 
   it("writes every step and event of a fast run, in order, in a few writes", async () => {
-    const { id } = await insertJob(pool, {
-      tenantId: "acme",
-      operation: "upgrade",
-      target: "head",
-      transactionMode: "per-revision",
-    });
+    const {
+      job: { id },
+    } = await insertJob(
+      pool,
+      { tenantId: "acme", operation: "upgrade", target: "head", transactionMode: "per-revision" },
+      {},
+    );
     await claimJobForRun(pool, id, "worker-1");
     let writes = 0;
     const counting: Queryable = {
@@ -94,14 +95,14 @@ describe("JobProgressRecorder", () => {
     const events = await listJobEvents(pool, id, { limit: 100 });
     assert.deepEqual(
       events.map((e) => e.type),
-      ["job.running", "job.started", ...steps.map(() => "job.progress")],
+      ["job.queued", "job.running", "job.started", ...steps.map(() => "job.progress")],
     );
     assert.deepEqual(
       events.map((e) => e.seq),
       events.map((_e, i) => i + 1),
     );
     assert.deepEqual(
-      events.slice(2).map((e) => (e.data.step as { revision: string }).revision),
+      events.slice(3).map((e) => (e.data.step as { revision: string }).revision),
       steps.map((s) => (s.kind === "revision" ? s.revision : "")),
     );
     const job = await getJob(pool, id);

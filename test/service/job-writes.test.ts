@@ -38,12 +38,11 @@ describe("writeJobProgress", () => {
       databaseUrlMasked: "postgres://db/acme",
       schema: "public",
     });
-    const job = await insertJob(pool, {
-      tenantId: "acme",
-      operation: "upgrade",
-      target: "head",
-      transactionMode: "per-revision",
-    });
+    const { job } = await insertJob(
+      pool,
+      { tenantId: "acme", operation: "upgrade", target: "head", transactionMode: "per-revision" },
+      {},
+    );
     jobId = job.id;
     await claimJobForRun(pool, jobId, "worker-1");
   });
@@ -82,23 +81,23 @@ describe("writeJobProgress", () => {
     assert.deepEqual(
       appended.map((e) => [e.seq, e.type, e.data.n, e.subscribers.map((s) => s.id)]),
       [
-        [2, "job.started", 1, []],
-        [3, "job.progress", 2, [progressHook.id]],
-        [4, "job.log", 3, []],
-        [5, "job.progress", 4, [progressHook.id]],
+        [3, "job.started", 1, []],
+        [4, "job.progress", 2, [progressHook.id]],
+        [5, "job.log", 3, []],
+        [6, "job.progress", 4, [progressHook.id]],
       ],
     );
     assert.equal(appended[1]?.subscribers[0]?.urlSealed, "sealed-a");
     assert.ok(!appended.some((e) => e.subscribers.some((s) => s.id === disabledOrOther.id)));
 
-    const stored = (await listJobEvents(pool, jobId, { limit: 10 })).slice(1); // after job.running
+    const stored = (await listJobEvents(pool, jobId, { limit: 10 })).slice(2); // after job.queued and job.running
     assert.deepEqual(
       stored.map((e) => [e.seq, e.type, e.data.n]),
       [
-        [2, "job.started", 1],
-        [3, "job.progress", 2],
-        [4, "job.log", 3],
-        [5, "job.progress", 4],
+        [3, "job.started", 1],
+        [4, "job.progress", 2],
+        [5, "job.log", 3],
+        [6, "job.progress", 4],
       ],
     );
     const job = await getJob(pool, jobId);
@@ -111,7 +110,7 @@ describe("writeJobProgress", () => {
     const one = await writeJobProgress(pool, jobId, {}, [{ type: "job.log", data: {} }], []);
     assert.deepEqual(
       one.map((e) => e.seq),
-      [6],
+      [7],
     );
   });
 
@@ -126,7 +125,7 @@ describe("writeJobProgress", () => {
     );
     assert.deepEqual(
       appended.map((e) => e.seq),
-      [7],
+      [8],
     );
     const job = await getJob(pool, jobId);
     assert.equal(job?.state, "cancelled");
@@ -171,13 +170,12 @@ describe("claimJobForRun", () => {
 
   const newJob = async (): Promise<string> =>
     (
-      await insertJob(pool, {
-        tenantId: "acme",
-        operation: "upgrade",
-        target: "head",
-        transactionMode: "per-revision",
-      })
-    ).id;
+      await insertJob(
+        pool,
+        { tenantId: "acme", operation: "upgrade", target: "head", transactionMode: "per-revision" },
+        {},
+      )
+    ).job.id;
 
   it("marks the job running, returns its tenant, and logs job.running on the first attempt only", async () => {
     const id = await newJob();
@@ -193,7 +191,10 @@ describe("claimJobForRun", () => {
     const events = await listJobEvents(pool, id, { limit: 10 });
     assert.deepEqual(
       events.map((e) => [e.seq, e.type, e.data.workerId]),
-      [[1, "job.running", "worker-1"]],
+      [
+        [1, "job.queued", undefined],
+        [2, "job.running", "worker-1"],
+      ],
     );
     await finishJob(pool, id, { state: "succeeded", error: null });
   });
