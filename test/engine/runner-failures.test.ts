@@ -74,6 +74,41 @@ describe("runner: a failing revision", () => {
   });
 });
 
+describe("runner: SQL sent in one query with its bookkeeping", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      // No final semicolon, and a trailing comment: the bookkeeping after it must still run.
+      { id: "e1", up: "CREATE TABLE t_e1 (id int) -- the end", downgrade: "DROP TABLE t_e1" },
+      { id: "e2", down: ["e1"], up: "INSERT INTO t_e1 VALUES (1); /* done */" },
+      { id: "e3", down: ["e2"], up: "" },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("records every step whatever the end of its SQL looks like", async () => {
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" });
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["e3"]);
+    const history = await readHistory({ connectionString: db.url });
+    assert.deepEqual(
+      history.map((h) => [h.revision, h.success]),
+      [
+        ["e3", true],
+        ["e2", true],
+        ["e1", true],
+      ],
+    );
+    assert.ok(history.every((h) => h.durationMs >= 0 && h.finishedAt >= h.startedAt));
+    const rows = await db.query("SELECT count(*)::int AS n FROM t_e1");
+    assert.deepEqual(rows.rows, [{ n: 1 }]);
+  });
+});
+
 describe("runner: a version table changed behind the runner's back", () => {
   let db: TestDatabase;
   let revisions: RevisionDir;
