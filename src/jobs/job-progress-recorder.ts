@@ -63,6 +63,8 @@ export class JobProgressRecorder {
 
   /** Adds to what the next write carries, and starts the writer if it is idle. */
   private record(progress: JobProgress, event?: NewJobEvent): void {
+    // Nothing to write must not start a writer: it would finish before `writer` is assigned.
+    if (Object.keys(progress).length === 0 && event === undefined) return;
     this.pendingProgress = { ...this.pendingProgress, ...progress };
     if (event !== undefined) this.pendingEvents.push(event);
     this.writer ??= this.writeAll();

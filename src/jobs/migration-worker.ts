@@ -39,8 +39,9 @@ export function startMigrationWorker(deps: RunJobDeps, settings: WorkerSettings)
       ? createPooledConnections({
           maxPerDatabase: settings.concurrency,
           idleMs: settings.tenantConnectionIdleMs,
-          // Bounds the idle connections a worker holds across tenant databases.
           maxDatabases: settings.concurrency * 2,
+          // At most twice the concurrency open per worker, lent or idle, whatever the layout.
+          maxOpen: settings.concurrency * 2,
           applicationName: "fleetway-worker",
         })
       : null;

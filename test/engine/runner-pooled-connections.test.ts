@@ -61,6 +61,7 @@ describe("pooled tenant connections", () => {
       maxPerDatabase: 2,
       idleMs: 60_000,
       maxDatabases: 4,
+      maxOpen: 4,
       applicationName: "fleetway-test-pool",
     });
   });
@@ -168,11 +169,39 @@ describe("pooled tenant connections", () => {
     assert.notEqual(connections.pids[1], connections.pids[0]);
   });
 
+  it("keeps no more than maxOpen connections once they are given back", async () => {
+    const capped = createPooledConnections({
+      maxPerDatabase: 2,
+      idleMs: 60_000,
+      maxDatabases: 2,
+      maxOpen: 1,
+      applicationName: "fleetway-test-pool",
+    });
+    try {
+      // Two tenants of one database at once: two connections are lent, one is kept afterwards.
+      await Promise.all(
+        ["cap_a", "cap_b"].map((schema) =>
+          revisions.run({
+            connectionString: db.url,
+            schema,
+            operation: "upgrade",
+            target: "head",
+            connections: capped,
+          }),
+        ),
+      );
+      assert.equal(capped.openConnections(), 1);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it("bounds the pools it keeps: the least recently used database's pool is closed", async () => {
     const small = createPooledConnections({
       maxPerDatabase: 1,
       idleMs: 60_000,
       maxDatabases: 1,
+      maxOpen: 2,
       applicationName: "fleetway-test-pool",
     });
     const other = await createTestDatabase();

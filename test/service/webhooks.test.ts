@@ -105,7 +105,7 @@ describe("webhooks", () => {
     throw new Error(`delivery never became ${state}`);
   };
 
-  it("signs every event per Standard Webhooks, in order, with the job as data and no secrets", async () => {
+  it("signs every event per Standard Webhooks, numbered in order, with the job as data and no secrets", async () => {
     const { subscription, secret } = await subscribe("/all", [
       "job.queued",
       "job.started",
@@ -117,14 +117,18 @@ describe("webhooks", () => {
     assert.match(secret, /^whsec_/);
     const jobId = await runJob();
     const received = await receiver.waitFor(6, "/all");
-    const events = received.map(
-      (r) =>
-        verify(secret, r) as {
-          type: string;
-          timestamp: string;
-          data: { id: string; sequence: number };
-        },
-    );
+    // Deliveries go out concurrently (and are retried independently), so they may arrive in any
+    // order: receivers order them by the per-job sequence, as this test does.
+    const events = received
+      .map(
+        (r) =>
+          verify(secret, r) as {
+            type: string;
+            timestamp: string;
+            data: { id: string; sequence: number };
+          },
+      )
+      .sort((a, b) => a.data.sequence - b.data.sequence);
     assert.deepEqual(
       events.map((e) => e.type),
       [
@@ -138,11 +142,7 @@ describe("webhooks", () => {
     );
     assert.ok(events.every((e) => e.data.id === jobId));
     const sequences = events.map((e) => e.data.sequence);
-    assert.deepEqual(
-      [...sequences].sort((a, b) => a - b),
-      sequences,
-      "increasing per-job sequence",
-    );
+    assert.equal(new Set(sequences).size, 6, "one sequence number per event");
     assert.equal(
       new Set(received.map((r) => r.headers["webhook-id"])).size,
       6,
@@ -251,7 +251,10 @@ describe("webhooks", () => {
       receiver.url.replace("http://", "http://hook-user:cb-pa55word@") + "/callback";
     const jobId = await runJob({ callbackUrl, callbackSecret });
     const received = await receiver.waitFor(3, "/callback");
-    const types = received.map((r) => (verify(callbackSecret, r) as { type: string }).type);
+    const types = received
+      .map((r) => verify(callbackSecret, r) as { type: string; data: { sequence: number } })
+      .sort((a, b) => a.data.sequence - b.data.sequence)
+      .map((e) => e.type);
     assert.deepEqual(
       types,
       ["job.queued", "job.started", "job.succeeded"],

@@ -61,6 +61,11 @@ export interface PooledConnectionsOptions {
   readonly idleMs: number;
   /** Connection strings with a pool of their own; the least recently used pool beyond is closed. */
   readonly maxDatabases: number;
+  /**
+   * Connections kept open across all pools: a connection given back while this many are open is
+   * closed instead of kept. (Lent connections are bounded by the worker's concurrency.)
+   */
+  readonly maxOpen: number;
   readonly applicationName: string;
 }
 
@@ -113,10 +118,18 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
     return pool;
   };
 
+  const openConnections = (): number => {
+    let total = 0;
+    for (const pool of pools.values()) total += pool.totalCount;
+    return total;
+  };
+  /** Connections being closed (still counted by their pool until then). */
+  let closing = 0;
+
   return {
     async acquire(connectionString, applicationName) {
       const { client, identity } = await checkOut(
-        poolFor(connectionString),
+        () => poolFor(connectionString),
         connectionString,
         applicationName,
       );
@@ -128,8 +141,17 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
         async release(reusable) {
           if (released) return;
           released = true;
-          if (!reusable) {
-            client.release(true);
+          if (!reusable || openConnections() - closing > options.maxOpen) {
+            // pg-pool closes a destroyed connection without waiting, and the server releases its
+            // locks only once the backend is gone: unlock first, so the tenant's next job (or
+            // this one's retry) does not meet its own dead session as the lock holder.
+            closing++;
+            try {
+              await client.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
+            } finally {
+              closing--;
+              client.release(true);
+            }
             return;
           }
           try {
@@ -146,11 +168,7 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
       pools.clear();
       await Promise.all(all.map((pool) => pool.end().catch(() => undefined)));
     },
-    openConnections() {
-      let total = 0;
-      for (const pool of pools.values()) total += pool.totalCount;
-      return total;
-    },
+    openConnections,
   };
 }
 
@@ -162,14 +180,15 @@ const guarded = new WeakSet<pg.PoolClient>();
  * fresh connection before it counts as CONNECTION_FAILED.
  */
 async function checkOut(
-  pool: pg.Pool,
+  pool: () => pg.Pool,
   connectionString: string,
   applicationName: string,
 ): Promise<{ client: pg.PoolClient; identity: SessionIdentity }> {
   for (let attempt = 1; ; attempt++) {
     let client: pg.PoolClient;
     try {
-      client = await pool.connect();
+      // Asked again on a retry: the pool may have been closed (evicted) meanwhile.
+      client = await pool().connect();
     } catch (error) {
       throw connectionFailed(connectionString, error);
     }
