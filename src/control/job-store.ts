@@ -183,40 +183,6 @@ export interface JobProgress {
   readonly error?: Record<string, unknown> | null;
 }
 
-export async function updateJobProgress(
-  db: Queryable,
-  id: string,
-  progress: JobProgress,
-): Promise<void> {
-  await db.query(
-    `UPDATE jobs SET
-        phase = CASE WHEN $2 THEN $3 ELSE phase END,
-        from_heads = COALESCE($4, from_heads),
-        steps_done = COALESCE($5, steps_done),
-        steps_total = COALESCE($6, steps_total),
-        current_revision = CASE WHEN $7 THEN $8 ELSE current_revision END,
-        steps = COALESCE($9, steps),
-        error = CASE WHEN $10 THEN $11::jsonb ELSE error END,
-        heartbeat_at = now(), updated_at = now()
-      WHERE id = $1 AND state = 'running'`,
-    [
-      id,
-      progress.phase !== undefined,
-      progress.phase ?? null,
-      progress.fromHeads === undefined ? null : [...progress.fromHeads],
-      progress.stepsDone ?? null,
-      progress.stepsTotal ?? null,
-      progress.currentRevision !== undefined,
-      progress.currentRevision ?? null,
-      progress.steps === undefined ? null : JSON.stringify(progress.steps),
-      progress.error !== undefined,
-      progress.error === undefined || progress.error === null
-        ? null
-        : JSON.stringify(progress.error),
-    ],
-  );
-}
-
 export interface JobOutcome {
   readonly state: "succeeded" | "failed" | "cancelled";
   readonly toHeads?: readonly string[] | null;

@@ -245,7 +245,8 @@ export async function syncRolloutTenants(db: Queryable, rolloutId: string): Prom
 
 export type StateCounts = Record<RolloutTenantState, number>;
 
-const emptyCounts = (): StateCounts => ({
+/** Every state at zero: a wave nobody is counted in yet. */
+export const emptyCounts = (): StateCounts => ({
   pending: 0,
   active: 0,
   succeeded: 0,

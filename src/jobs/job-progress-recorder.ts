@@ -49,10 +49,6 @@ export class JobProgressRecorder {
     return this.steps;
   }
 
-  get completedSteps(): number {
-    return this.stepsDone;
-  }
-
   /** Writes everything reported so far, without waiting for the next interval. */
   flush(): Promise<void> {
     if (this.startedTimer !== null) clearTimeout(this.startedTimer);

@@ -6,6 +6,7 @@ import {
   nextPendingTenants,
   runningRolloutIds,
   setRolloutTenant,
+  emptyCounts,
   sumCounts,
   syncRolloutTenants,
   transitionRollout,
@@ -66,14 +67,7 @@ async function advanceOne(
   for (;;) {
     const perWave = await waveCounts(tx, rollout.id);
     const wave = rollout.currentWave;
-    const counts = perWave.get(wave) ?? {
-      pending: 0,
-      active: 0,
-      succeeded: 0,
-      failed: 0,
-      skipped: 0,
-      cancelled: 0,
-    };
+    const counts = perWave.get(wave) ?? emptyCounts();
     const size = Object.values(counts).reduce((a, b) => a + b, 0);
     const failures = counts.failed + counts.cancelled;
     if (failures > allowedFailures(rollout.failureThreshold, size)) {

@@ -2,6 +2,7 @@ import type { Queryable } from "../control/queryable.js";
 import {
   averageJobSeconds,
   rolloutFailures,
+  emptyCounts,
   sumCounts,
   syncRolloutTenants,
   waveCounts,
@@ -16,14 +17,7 @@ export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
   await syncRolloutTenants(db, rollout.id);
   const perWave = await waveCounts(db, rollout.id);
   const waves = rollout.waveSizes.map((size, index) => {
-    const counts: StateCounts = perWave.get(index) ?? {
-      pending: 0,
-      active: 0,
-      succeeded: 0,
-      failed: 0,
-      skipped: 0,
-      cancelled: 0,
-    };
+    const counts: StateCounts = perWave.get(index) ?? emptyCounts();
     const previous = index === 0 ? 0 : (rollout.waveSizes[index - 1] ?? 0);
     return { index, spec: rollout.waves[index] ?? null, tenants: size - previous, counts };
   });

@@ -3,13 +3,8 @@ import type { Logger } from "pino";
 import { appendJobEvent } from "../control/job-event-store.js";
 import type { JobRecord } from "../control/job-record.js";
 import { claimJobForRun } from "../control/claim-job.js";
-import {
-  finishJob,
-  getJob,
-  heartbeatJob,
-  requeueJob,
-  updateJobProgress,
-} from "../control/job-store.js";
+import { writeJobProgress } from "../control/job-progress-store.js";
+import { finishJob, getJob, heartbeatJob, requeueJob } from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
 import { getTenant, recordJobHeads } from "../control/tenant-store.js";
 import { tenantView } from "../http/views.js";
@@ -210,7 +205,7 @@ export async function runJobAttempt(
       return { kind: "finished", job: finished };
     }
     if (TRANSIENT.includes(error.code) && !isLastAttempt) {
-      await updateJobProgress(pool, jobId, { phase: "retrying", error: errorJson(error) });
+      await writeJobProgress(pool, jobId, { phase: "retrying", error: errorJson(error) }, [], []);
       await requeueJob(pool, jobId, "retrying");
       await appendJobEvent(pool, jobId, "job.retrying", {
         attempt: job.attempts,

@@ -7,53 +7,33 @@ import { after, before, describe, it } from "node:test";
 import type pg from "pg";
 import { pino } from "pino";
 import { claimJobForRun } from "../../src/control/claim-job.js";
-import {
-  createControlPool,
-  ensureControlDatabase,
-  migrateControlDatabase,
-} from "../../src/control/control-db.js";
 import { listJobEvents } from "../../src/control/job-event-store.js";
-import { getJob, insertJob } from "../../src/control/job-store.js";
+import { getJob } from "../../src/control/job-store.js";
 import type { Queryable } from "../../src/control/queryable.js";
-import { insertTenant } from "../../src/control/tenant-store.js";
 import type { MigrationPlan, PlanStep } from "../../src/engine/plan/migration-plan.js";
 import { JobProgressRecorder } from "../../src/jobs/job-progress-recorder.js";
 import { JobEventPublisher } from "../../src/webhooks/job-event-publisher.js";
-import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import {
+  createControlTestDatabase,
+  type ControlTestDatabase,
+} from "../support/control-database.js";
 
 const STEPS = 12;
 
 describe("JobProgressRecorder", () => {
-  let db: TestDatabase;
+  let control: ControlTestDatabase;
   let pool: pg.Pool;
 
   before(async () => {
-    db = await createTestDatabase();
-    await ensureControlDatabase(db.url);
-    await migrateControlDatabase(db.url);
-    pool = createControlPool(db.url, 2);
-    await insertTenant(pool, {
-      id: "acme",
-      name: "Acme",
-      tags: [],
-      databaseUrlSealed: "sealed",
-      databaseUrlMasked: "postgres://db/acme",
-      schema: "public",
-    });
+    control = await createControlTestDatabase();
+    pool = control.pool;
   });
   after(async () => {
-    await pool.end();
-    await db.drop();
+    await control.drop();
   });
 
   it("writes every step and event of a fast run, in order, in a few writes", async () => {
-    const {
-      job: { id },
-    } = await insertJob(
-      pool,
-      { tenantId: "acme", operation: "upgrade", target: "head", transactionMode: "per-revision" },
-      {},
-    );
+    const id = await control.queuedJob();
     await claimJobForRun(pool, id, "worker-1");
     let writes = 0;
     const counting: Queryable = {

@@ -6,49 +6,30 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type pg from "pg";
-import {
-  createControlPool,
-  ensureControlDatabase,
-  migrateControlDatabase,
-} from "../../src/control/control-db.js";
 import { listJobEvents } from "../../src/control/job-event-store.js";
 import { writeJobProgress } from "../../src/control/job-progress-store.js";
 import { claimJobForRun } from "../../src/control/claim-job.js";
-import { finishJob, getJob, insertJob } from "../../src/control/job-store.js";
-import { insertTenant } from "../../src/control/tenant-store.js";
+import { finishJob, getJob } from "../../src/control/job-store.js";
 import { insertSubscription } from "../../src/control/webhook-store.js";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/job-event-publisher.js";
-import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import {
+  createControlTestDatabase,
+  type ControlTestDatabase,
+} from "../support/control-database.js";
 
 describe("writeJobProgress", () => {
-  let db: TestDatabase;
+  let control: ControlTestDatabase;
   let pool: pg.Pool;
   let jobId: string;
 
   before(async () => {
-    db = await createTestDatabase();
-    await ensureControlDatabase(db.url);
-    await migrateControlDatabase(db.url);
-    pool = createControlPool(db.url, 2);
-    await insertTenant(pool, {
-      id: "acme",
-      name: "Acme",
-      tags: [],
-      databaseUrlSealed: "sealed",
-      databaseUrlMasked: "postgres://db/acme",
-      schema: "public",
-    });
-    const { job } = await insertJob(
-      pool,
-      { tenantId: "acme", operation: "upgrade", target: "head", transactionMode: "per-revision" },
-      {},
-    );
-    jobId = job.id;
+    control = await createControlTestDatabase();
+    pool = control.pool;
+    jobId = await control.queuedJob();
     await claimJobForRun(pool, jobId, "worker-1");
   });
   after(async () => {
-    await pool.end();
-    await db.drop();
+    await control.drop();
   });
 
   it("appends several events in order with consecutive numbers and their subscribers", async () => {
@@ -146,36 +127,18 @@ describe("writeJobProgress", () => {
 });
 
 describe("claimJobForRun", () => {
-  let db: TestDatabase;
+  let control: ControlTestDatabase;
   let pool: pg.Pool;
 
   before(async () => {
-    db = await createTestDatabase();
-    await ensureControlDatabase(db.url);
-    await migrateControlDatabase(db.url);
-    pool = createControlPool(db.url, 2);
-    await insertTenant(pool, {
-      id: "acme",
-      name: "Acme",
-      tags: [],
-      databaseUrlSealed: "sealed-url",
-      databaseUrlMasked: "postgres://db/acme",
-      schema: "acme",
-    });
+    control = await createControlTestDatabase();
+    pool = control.pool;
   });
   after(async () => {
-    await pool.end();
-    await db.drop();
+    await control.drop();
   });
 
-  const newJob = async (): Promise<string> =>
-    (
-      await insertJob(
-        pool,
-        { tenantId: "acme", operation: "upgrade", target: "head", transactionMode: "per-revision" },
-        {},
-      )
-    ).job.id;
+  const newJob = (): Promise<string> => control.queuedJob();
 
   it("marks the job running, returns its tenant, and logs job.running on the first attempt only", async () => {
     const id = await newJob();

@@ -91,7 +91,7 @@ export function recordStepConflict(
   change: HeadChange,
   cause: unknown,
 ): FleetwayError {
-  const operations = headChangeOperations(versionTable, change, (v) => pg.escapeLiteral(String(v)))
+  const operations = headChangeOperations(versionTable, change, String)
     .map((op) => op.what)
     .join(", ");
   return new FleetwayError(
