@@ -17,7 +17,6 @@ import pg from "pg";
 import { splitSqlStatements } from "../src/engine/script/split-sql-statements.js";
 import {
   ADMIN_URL,
-  REDIS_URL,
   createDatabase,
   databaseUrl,
   dropDatabase,
@@ -30,7 +29,7 @@ import {
   writeResults,
 } from "./lib/bench-util.js";
 import { exampleSqlSteps, type SqlStep } from "./lib/example-sql.js";
-import { CpuMeter, measured, postgresPid, redisPid, type CpuParts } from "./lib/cpu-usage.js";
+import { fleetwayMeter, measured, postgresPid, type CpuParts } from "./lib/cpu-usage.js";
 import { startFleetway, type FleetwayProcesses } from "./lib/fleetway-processes.js";
 
 const f = flags();
@@ -170,12 +169,7 @@ async function runFleetway(fleet: Fleet): Promise<RunCost> {
       });
       if (response.status !== 201) throw new Error(`register ${tenant.id}: ${response.status}`);
     });
-    const meter = new CpuMeter({
-      api: fleetway.api.pid,
-      worker: fleetway.worker.pid,
-      postgres: await postgresPid(ADMIN_URL),
-      redis: await redisPid(REDIS_URL),
-    });
+    const meter = await fleetwayMeter(fleetway);
     const partsBefore = meter.snapshot();
     let rolloutMs = 0;
     const cost = await measured(async () => {

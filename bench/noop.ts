@@ -5,8 +5,6 @@
  * job's own timestamps, so client polling does not count). Goal: p50 ≤ 15 ms, p99 ≤ 50 ms.
  */
 import {
-  ADMIN_URL,
-  REDIS_URL,
   createDatabase,
   databaseUrl,
   dropDatabase,
@@ -17,7 +15,7 @@ import {
   printTable,
   writeResults,
 } from "./lib/bench-util.js";
-import { CpuMeter, postgresPid, redisPid } from "./lib/cpu-usage.js";
+import { fleetwayMeter } from "./lib/cpu-usage.js";
 import { startFleetway } from "./lib/fleetway-processes.js";
 import { jobLatenciesMs, prepareNoopFleet, runNoopJobs } from "./lib/noop-jobs.js";
 
@@ -37,12 +35,7 @@ const fleetway = await startFleetway({
 try {
   const fleet = await prepareNoopFleet(fleetway, databaseUrl(tenants), TENANTS);
   await runNoopJobs(fleetway, fleet, Math.min(50, JOBS), CONCURRENCY); // warm-up
-  const meter = new CpuMeter({
-    api: fleetway.api.pid,
-    worker: fleetway.worker.pid,
-    postgres: await postgresPid(ADMIN_URL),
-    redis: await redisPid(REDIS_URL),
-  });
+  const meter = await fleetwayMeter(fleetway);
   const cpuBefore = meter.snapshot();
   const clientBefore = process.cpuUsage();
   const started = performance.now();

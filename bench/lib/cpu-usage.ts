@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { ADMIN_URL, REDIS_URL } from "./bench-util.js";
 
 export interface CpuParts {
   readonly [part: string]: number | null;
@@ -164,4 +165,17 @@ export async function measured(
     cpuMs: cpuBefore === null || cpuAfter === null ? Number.NaN : cpuAfter - cpuBefore,
     postgresCpuMs: pgBefore === null || pgAfter === null ? Number.NaN : pgAfter - pgBefore,
   };
+}
+
+/** A meter over Fleetway's API and worker processes, PostgreSQL and Redis. */
+export async function fleetwayMeter(processes: {
+  readonly api: { readonly pid?: number | undefined };
+  readonly worker: { readonly pid?: number | undefined };
+}): Promise<CpuMeter> {
+  return new CpuMeter({
+    api: processes.api.pid,
+    worker: processes.worker.pid,
+    postgres: await postgresPid(ADMIN_URL),
+    redis: await redisPid(REDIS_URL),
+  });
 }
