@@ -1,30 +1,39 @@
 /**
- * npm run bench:api -- [--seconds 10] [--connections 50] [--tenants 200]
+ * npm run bench:api -- [--seconds 10] [--connections 50] [--tenants 200] [--reps 3]
  *
- * autocannon against Fleetway's API process, beside a bare Fastify hello-world in the same run:
+ * autocannon against Fleetway's API process, beside a bare Fastify hello-world in the same run
+ * (each server in a process of its own, autocannon in this one), alternating, `reps` times:
  *   GET  /v1/jobs/{id}                requests/s as a share of the bare server's (goal ≥ 50 %)
  *   POST /v1/tenants/{id}/jobs        on no-op tenants, requests/s (goal ≥ 2,000)
  * The POSTs rotate over many tenants already at head; a tenant whose previous job is still active
- * answers 409, which is counted separately (it is still a served request).
+ * answers 409, which is counted separately (it is still a served request). Between runs the
+ * worker drains every job the POSTs created. Besides requests/s it reports the CPU each part of
+ * the machine spent per request, which is what decides the numbers when everything shares cores.
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import autocannon from "autocannon";
-import Fastify from "fastify";
 import {
+  ADMIN_URL,
   createDatabase,
   databaseUrl,
   dropDatabase,
   flags,
   intFlag,
+  median,
   printTable,
+  REDIS_URL,
   writeResults,
 } from "./lib/bench-util.js";
+import { CpuMeter, postgresPid, redisPid, type CpuParts } from "./lib/cpu-usage.js";
 import { startFleetway } from "./lib/fleetway-processes.js";
-import { prepareNoopFleet } from "./lib/noop-jobs.js";
+import { prepareNoopFleet, waitIdle } from "./lib/noop-jobs.js";
 
 const f = flags();
 const SECONDS = intFlag(f, "seconds", 10);
 const CONNECTIONS = intFlag(f, "connections", 50);
 const TENANTS = intFlag(f, "tenants", 200);
+const REPS = intFlag(f, "reps", 3);
 const MIGRATIONS = new URL("../migrations", import.meta.url).pathname;
 
 interface Measured {
@@ -32,29 +41,51 @@ interface Measured {
   readonly p50: number;
   readonly p99: number;
   readonly statuses: Record<string, number>;
+  /** CPU milliseconds per request, by part of the machine. */
+  readonly cpuPerRequest: Record<string, number | null>;
 }
 
-async function measure(options: autocannon.Options): Promise<Measured> {
+async function measure(meter: CpuMeter, options: autocannon.Options): Promise<Measured> {
+  const before = meter.snapshot();
+  const clientBefore = process.cpuUsage();
   const result = await autocannon({ duration: SECONDS, connections: CONNECTIONS, ...options });
-  const statuses: Record<string, number> = {
-    "2xx": result["2xx"],
-    "4xx": result["4xx"],
-    "5xx": result["5xx"],
-    errors: result.errors,
-  };
+  const cpu: CpuParts = meter.delta(before);
+  const client = process.cpuUsage(clientBefore);
+  const served = result["2xx"] + result["4xx"] + result["5xx"];
+  const cpuPerRequest: Record<string, number | null> = {};
+  const parts: CpuParts = { ...cpu, autocannon: (client.user + client.system) / 1000 };
+  for (const [part, ms] of Object.entries(parts)) {
+    cpuPerRequest[part] = ms === null || served === 0 ? null : ms / served;
+  }
   return {
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
-    statuses,
+    statuses: {
+      "2xx": result["2xx"],
+      "4xx": result["4xx"],
+      "5xx": result["5xx"],
+      errors: result.errors,
+    },
+    cpuPerRequest,
   };
 }
 
-const bare = Fastify();
-bare.get("/hello", (_request, reply) => {
-  void reply.send({ hello: "world" });
-});
-const bareUrl = await bare.listen({ port: 0, host: "127.0.0.1" });
+/** The run with the median requests/s. */
+function medianRun(runs: readonly Measured[]): Measured {
+  const target = median(runs.map((r) => r.rps));
+  return runs.reduce((best, r) =>
+    Math.abs(r.rps - target) < Math.abs(best.rps - target) ? r : best,
+  );
+}
+
+const bare = spawn(
+  process.execPath,
+  ["--import", "tsx", new URL("./lib/hello-server.ts", import.meta.url).pathname],
+  { stdio: ["ignore", "pipe", "inherit"] },
+);
+const [firstLine] = (await once(bare.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+const bareUrl = firstLine.toString().trim();
 
 const control = await createDatabase("bench_control");
 const tenants = await createDatabase("bench_api");
@@ -68,59 +99,96 @@ try {
   const jobs = await fleetway.request<{ items: { id: string }[] }>("GET", "/v1/jobs?limit=1");
   const jobId = jobs.body.items[0]?.id ?? "";
   const auth = { authorization: `Bearer ${fleetway.apiKey}` };
-
-  const helloWorld = await measure({ url: `${bareUrl}/hello` });
-  const getJob = await measure({ url: `${fleetway.url}/v1/jobs/${jobId}`, headers: auth });
-  let next = 0;
-  const postJobs = await measure({
-    url: fleetway.url,
-    requests: [
-      {
-        method: "POST",
-        setupRequest: (request) => {
-          const tenant = fleet.tenantIds[next++ % fleet.tenantIds.length] ?? "";
-          return {
-            ...request,
-            path: `/v1/tenants/${tenant}/jobs`,
-            headers: { ...auth, "content-type": "application/json" },
-            body: JSON.stringify({ operation: "upgrade", target: "head" }),
-          };
-        },
-      },
-    ],
+  const meter = new CpuMeter({
+    "bare server": bare.pid,
+    api: fleetway.api.pid,
+    worker: fleetway.worker.pid,
+    postgres: await postgresPid(ADMIN_URL),
+    redis: await redisPid(REDIS_URL),
   });
-  const rows = [
+
+  let next = 0;
+  const contenders: { name: string; run: () => Promise<Measured>; runs: Measured[] }[] = [
     {
-      endpoint: "bare Fastify GET /hello",
-      "req/s": helloWorld.rps.toFixed(0),
-      "p50 ms": helloWorld.p50,
-      "p99 ms": helloWorld.p99,
-      "vs bare": "1.00",
-      statuses: JSON.stringify(helloWorld.statuses),
+      name: "bare Fastify GET /hello",
+      run: () => measure(meter, { url: `${bareUrl}/hello` }),
+      runs: [],
     },
     {
-      endpoint: "GET /v1/jobs/{id}",
-      "req/s": getJob.rps.toFixed(0),
-      "p50 ms": getJob.p50,
-      "p99 ms": getJob.p99,
-      "vs bare": (getJob.rps / helloWorld.rps).toFixed(2),
-      statuses: JSON.stringify(getJob.statuses),
+      name: "GET /v1/jobs/{id}",
+      run: () => measure(meter, { url: `${fleetway.url}/v1/jobs/${jobId}`, headers: auth }),
+      runs: [],
     },
     {
-      endpoint: "POST /v1/tenants/{id}/jobs",
-      "req/s": postJobs.rps.toFixed(0),
-      "p50 ms": postJobs.p50,
-      "p99 ms": postJobs.p99,
-      "vs bare": (postJobs.rps / helloWorld.rps).toFixed(2),
-      statuses: JSON.stringify(postJobs.statuses),
+      name: "POST /v1/tenants/{id}/jobs",
+      run: async () => {
+        const measured = await measure(meter, {
+          url: fleetway.url,
+          requests: [
+            {
+              method: "POST",
+              setupRequest: (request) => {
+                const tenant = fleet.tenantIds[next++ % fleet.tenantIds.length] ?? "";
+                return {
+                  ...request,
+                  path: `/v1/tenants/${tenant}/jobs`,
+                  headers: { ...auth, "content-type": "application/json" },
+                  body: JSON.stringify({ operation: "upgrade", target: "head" }),
+                };
+              },
+            },
+          ],
+        });
+        await waitIdle(fleetway);
+        return measured;
+      },
+      runs: [],
     },
   ];
-  printTable(`API throughput (${CONNECTIONS} connections, ${SECONDS} s each)`, rows);
-  const path = await writeResults("api", { seconds: SECONDS, connections: CONNECTIONS, rows });
+  for (let rep = 0; rep < REPS; rep++) {
+    // Alternate the order so that no contender always runs first (or right after the POSTs).
+    const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const contender of order) contender.runs.push(await contender.run());
+  }
+  const bareRps = median(contenders[0]?.runs.map((r) => r.rps) ?? []);
+  const rows = contenders.map(({ name, runs }) => {
+    const m = medianRun(runs);
+    const rps = median(runs.map((r) => r.rps));
+    return {
+      endpoint: name,
+      "req/s": rps.toFixed(0),
+      "p50 ms": m.p50,
+      "p99 ms": m.p99,
+      "vs bare": (rps / bareRps).toFixed(2),
+      statuses: JSON.stringify(m.statuses),
+    };
+  });
+  printTable(
+    `API throughput (${CONNECTIONS} connections, ${SECONDS} s each, median of ${REPS})`,
+    rows,
+  );
+  const cpuRows = contenders.map(({ name, runs }) => ({
+    endpoint: name,
+    ...Object.fromEntries(
+      Object.entries(medianRun(runs).cpuPerRequest).map(([part, ms]) => [
+        part,
+        ms === null ? "n/a" : (ms * 1000).toFixed(0),
+      ]),
+    ),
+  }));
+  printTable("CPU µs per served request (Linux /proc; total excludes autocannon)", cpuRows);
+  const path = await writeResults("api", {
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    reps: REPS,
+    rows,
+    cpuRows,
+    runs: Object.fromEntries(contenders.map((c) => [c.name, c.runs])),
+  });
   process.stdout.write(`\nresults: ${path}\n`);
 } finally {
   await fleetway.stop();
-  await bare.close();
+  bare.kill("SIGTERM");
   await dropDatabase(control);
   await dropDatabase(tenants);
 }

@@ -1,5 +1,6 @@
 /**
  * npm run bench:fleet -- [--tenants 200] [--concurrency 8] [--reps 3] [--mode schema|database] [--peer dbmate|none]
+ *                          [--warmup 16] [--settle 6]
  *
  * N tenants from base to head with the example migration set, C at a time, three contenders
  * in the same run, alternating, several repetitions:
@@ -7,9 +8,13 @@
  *             are separate processes (the built bin); timed by the rollout's own timestamps
  *   floor     a minimal pg script: the same SQL, a transaction per revision, no bookkeeping
  *   dbmate    the peer: a per-tenant loop of the dbmate CLI over the same SQL, C at a time
+ * Each contender first migrates `warmup` other tenants, untimed: a service that has been running
+ * has its code compiled by V8's optimising tiers, and a benchmark of fresh processes would
+ * otherwise charge Fleetway for start-up work (measured: about a quarter of the worker's CPU in
+ * a 200-tenant run went to JIT compilation and its background threads).
  * Reports medians and ratios to the floor. Never asserts anything.
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +22,7 @@ import pg from "pg";
 import { splitSqlStatements } from "../src/engine/script/split-sql-statements.js";
 import {
   ADMIN_URL,
+  adminQuery,
   createDatabase,
   databaseUrl,
   dropDatabase,
@@ -36,16 +42,39 @@ const f = flags();
 const TENANTS = intFlag(f, "tenants", 200);
 const CONCURRENCY = intFlag(f, "concurrency", 8);
 const REPS = intFlag(f, "reps", 3);
+const WARMUP = intFlag(f, "warmup", 2 * intFlag(f, "concurrency", 8));
+/** Seconds of quiet before each contender (see settle). */
+const SETTLE_SECONDS = intFlag(f, "settle", 6);
 const MODE = f.get("mode") === "database" ? "database" : "schema";
 const PEER = f.get("peer") ?? "dbmate";
 const MIGRATIONS = new URL("../migrations", import.meta.url).pathname;
 const DBMATE = new URL("../node_modules/.bin/dbmate", import.meta.url).pathname;
 
+interface Tenant {
+  readonly id: string;
+  readonly url: string;
+  readonly schema: string;
+}
+
 /** Where each tenant lives for one contender's run: fresh, empty. */
 interface Fleet {
-  readonly tenants: { id: string; url: string; schema: string }[];
+  /** The tenants whose migration is timed. */
+  readonly tenants: Tenant[];
+  /** Migrated first, untimed. */
+  readonly warmup: Tenant[];
   drop(): Promise<void>;
 }
+
+/** t00000… for the timed tenants, w00000… for the warm-up ones. */
+const tenantIds = (): string[] => [
+  ...Array.from({ length: TENANTS }, (_v, i) => `t${String(i).padStart(5, "0")}`),
+  ...Array.from({ length: WARMUP }, (_v, i) => `w${String(i).padStart(5, "0")}`),
+];
+
+const splitWarmup = (all: Tenant[]): Pick<Fleet, "tenants" | "warmup"> => ({
+  tenants: all.filter((t) => t.id.startsWith("t")),
+  warmup: all.filter((t) => t.id.startsWith("w")),
+});
 
 async function createFleet(label: string): Promise<Fleet> {
   if (MODE === "schema") {
@@ -53,30 +82,21 @@ async function createFleet(label: string): Promise<Fleet> {
     const url = databaseUrl(name);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const tenants = Array.from({ length: TENANTS }, (_v, i) => ({
-      id: `t${String(i).padStart(5, "0")}`,
-      url,
-      schema: `t${String(i).padStart(5, "0")}`,
-    }));
+    const tenants = tenantIds().map((id) => ({ id, url, schema: id }));
     // Schemas exist beforehand for every contender (dbmate does not create them).
     await client.query(tenants.map((t) => `CREATE SCHEMA ${t.schema};`).join("\n"));
     await client.end();
-    return { tenants, drop: () => dropDatabase(name) };
+    return { ...splitWarmup(tenants), drop: () => dropDatabase(name) };
   }
+  const ids = tenantIds();
   const names: string[] = [];
-  await pooled(
-    Array.from({ length: TENANTS }, (_v, i) => i),
-    4,
-    async () => {
-      names.push(await createDatabase(`bench_${label}`));
-    },
-  );
+  await pooled(ids, 4, async () => {
+    names.push(await createDatabase(`bench_${label}`));
+  });
   return {
-    tenants: names.map((name, i) => ({
-      id: `t${String(i).padStart(5, "0")}`,
-      url: databaseUrl(name),
-      schema: "public",
-    })),
+    ...splitWarmup(
+      names.map((name, i) => ({ id: ids[i] ?? "", url: databaseUrl(name), schema: "public" })),
+    ),
     drop: async () => {
       await pooled(names, 4, dropDatabase);
     },
@@ -90,26 +110,47 @@ interface RunCost {
   readonly postgresCpuMs: number;
 }
 
+/**
+ * Databases are dropped only when every run is over. Dropping one deletes thousands of files, and
+ * on ext4 without a journal (this kind of VM) creating a file skips the inodes deleted in the
+ * last seconds to minutes, one by one: a run that starts right after a drop pays for it in every
+ * CREATE TABLE, and pays more the more relations it creates, which skewed the ratios.
+ */
+const dropAtEnd: (() => Promise<void>)[] = [];
+
+/**
+ * Lets the machine settle before a contender runs, so that none inherits another's backlog:
+ * PostgreSQL writes its dirty buffers (CHECKPOINT), the kernel writes dirty inode tables (sync),
+ * and the few seconds for which ext4 without a journal avoids reusing a clean deleted inode pass.
+ */
+async function settle(): Promise<void> {
+  await adminQuery("CHECKPOINT");
+  await new Promise<void>((resolve) => {
+    execFile("sync", () => {
+      resolve();
+    });
+  });
+  await new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000));
+}
+
 /** The postmaster, whose CPU (with its backends') every contender's run reports. */
 const POSTGRES_PID = await postgresPid(ADMIN_URL);
 
 async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<RunCost> {
-  return measured(
-    () =>
-      pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
-        const client = new pg.Client({ connectionString: tenant.url });
-        client.on("error", () => undefined);
-        await client.connect();
-        await client.query(`SET search_path TO "${tenant.schema}", public`);
-        for (const step of steps) {
-          if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
-          else
-            for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
-        }
-        await client.end();
-      }),
-    POSTGRES_PID,
-  );
+  const run = (tenants: readonly Tenant[]): Promise<void> =>
+    pooled(tenants, CONCURRENCY, async (tenant) => {
+      const client = new pg.Client({ connectionString: tenant.url });
+      client.on("error", () => undefined);
+      await client.connect();
+      await client.query(`SET search_path TO "${tenant.schema}", public`);
+      for (const step of steps) {
+        if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
+        else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
+      }
+      await client.end();
+    });
+  await run(fleet.warmup);
+  return measured(() => run(fleet.tenants), POSTGRES_PID);
 }
 
 async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string> {
@@ -125,30 +166,29 @@ async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string>
 }
 
 async function runDbmate(fleet: Fleet, dir: string): Promise<RunCost> {
-  return measured(
-    () =>
-      pooled(fleet.tenants, CONCURRENCY, async (tenant) => {
-        const url = new URL(tenant.url);
-        url.searchParams.set("sslmode", "disable");
-        url.searchParams.set("search_path", tenant.schema);
-        await new Promise<void>((resolve, reject) => {
-          const child = spawn(
-            DBMATE,
-            ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
-            { stdio: ["ignore", "ignore", "pipe"] },
-          );
-          let stderr = "";
-          child.stderr.on("data", (chunk: Buffer) => {
-            stderr += chunk.toString();
-          });
-          child.on("exit", (code) => {
-            if (code === 0) resolve();
-            else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
-          });
+  const run = (tenants: readonly Tenant[]): Promise<void> =>
+    pooled(tenants, CONCURRENCY, async (tenant) => {
+      const url = new URL(tenant.url);
+      url.searchParams.set("sslmode", "disable");
+      url.searchParams.set("search_path", tenant.schema);
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(
+          DBMATE,
+          ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
+          { stdio: ["ignore", "ignore", "pipe"] },
+        );
+        let stderr = "";
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
         });
-      }),
-    POSTGRES_PID,
-  );
+        child.on("exit", (code) => {
+          if (code === 0) resolve();
+          else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
+        });
+      });
+    });
+  await run(fleet.warmup);
+  return measured(() => run(fleet.tenants), POSTGRES_PID);
 }
 
 async function runFleetway(fleet: Fleet): Promise<RunCost> {
@@ -159,21 +199,22 @@ async function runFleetway(fleet: Fleet): Promise<RunCost> {
     concurrency: CONCURRENCY,
   });
   try {
-    await pooled(fleet.tenants, 16, async (tenant) => {
+    await pooled([...fleet.tenants, ...fleet.warmup], 16, async (tenant) => {
       const response = await fleetway.request("POST", "/v1/tenants", {
         id: tenant.id,
         name: tenant.id,
         databaseUrl: tenant.url,
         schema: tenant.schema,
-        tags: ["bench"],
+        tags: [tenant.id.startsWith("w") ? "warmup" : "bench"],
       });
       if (response.status !== 201) throw new Error(`register ${tenant.id}: ${response.status}`);
     });
+    if (fleet.warmup.length > 0) await rollout(fleetway, "warmup");
     const meter = await fleetwayMeter(fleetway);
     const partsBefore = meter.snapshot();
     let rolloutMs = 0;
     const cost = await measured(async () => {
-      rolloutMs = await rollout(fleetway);
+      rolloutMs = await rollout(fleetway, "bench");
     }, POSTGRES_PID);
     const parts = meter.delta(partsBefore);
     fleetwayCpu.push(parts);
@@ -181,7 +222,7 @@ async function runFleetway(fleet: Fleet): Promise<RunCost> {
     return { ...cost, ms: rolloutMs };
   } finally {
     await fleetway.stop();
-    await dropDatabase(control);
+    dropAtEnd.push(() => dropDatabase(control));
   }
 }
 
@@ -193,10 +234,10 @@ const fleetwayCpu: CpuParts[] = [];
  * measured). Returns its duration from the rollout's own timestamps (created by the POST,
  * finished by the last job's outcome), so the poll interval does not count.
  */
-async function rollout(fleetway: FleetwayProcesses): Promise<number> {
+async function rollout(fleetway: FleetwayProcesses, tag: string): Promise<number> {
   const created = await fleetway.request<{ id: string }>("POST", "/v1/rollouts", {
     target: "head",
-    tenants: { tags: ["bench"] },
+    tenants: { tags: [tag] },
     maxParallel: CONCURRENCY,
   });
   for (;;) {
@@ -233,7 +274,7 @@ async function main(): Promise<void> {
     Object.keys(contenders).map((k) => [k, []]),
   );
   process.stdout.write(
-    `fleet: ${TENANTS} tenants (${MODE} per tenant), ${steps.length} revisions, concurrency ${CONCURRENCY}, ${REPS} repetitions\n`,
+    `fleet: ${TENANTS} tenants (${MODE} per tenant), ${steps.length} revisions, concurrency ${CONCURRENCY}, ${REPS} repetitions, ${WARMUP} warm-up tenants first\n`,
   );
   try {
     for (let rep = 0; rep < REPS; rep++) {
@@ -242,21 +283,20 @@ async function main(): Promise<void> {
       if (rep % 2 === 1) order.reverse();
       for (const name of order) {
         const fleet = await createFleet(name);
-        try {
-          const cost = await (contenders[name] as (fleet: Fleet) => Promise<RunCost>)(fleet);
-          times[name]?.push(cost.ms);
-          cpu[name]?.push(cost.cpuMs);
-          postgresCpu[name]?.push(cost.postgresCpuMs);
-          process.stdout.write(
-            `  rep ${rep + 1} ${name.padEnd(9)} ${seconds(cost.ms)} s, machine CPU ${seconds(cost.cpuMs)} s\n`,
-          );
-        } finally {
-          await fleet.drop();
-        }
+        dropAtEnd.push(() => fleet.drop());
+        await settle();
+        const cost = await (contenders[name] as (fleet: Fleet) => Promise<RunCost>)(fleet);
+        times[name]?.push(cost.ms);
+        cpu[name]?.push(cost.cpuMs);
+        postgresCpu[name]?.push(cost.postgresCpuMs);
+        process.stdout.write(
+          `  rep ${rep + 1} ${name.padEnd(9)} ${seconds(cost.ms)} s, machine CPU ${seconds(cost.cpuMs)} s\n`,
+        );
       }
     }
   } finally {
     await rm(dbmateDir, { recursive: true, force: true });
+    for (const drop of dropAtEnd) await drop();
   }
   const floor = median(times.floor ?? []);
   const floorCpu = median(cpu.floor ?? []);
@@ -282,6 +322,7 @@ async function main(): Promise<void> {
     concurrency: CONCURRENCY,
     mode: MODE,
     reps: REPS,
+    warmup: WARMUP,
     revisions: steps.length,
     timesMs: times,
     machineCpuMs: cpu,

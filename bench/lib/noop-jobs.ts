@@ -68,7 +68,8 @@ async function waitJob(fleetway: FleetwayProcesses, id: string): Promise<void> {
   }
 }
 
-async function waitIdle(fleetway: FleetwayProcesses): Promise<void> {
+/** Waits until no job is queued or running. */
+export async function waitIdle(fleetway: FleetwayProcesses): Promise<void> {
   for (;;) {
     const { body } = await fleetway.request<{ activeJobs: { queued: number; running: number } }>(
       "GET",

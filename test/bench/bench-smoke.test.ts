@@ -29,10 +29,14 @@ async function bench(name: string, args: readonly string[]): Promise<Record<stri
 
 describe("benchmarks (smoke runs at tiny sizes)", () => {
   it("bench:fleet runs the floor, Fleetway and the dbmate loop", async () => {
-    const results = await bench("fleet", ["--tenants", "3", "--reps", "1", "--concurrency", "2"]);
+    const results = await bench("fleet", [
+      ...["--tenants", "3", "--reps", "1", "--concurrency", "2"],
+      ...["--warmup", "1", "--settle", "0"],
+    ]);
     const times = results.timesMs as Record<string, number[]>;
     assert.deepEqual(Object.keys(times).sort(), ["dbmate", "fleetway", "floor"]);
     for (const values of Object.values(times)) assert.equal(values.length, 1);
+    assert.equal(results.warmup, 1);
   });
 
   it("bench:noop measures every job it ran", async () => {
@@ -42,8 +46,12 @@ describe("benchmarks (smoke runs at tiny sizes)", () => {
   });
 
   it("bench:api measures the bare server, GET and POST", async () => {
-    const results = await bench("api", ["--seconds", "1", "--connections", "2", "--tenants", "3"]);
+    const results = await bench("api", [
+      ...["--seconds", "1", "--connections", "2", "--tenants", "3", "--reps", "1"],
+    ]);
     assert.equal((results.rows as unknown[]).length, 3);
+    const cpu = results.cpuRows as Record<string, string>[];
+    assert.ok(cpu.every((row) => "api" in row && "postgres" in row && "autocannon" in row));
   });
 
   it("bench:memory reads the worker's memory at both points", async () => {
