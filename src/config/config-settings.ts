@@ -44,6 +44,14 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "Fleetway's own database; created and migrated at start-up",
   },
   {
+    env: "FLEETWAY_CONTROL_PREPARED_STATEMENTS",
+    schema: Type.Union([Type.Literal("true"), Type.Literal("false")]),
+    expected: "true or false",
+    default: "true",
+    description:
+      "Prepare control-database statements once per connection; false behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21)",
+  },
+  {
     env: "REDIS_URL",
     sensitive: "url",
     schema: Type.String({ pattern: "^rediss?://" }),

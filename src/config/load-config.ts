@@ -20,6 +20,8 @@ export interface Config {
     readonly rateLimitPerMinute: number;
   };
   readonly controlDatabaseUrl: string;
+  /** Named prepared statements on the control database (off behind transaction poolers). */
+  readonly controlPreparedStatements: boolean;
   readonly redisUrl: string;
   readonly migrationsDir: string;
   readonly encryptionKey: Buffer;
@@ -133,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       rateLimitPerMinute: num("FLEETWAY_RATE_LIMIT_PER_MINUTE"),
     },
     controlDatabaseUrl: str("CONTROL_DATABASE_URL"),
+    controlPreparedStatements: str("FLEETWAY_CONTROL_PREPARED_STATEMENTS") === "true",
     redisUrl: str("REDIS_URL"),
     migrationsDir: resolve(cwd, str("FLEETWAY_MIGRATIONS_DIR")),
     encryptionKey,

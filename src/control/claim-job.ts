@@ -1,4 +1,4 @@
-import { toJob, type JobRecord, type JobRow } from "./job-record.js";
+import { jobColumns, toJob, type JobRecord, type JobRow } from "./job-record.js";
 import type { Queryable } from "./queryable.js";
 
 /** What a worker needs of the job's tenant to run it. */
@@ -13,6 +13,9 @@ export interface ClaimedJob {
   /** Null when the tenant was deleted after the job was queued. */
   readonly tenant: ClaimedTenant | null;
 }
+
+const JOB_COLUMNS = jobColumns();
+const CLAIMED_COLUMNS = jobColumns("claimed");
 
 interface ClaimRow extends JobRow {
   claimed_tenant_id: string | null;
@@ -39,12 +42,12 @@ export async function claimJobForRun(
               heartbeat_at = now(), updated_at = now(),
               event_seq = event_seq + CASE WHEN attempts = 0 THEN 1 ELSE 0 END
         WHERE id = $1 AND state IN ('queued', 'running') AND NOT cancel_requested
-        RETURNING *
+        RETURNING ${JOB_COLUMNS}, event_seq
      ), running_event AS (
        INSERT INTO job_events (job_id, seq, type, data)
        SELECT id, event_seq, 'job.running', $3::jsonb FROM claimed WHERE attempts = 1
      )
-     SELECT claimed.*, t.id AS claimed_tenant_id,
+     SELECT ${CLAIMED_COLUMNS}, t.id AS claimed_tenant_id,
             t.database_url_sealed AS claimed_database_url_sealed,
             t.schema_name AS claimed_schema_name
        FROM claimed LEFT JOIN tenants t ON t.id = claimed.tenant_id`,

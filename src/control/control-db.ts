@@ -9,6 +9,7 @@ import {
   sqlStateOf,
 } from "../engine/runner/connect.js";
 import type { RunResult } from "../engine/runner/run-migration.js";
+import { usePreparedStatements } from "./prepared-statements.js";
 
 /**
  * The control plane's own revisions. Resolved from the package root so the same path works from
@@ -78,10 +79,19 @@ export async function migrateControlDatabase(url: string): Promise<RunResult> {
   });
 }
 
-export function createControlPool(url: string, max = 10): pg.Pool {
+/**
+ * The control database's pool. Its statements are prepared once per connection unless
+ * `preparedStatements` is false (for a pooler that cannot keep them: see prepared-statements.ts).
+ */
+export function createControlPool(
+  url: string,
+  max = 10,
+  options: { preparedStatements?: boolean } = {},
+): pg.Pool {
   const pool = new pg.Pool({ ...pgConnectionConfig(url, "fleetway"), max });
   // An idle client that loses its connection emits on the pool; the next checkout reconnects.
   pool.on("error", () => undefined);
+  if (options.preparedStatements ?? true) usePreparedStatements(pool);
   return pool;
 }
 

@@ -1,3 +1,4 @@
+import { columnList } from "./column-list.js";
 import type { Operation } from "../engine/plan/migration-plan.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
 
@@ -83,6 +84,41 @@ export interface JobRow {
   finished_at: Date | null;
   updated_at: Date;
 }
+
+const JOB_ROW: Record<keyof JobRow, true> = {
+  id: true,
+  seq: true,
+  tenant_id: true,
+  operation: true,
+  target: true,
+  transaction_mode: true,
+  lock_timeout_ms: true,
+  statement_timeout_ms: true,
+  state: true,
+  phase: true,
+  from_heads: true,
+  to_heads: true,
+  steps_done: true,
+  steps_total: true,
+  current_revision: true,
+  steps: true,
+  error: true,
+  attempts: true,
+  cancel_requested: true,
+  callback_url: true,
+  callback_secret_sealed: true,
+  callback_url_sealed: true,
+  rollout_id: true,
+  worker_id: true,
+  heartbeat_at: true,
+  created_at: true,
+  started_at: true,
+  finished_at: true,
+  updated_at: true,
+};
+
+/** Every column of {@link JobRow}, for SELECT and RETURNING lists; `alias.` before each if given. */
+export const jobColumns = (alias?: string): string => columnList<JobRow>(JOB_ROW, alias);
 
 export function toJob(row: JobRow): JobRecord {
   return {

@@ -4,6 +4,7 @@ import type { Operation } from "../engine/plan/migration-plan.js";
 import { sqlStateOf } from "../engine/runner/connect.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
 import {
+  jobColumns,
   toJob,
   type JobPhase,
   type JobRecord,
@@ -15,6 +16,9 @@ import type { AppendedJobEvent } from "./job-progress-store.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import { FOREIGN_KEY_VIOLATION, type Queryable } from "./queryable.js";
 import { tenantNotFound } from "./tenant-store.js";
+
+const JOB_COLUMNS = jobColumns();
+const JOB_COLUMNS_OF_CTE = jobColumns("job");
 
 export interface NewJob {
   readonly tenantId: string;
@@ -60,12 +64,12 @@ export async function insertJob(
                            statement_timeout_ms, state, callback_url, callback_secret_sealed,
                            rollout_id, callback_url_sealed, event_seq)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, 1)
-         ON CONFLICT DO NOTHING RETURNING *
+         ON CONFLICT DO NOTHING RETURNING ${JOB_COLUMNS}
        ), queued AS (
          INSERT INTO job_events (job_id, seq, type, data)
          SELECT id, 1, 'job.queued', $12::jsonb FROM job
        )
-       SELECT job.*, s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
+       SELECT ${JOB_COLUMNS_OF_CTE}, s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
               s.url_masked AS subscription_url_masked
          FROM job
          LEFT JOIN webhook_subscriptions s ON s.enabled AND 'job.queued' = ANY (s.event_types)
@@ -121,7 +125,7 @@ export async function insertJob(
 
 export async function getJob(db: Queryable, id: string): Promise<JobRecord | null> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
-  const { rows } = await db.query<JobRow>("SELECT * FROM jobs WHERE id = $1", [id]);
+  const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
   return rows[0] === undefined ? null : toJob(rows[0]);
 }
 
@@ -133,7 +137,7 @@ export async function requireJob(db: Queryable, id: string): Promise<JobRecord> 
 
 export async function activeJobOf(db: Queryable, tenantId: string): Promise<JobRecord | null> {
   const { rows } = await db.query<JobRow>(
-    "SELECT * FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')",
+    `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')`,
     [tenantId],
   );
   return rows[0] === undefined ? null : toJob(rows[0]);
@@ -141,7 +145,7 @@ export async function activeJobOf(db: Queryable, tenantId: string): Promise<JobR
 
 export async function latestJobOf(db: Queryable, tenantId: string): Promise<JobRecord | null> {
   const { rows } = await db.query<JobRow>(
-    "SELECT * FROM jobs WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+    `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1`,
     [tenantId],
   );
   return rows[0] === undefined ? null : toJob(rows[0]);
@@ -158,7 +162,7 @@ export interface JobFilter {
 export async function listJobs(db: Queryable, filter: JobFilter): Promise<Page<JobRecord>> {
   const before = decodeCursor(filter.cursor);
   const { rows } = await db.query<JobRow>(
-    `SELECT * FROM jobs
+    `SELECT ${JOB_COLUMNS} FROM jobs
       WHERE ($1::bigint IS NULL OR seq < $1::bigint)
         AND ($2::text IS NULL OR tenant_id = $2::text)
         AND ($3::text IS NULL OR state = $3::text)
@@ -203,7 +207,7 @@ export async function finishJob(
             steps = COALESCE($5, steps), steps_done = COALESCE($6, steps_done),
             finished_at = now(), updated_at = now()
       WHERE id = $1 AND state IN ('queued', 'running')
-      RETURNING *`,
+      RETURNING ${JOB_COLUMNS}`,
     [
       id,
       outcome.state,
@@ -229,7 +233,7 @@ export async function requeueJob(db: Queryable, id: string, phase: JobPhase | nu
 export async function requestCancel(db: Queryable, id: string): Promise<JobRecord | null> {
   const { rows } = await db.query<JobRow>(
     `UPDATE jobs SET cancel_requested = true, updated_at = now()
-      WHERE id = $1 AND state IN ('queued', 'running') RETURNING *`,
+      WHERE id = $1 AND state IN ('queued', 'running') RETURNING ${JOB_COLUMNS}`,
     [id],
   );
   return rows[0] === undefined ? null : toJob(rows[0]);
@@ -251,7 +255,7 @@ export async function heartbeatJob(
 /** Active jobs, oldest first, for the reconciler. */
 export async function listActiveJobs(db: Queryable, limit = 1000): Promise<JobRecord[]> {
   const { rows } = await db.query<JobRow>(
-    "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq LIMIT $1",
+    `SELECT ${JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq LIMIT $1`,
     [limit],
   );
   return rows.map(toJob);
@@ -278,7 +282,7 @@ export async function cancelQueuedJob(db: Queryable, id: string): Promise<JobRec
     `UPDATE jobs SET state = 'cancelled', phase = NULL, cancel_requested = true,
             error = jsonb_build_object('code', 'MIGRATION_CANCELLED', 'message', 'Cancelled before it started'),
             finished_at = now(), updated_at = now()
-      WHERE id = $1 AND state = 'queued' RETURNING *`,
+      WHERE id = $1 AND state = 'queued' RETURNING ${JOB_COLUMNS}`,
     [id],
   );
   return rows[0] === undefined ? null : toJob(rows[0]);

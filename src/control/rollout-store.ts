@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { columnList } from "./column-list.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
 
@@ -56,6 +57,27 @@ interface RolloutRow {
   updated_at: Date;
   finished_at: Date | null;
 }
+
+const ROLLOUT_ROW: Record<keyof RolloutRow, true> = {
+  id: true,
+  seq: true,
+  target: true,
+  selector: true,
+  waves: true,
+  wave_sizes: true,
+  max_parallel: true,
+  failure_threshold: true,
+  state: true,
+  current_wave: true,
+  total_tenants: true,
+  callback_url: true,
+  callback_url_sealed: true,
+  halted_reason: true,
+  created_at: true,
+  updated_at: true,
+  finished_at: true,
+};
+const ROLLOUT_COLUMNS = columnList<RolloutRow>(ROLLOUT_ROW);
 
 const toRollout = (r: RolloutRow): RolloutRecord => ({
   id: r.id,
@@ -135,7 +157,7 @@ export async function insertRollout(db: Queryable, rollout: NewRollout): Promise
   const { rows } = await db.query<RolloutRow>(
     `INSERT INTO rollouts (id, target, selector, waves, wave_sizes, max_parallel, failure_threshold, state,
                            total_tenants, callback_url, callback_url_sealed)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10) RETURNING *`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10) RETURNING ${ROLLOUT_COLUMNS}`,
     [
       id,
       rollout.target,
@@ -163,7 +185,10 @@ export async function insertRollout(db: Queryable, rollout: NewRollout): Promise
 
 export async function getRollout(db: Queryable, id: string): Promise<RolloutRecord | null> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
-  const { rows } = await db.query<RolloutRow>("SELECT * FROM rollouts WHERE id = $1", [id]);
+  const { rows } = await db.query<RolloutRow>(
+    `SELECT ${ROLLOUT_COLUMNS} FROM rollouts WHERE id = $1`,
+    [id],
+  );
   return rows[0] === undefined ? null : toRollout(rows[0]);
 }
 
@@ -176,7 +201,7 @@ export async function requireRollout(db: Queryable, id: string): Promise<Rollout
 /** Locks a running rollout for one coordinator pass; null when another process holds it. */
 export async function lockRunningRollout(db: Queryable, id: string): Promise<RolloutRecord | null> {
   const { rows } = await db.query<RolloutRow>(
-    "SELECT * FROM rollouts WHERE id = $1 AND state = 'running' FOR UPDATE SKIP LOCKED",
+    `SELECT ${ROLLOUT_COLUMNS} FROM rollouts WHERE id = $1 AND state = 'running' FOR UPDATE SKIP LOCKED`,
     [id],
   );
   return rows[0] === undefined ? null : toRollout(rows[0]);
@@ -195,7 +220,7 @@ export async function listRollouts(
 ): Promise<Page<RolloutRecord>> {
   const before = decodeCursor(page.cursor);
   const { rows } = await db.query<RolloutRow>(
-    "SELECT * FROM rollouts WHERE ($1::bigint IS NULL OR seq < $1::bigint) ORDER BY seq DESC LIMIT $2",
+    `SELECT ${ROLLOUT_COLUMNS} FROM rollouts WHERE ($1::bigint IS NULL OR seq < $1::bigint) ORDER BY seq DESC LIMIT $2`,
     [before === null ? null : Number(before), page.limit + 1],
   );
   return toPage(rows.map(toRollout), page.limit, (r) => r.seq);
@@ -216,7 +241,7 @@ export async function transitionRollout(
             current_wave = COALESCE($6, current_wave),
             finished_at = CASE WHEN $7 THEN now() ELSE NULL END,
             updated_at = now()
-      WHERE id = $1 AND state = ANY ($2::text[]) RETURNING *`,
+      WHERE id = $1 AND state = ANY ($2::text[]) RETURNING ${ROLLOUT_COLUMNS}`,
     [
       id,
       [...from],

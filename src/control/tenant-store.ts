@@ -1,5 +1,6 @@
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { sqlStateOf } from "../engine/runner/connect.js";
+import { columnList } from "./column-list.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import { type Queryable, UNIQUE_VIOLATION } from "./queryable.js";
 
@@ -58,6 +59,23 @@ interface TenantRow {
   updated_at: Date;
 }
 
+const TENANT_ROW: Record<keyof TenantRow, true> = {
+  id: true,
+  name: true,
+  tags: true,
+  database_url_sealed: true,
+  database_url_masked: true,
+  schema_name: true,
+  heads: true,
+  heads_seen_at: true,
+  provisioned: true,
+  ready_at: true,
+  created_at: true,
+  updated_at: true,
+};
+const TENANT_COLUMNS = columnList<TenantRow>(TENANT_ROW);
+const TENANT_COLUMNS_OF_T = columnList<TenantRow>(TENANT_ROW, "t");
+
 function toTenant(row: TenantRow): TenantRecord {
   return {
     id: row.id,
@@ -86,7 +104,7 @@ export async function insertTenant(db: Queryable, tenant: NewTenant): Promise<Te
   try {
     const { rows } = await db.query<TenantRow>(
       `INSERT INTO tenants (id, name, tags, database_url_sealed, database_url_masked, schema_name, provisioned)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${TENANT_COLUMNS}`,
       [
         tenant.id,
         tenant.name,
@@ -109,7 +127,10 @@ export async function insertTenant(db: Queryable, tenant: NewTenant): Promise<Te
 }
 
 export async function getTenant(db: Queryable, id: string): Promise<TenantRecord | null> {
-  const { rows } = await db.query<TenantRow>("SELECT * FROM tenants WHERE id = $1", [id]);
+  const { rows } = await db.query<TenantRow>(
+    `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = $1`,
+    [id],
+  );
   return rows[0] === undefined ? null : toTenant(rows[0]);
 }
 
@@ -126,7 +147,7 @@ export async function listTenants(
 ): Promise<Page<TenantRecord>> {
   const after = decodeCursor(filter.cursor);
   const { rows } = await db.query<TenantRow>(
-    `SELECT t.* FROM tenants t
+    `SELECT ${TENANT_COLUMNS_OF_T} FROM tenants t
       WHERE ($1::text IS NULL OR t.id > $1::text)
         AND ($2::text IS NULL OR t.tags @> ARRAY[$2::text])
         AND ($3::text IS NULL OR $3::text = ANY (t.heads))
@@ -169,7 +190,7 @@ export async function updateTenant(
         heads = CASE WHEN $4::text IS NULL AND $6::text IS NULL THEN heads END,
         heads_seen_at = CASE WHEN $4::text IS NULL AND $6::text IS NULL THEN heads_seen_at END,
         updated_at = now()
-      WHERE id = $1 RETURNING *`,
+      WHERE id = $1 RETURNING ${TENANT_COLUMNS}`,
     [
       id,
       patch.name ?? null,

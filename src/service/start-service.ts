@@ -67,6 +67,7 @@ export async function startService(
   const pool = createControlPool(
     config.controlDatabaseUrl,
     Math.max(10, config.worker.concurrency * 2 + 4),
+    { preparedStatements: config.controlPreparedStatements },
   );
   const queue = createMigrationQueue({
     redisUrl: config.redisUrl,
