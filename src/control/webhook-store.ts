@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
+import { columnList } from "./column-list.js";
 
 export interface SubscriptionRecord {
   readonly id: string;
@@ -32,6 +33,22 @@ interface SubscriptionRow {
   created_at: Date;
   updated_at: Date;
 }
+
+const SUBSCRIPTION_ROW: Record<keyof SubscriptionRow, true> = {
+  id: true,
+  url_sealed: true,
+  url_masked: true,
+  event_types: true,
+  description: true,
+  secret_sealed: true,
+  previous_secret_sealed: true,
+  previous_secret_expires_at: true,
+  enabled: true,
+  disabled_reason: true,
+  created_at: true,
+  updated_at: true,
+};
+const SUBSCRIPTION_COLUMNS = columnList<SubscriptionRow>(SUBSCRIPTION_ROW);
 
 const toSubscription = (r: SubscriptionRow): SubscriptionRecord => ({
   id: r.id,
@@ -142,7 +159,7 @@ export async function subscriptionsFor(
   eventType: string,
 ): Promise<SubscriptionRecord[]> {
   const { rows } = await db.query<SubscriptionRow>(
-    "SELECT * FROM webhook_subscriptions WHERE enabled AND $1 = ANY (event_types)",
+    `SELECT ${SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE enabled AND $1 = ANY (event_types)`,
     [eventType],
   );
   return rows.map(toSubscription);
