@@ -11,7 +11,6 @@ import {
 } from "./record-step.js";
 import { runRevisionBody } from "./run-body.js";
 import {
-  beginStep,
   beginStepSql,
   resetStepTimeouts,
   setStepTimeouts,
@@ -71,9 +70,19 @@ export async function executeStepAttempt(
         )};\nCOMMIT`,
       });
       if (done) return;
-    } else await beginStep(session);
-    await recordStep(session, step, script, startedAt);
-    await client.query("COMMIT");
+    }
+    // The body ran apart (code, a stamp, or outside any transaction): the bookkeeping and COMMIT
+    // in one query, opened with BEGIN and the timeouts when no transaction is open yet.
+    await client.query(
+      `${transactional ? "" : beginStepSql(session)}${recordStepSql(
+        session.versionTable,
+        session.historyTable,
+        step,
+        historyEntry(session, step, script, startedAt, null),
+        literals(),
+        false,
+      )};\nCOMMIT`,
+    );
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
     if (isRecordStepConflict(error, session.historyTable))

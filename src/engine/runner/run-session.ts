@@ -44,10 +44,6 @@ export function beginStepSql(session: RunSession): string {
   return `BEGIN; SET LOCAL lock_timeout = '${lock}ms'; SET LOCAL statement_timeout = '${statement}ms'; `;
 }
 
-export async function beginStep(session: RunSession): Promise<void> {
-  await session.client.query(beginStepSql(session));
-}
-
 export async function resetStepTimeouts(session: RunSession): Promise<void> {
   await session.client.query("RESET lock_timeout; RESET statement_timeout");
 }
