@@ -78,7 +78,7 @@ const splitWarmup = (all: Tenant[]): Pick<Fleet, "tenants" | "warmup"> => ({
 
 async function createFleet(label: string): Promise<Fleet> {
   if (MODE === "schema") {
-    const name = await createDatabase(`bench_${label}`);
+    const name = await createRunDatabase(`bench_${label}`);
     const url = databaseUrl(name);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
@@ -91,7 +91,7 @@ async function createFleet(label: string): Promise<Fleet> {
   const ids = tenantIds();
   const names: string[] = [];
   await pooled(ids, 4, async () => {
-    names.push(await createDatabase(`bench_${label}`));
+    names.push(await createRunDatabase(`bench_${label}`));
   });
   return {
     ...splitWarmup(
@@ -119,11 +119,33 @@ interface RunCost {
 const dropAtEnd: (() => Promise<void>)[] = [];
 
 /**
+ * Databases used since the last settle. A run creates thousands of catalog rows (and Fleetway's
+ * control database its job rows); kept until the end, they would be vacuumed by autovacuum while
+ * a later contender runs, on its clock. Settling vacuums them first.
+ */
+const toVacuum: string[] = [];
+
+async function createRunDatabase(prefix: string): Promise<string> {
+  const name = await createDatabase(prefix);
+  toVacuum.push(name);
+  return name;
+}
+/**
  * Lets the machine settle before a contender runs, so that none inherits another's backlog:
- * PostgreSQL writes its dirty buffers (CHECKPOINT), the kernel writes dirty inode tables (sync),
- * and the few seconds for which ext4 without a journal avoids reusing a clean deleted inode pass.
+ * the databases of earlier runs are vacuumed (see toVacuum), PostgreSQL writes its dirty buffers
+ * (CHECKPOINT), the kernel writes dirty inode tables (sync), and the few seconds for which ext4
+ * without a journal avoids reusing a clean deleted inode pass.
  */
 async function settle(): Promise<void> {
+  await pooled(toVacuum.splice(0), 2, async (name) => {
+    const client = new pg.Client({ connectionString: databaseUrl(name) });
+    await client.connect();
+    try {
+      await client.query("VACUUM (ANALYZE)");
+    } finally {
+      await client.end();
+    }
+  });
   await adminQuery("CHECKPOINT");
   await new Promise<void>((resolve) => {
     execFile("sync", () => {
@@ -192,7 +214,7 @@ async function runDbmate(fleet: Fleet, dir: string): Promise<RunCost> {
 }
 
 async function runFleetway(fleet: Fleet): Promise<RunCost> {
-  const control = await createDatabase("bench_control");
+  const control = await createRunDatabase("bench_control");
   const fleetway = await startFleetway({
     controlDatabaseUrl: databaseUrl(control),
     migrationsDir: MIGRATIONS,
