@@ -268,3 +268,59 @@ describe("parseSqlRevision", () => {
     });
   });
 });
+
+describe("parseSqlRevision: transaction control", () => {
+  const file = (body: string, extraHeader = ""): string =>
+    [
+      "-- revision: abc",
+      "-- down_revision: none",
+      ...(extraHeader === "" ? [] : [extraHeader]),
+      "",
+      "-- upgrade",
+      body,
+      "",
+    ].join("\n");
+
+  it("refuses BEGIN, COMMIT, END, ROLLBACK and friends in a transactional revision, at their line", () => {
+    assertParseError(file("CREATE TABLE a (id int);\nCOMMIT;"), 6, /'COMMIT' in a transactional/);
+    assertParseError(file("begin;\nCREATE TABLE a (id int);"), 5, /'BEGIN'/);
+    assertParseError(file("CREATE TABLE a (id int);\n\n  end;"), 7, /'END'/);
+    assertParseError(file("START TRANSACTION;"), 5, /'START TRANSACTION'/);
+    assertParseError(file("ROLLBACK;"), 5, /'ROLLBACK'.*transactional: false/);
+    assertParseError(file("PREPARE TRANSACTION 'x';"), 5, /'PREPARE TRANSACTION'/);
+    assertParseError(
+      [
+        "-- revision: abc",
+        "-- down_revision: none",
+        "-- upgrade",
+        "CREATE TABLE a (id int);",
+        "-- downgrade",
+        "DROP TABLE a; COMMIT;",
+      ].join("\n"),
+      6,
+      /'COMMIT'/,
+    );
+  });
+
+  it("allows savepoints, and BEGIN/END inside function bodies, strings and comments", () => {
+    const body = [
+      "SAVEPOINT s1;",
+      "ROLLBACK TO SAVEPOINT s1;",
+      "RELEASE SAVEPOINT s1;",
+      "DO $$ BEGIN PERFORM 1; END $$;",
+      "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;",
+      "SELECT 'COMMIT';",
+      "-- COMMIT",
+      "CREATE TABLE begin_log (ended boolean);",
+    ].join("\n");
+    assert.equal(parseSqlRevision(file(body), PATH).transactional, true);
+  });
+
+  it("leaves transaction control to a revision marked transactional: false", () => {
+    const script = parseSqlRevision(
+      file("COMMIT;\nCREATE INDEX CONCURRENTLY i ON a (id);\nBEGIN;", "-- transactional: false"),
+      PATH,
+    );
+    assert.equal(script.transactional, false);
+  });
+});

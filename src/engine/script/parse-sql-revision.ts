@@ -1,6 +1,7 @@
 import { ErrorCode, FleetwayError } from "../errors.js";
 import { revisionChecksum } from "./checksum.js";
 import type { MigrationBody, RevisionScript } from "./revision-script.js";
+import { splitSqlStatements } from "./split-sql-statements.js";
 
 /**
  * Header fields a `.sql` revision may declare. `create_date` is written by `fleetway revision`
@@ -58,19 +59,53 @@ export function parseSqlRevision(text: string, path: string): RevisionScript {
   const { header, upgrade, downgrade } = splitSections(lines, path);
   const revision = requireField(header, "revision", path);
   if (revision.value === "") throw parseError(path, revision.line, "empty 'revision'");
+  const transactional = parseTransactional(header.get("transactional"), path);
+  const upgradeBody = sectionBody(upgrade);
+  const downgradeBody = downgrade === null ? null : sectionBody(downgrade);
+  if (transactional) {
+    refuseTransactionControl(upgradeBody, path);
+    if (downgradeBody !== null) refuseTransactionControl(downgradeBody, path);
+  }
   return {
     id: revision.value,
     downRevisions: parseList(requireField(header, "down_revision", path), "down_revision", path),
     message: header.get("message")?.value ?? "",
     branchLabels: parseOptionalList(header, "branch_labels", path),
     dependsOn: parseOptionalList(header, "depends_on", path),
-    transactional: parseTransactional(header.get("transactional"), path),
+    transactional,
     path,
     format: "sql",
     checksum: revisionChecksum(text),
-    upgrade: sectionBody(upgrade),
-    downgrade: downgrade === null ? null : sectionBody(downgrade),
+    upgrade: upgradeBody,
+    downgrade: downgradeBody,
   };
+}
+
+type SqlBody = Extract<MigrationBody, { kind: "sql" }>;
+
+/**
+ * Statements that end or open a transaction (savepoints are fine): ROLLBACK TO is a savepoint's.
+ */
+const TRANSACTION_CONTROL =
+  /^(begin|start\s+transaction|commit|end|abort|rollback(?!\s+to\b)|prepare\s+transaction)\b/i;
+
+/**
+ * A transactional revision runs in the transaction Fleetway opens for it, with its bookkeeping,
+ * and commits with it. A COMMIT (or BEGIN, ROLLBACK...) of its own would commit part of it, or
+ * leave the version table to a transaction of its own: refused when the file is loaded.
+ */
+function refuseTransactionControl(body: SqlBody, path: string): void {
+  for (const statement of splitSqlStatements(body.sql)) {
+    const match = TRANSACTION_CONTROL.exec(statement.sql);
+    if (match?.[1] === undefined) continue;
+    throw parseError(
+      path,
+      body.line + statement.line - 1,
+      `'${match[1].toUpperCase().replace(/\s+/g, " ")}' in a transactional revision: Fleetway runs ` +
+        "each revision in a transaction of its own; mark it '-- transactional: false' to run its " +
+        "statements one by one instead",
+    );
+  }
 }
 
 function splitSections(lines: readonly string[], path: string): Sections {
@@ -166,7 +201,7 @@ function parseTransactional(entry: HeaderEntry | undefined, path: string): boole
  * SQL's first character, so that a PostgreSQL error position (an offset into `sql`) maps back
  * to a file line; for an empty section it is the line after the marker.
  */
-function sectionBody(section: Section): MigrationBody {
+function sectionBody(section: Section): SqlBody {
   const { lines } = section;
   let first = 0;
   while (first < lines.length && lines[first]?.trim() === "") first++;
