@@ -60,28 +60,14 @@ export async function executeStepAttempt(
       // the bookkeeping (with its own guard, see recordStepSql) and COMMIT.
       const done = await runStepBody(session, step, script, true, {
         prelude: beginStepSql(session),
-        epilogue: `${recordStepSql(
-          session.versionTable,
-          session.historyTable,
-          step,
-          historyEntry(session, step, script, startedAt, null),
-          literals(),
-          true,
-        )};\nCOMMIT`,
+        epilogue: recordAndCommitSql(session, step, script, startedAt, true),
       });
       if (done) return;
     }
     // The body ran apart (code, a stamp, or outside any transaction): the bookkeeping and COMMIT
     // in one query, opened with BEGIN and the timeouts when no transaction is open yet.
     await client.query(
-      `${transactional ? "" : beginStepSql(session)}${recordStepSql(
-        session.versionTable,
-        session.historyTable,
-        step,
-        historyEntry(session, step, script, startedAt, null),
-        literals(),
-        false,
-      )};\nCOMMIT`,
+      `${transactional ? "" : beginStepSql(session)}${recordAndCommitSql(session, step, script, startedAt, false)}`,
     );
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
@@ -131,6 +117,27 @@ async function runStepBody(
   if (prelude !== "") await session.client.query(prelude);
   await runRevisionBody(session, script, step.direction, body, inTransaction);
   return false;
+}
+
+/**
+ * The bookkeeping of a successful step and COMMIT, as text for a simple query (values written as
+ * literals); `serverClock` when it is sent with the step's own SQL (see recordStepSql).
+ */
+function recordAndCommitSql(
+  session: RunSession,
+  step: PlanStep,
+  script: RevisionScript | null,
+  startedAt: Date,
+  serverClock: boolean,
+): string {
+  return `${recordStepSql(
+    session.versionTable,
+    session.historyTable,
+    step,
+    historyEntry(session, step, script, startedAt, null),
+    literals(),
+    serverClock,
+  )};\nCOMMIT`;
 }
 
 /** The bookkeeping of a step in a round trip of its own (see recordStepSql). */
