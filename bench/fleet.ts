@@ -42,7 +42,7 @@ const f = flags();
 const TENANTS = intFlag(f, "tenants", 200);
 const CONCURRENCY = intFlag(f, "concurrency", 8);
 const REPS = intFlag(f, "reps", 3);
-const WARMUP = intFlag(f, "warmup", 2 * intFlag(f, "concurrency", 8));
+const WARMUP = intFlag(f, "warmup", 2 * CONCURRENCY);
 /** Seconds of quiet before each contender (see settle). */
 const SETTLE_SECONDS = intFlag(f, "settle", 6);
 const MODE = f.get("mode") === "database" ? "database" : "schema";
@@ -65,40 +65,42 @@ interface Fleet {
   drop(): Promise<void>;
 }
 
+const ids = (prefix: string, count: number): string[] =>
+  Array.from({ length: count }, (_v, i) => `${prefix}${String(i).padStart(5, "0")}`);
 /** t00000… for the timed tenants, w00000… for the warm-up ones. */
-const tenantIds = (): string[] => [
-  ...Array.from({ length: TENANTS }, (_v, i) => `t${String(i).padStart(5, "0")}`),
-  ...Array.from({ length: WARMUP }, (_v, i) => `w${String(i).padStart(5, "0")}`),
-];
-
-const splitWarmup = (all: Tenant[]): Pick<Fleet, "tenants" | "warmup"> => ({
-  tenants: all.filter((t) => t.id.startsWith("t")),
-  warmup: all.filter((t) => t.id.startsWith("w")),
-});
+const TIMED_IDS = ids("t", TENANTS);
+const WARMUP_IDS = ids("w", WARMUP);
 
 async function createFleet(label: string): Promise<Fleet> {
   if (MODE === "schema") {
     const name = await createRunDatabase(`bench_${label}`);
-    const url = databaseUrl(name);
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    const tenants = tenantIds().map((id) => ({ id, url, schema: id }));
     // Schemas exist beforehand for every contender (dbmate does not create them).
-    await client.query(tenants.map((t) => `CREATE SCHEMA ${t.schema};`).join("\n"));
-    await client.end();
-    return { ...splitWarmup(tenants), drop: () => dropDatabase(name) };
+    await adminQuery(
+      [...TIMED_IDS, ...WARMUP_IDS].map((id) => `CREATE SCHEMA ${id};`).join("\n"),
+      name,
+    );
+    const url = databaseUrl(name);
+    const tenantOf = (id: string): Tenant => ({ id, url, schema: id });
+    return {
+      tenants: TIMED_IDS.map(tenantOf),
+      warmup: WARMUP_IDS.map(tenantOf),
+      drop: () => dropDatabase(name),
+    };
   }
-  const ids = tenantIds();
-  const names: string[] = [];
-  await pooled(ids, 4, async () => {
-    names.push(await createRunDatabase(`bench_${label}`));
+  const databaseOf = new Map<string, string>();
+  await pooled([...TIMED_IDS, ...WARMUP_IDS], 4, async (id) => {
+    databaseOf.set(id, await createRunDatabase(`bench_${label}`));
+  });
+  const tenantOf = (id: string): Tenant => ({
+    id,
+    url: databaseUrl(databaseOf.get(id) ?? ""),
+    schema: "public",
   });
   return {
-    ...splitWarmup(
-      names.map((name, i) => ({ id: ids[i] ?? "", url: databaseUrl(name), schema: "public" })),
-    ),
+    tenants: TIMED_IDS.map(tenantOf),
+    warmup: WARMUP_IDS.map(tenantOf),
     drop: async () => {
-      await pooled(names, 4, dropDatabase);
+      await pooled([...databaseOf.values()], 4, dropDatabase);
     },
   };
 }
@@ -130,6 +132,7 @@ async function createRunDatabase(prefix: string): Promise<string> {
   toVacuum.push(name);
   return name;
 }
+
 /**
  * Lets the machine settle before a contender runs, so that none inherits another's backlog:
  * the databases of earlier runs are vacuumed (see toVacuum), PostgreSQL writes its dirty buffers
@@ -137,15 +140,7 @@ async function createRunDatabase(prefix: string): Promise<string> {
  * without a journal avoids reusing a clean deleted inode pass.
  */
 async function settle(): Promise<void> {
-  await pooled(toVacuum.splice(0), 2, async (name) => {
-    const client = new pg.Client({ connectionString: databaseUrl(name) });
-    await client.connect();
-    try {
-      await client.query("VACUUM (ANALYZE)");
-    } finally {
-      await client.end();
-    }
-  });
+  await pooled(toVacuum.splice(0), 2, (name) => adminQuery("VACUUM (ANALYZE)", name));
   await adminQuery("CHECKPOINT");
   await new Promise<void>((resolve) => {
     execFile("sync", () => {
@@ -155,11 +150,20 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000));
 }
 
+/** Migrates the warm-up tenants untimed, then the fleet's tenants, measured. */
+async function warmThenMeasure(
+  fleet: Fleet,
+  run: (tenants: readonly Tenant[]) => Promise<void>,
+): Promise<RunCost> {
+  await run(fleet.warmup);
+  return measured(() => run(fleet.tenants), POSTGRES_PID);
+}
+
 /** The postmaster, whose CPU (with its backends') every contender's run reports. */
 const POSTGRES_PID = await postgresPid(ADMIN_URL);
 
 async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<RunCost> {
-  const run = (tenants: readonly Tenant[]): Promise<void> =>
+  return warmThenMeasure(fleet, (tenants) =>
     pooled(tenants, CONCURRENCY, async (tenant) => {
       const client = new pg.Client({ connectionString: tenant.url });
       client.on("error", () => undefined);
@@ -170,9 +174,8 @@ async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<RunCos
         else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
       }
       await client.end();
-    });
-  await run(fleet.warmup);
-  return measured(() => run(fleet.tenants), POSTGRES_PID);
+    }),
+  );
 }
 
 async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string> {
@@ -188,7 +191,7 @@ async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string>
 }
 
 async function runDbmate(fleet: Fleet, dir: string): Promise<RunCost> {
-  const run = (tenants: readonly Tenant[]): Promise<void> =>
+  return warmThenMeasure(fleet, (tenants) =>
     pooled(tenants, CONCURRENCY, async (tenant) => {
       const url = new URL(tenant.url);
       url.searchParams.set("sslmode", "disable");
@@ -208,9 +211,8 @@ async function runDbmate(fleet: Fleet, dir: string): Promise<RunCost> {
           else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
         });
       });
-    });
-  await run(fleet.warmup);
-  return measured(() => run(fleet.tenants), POSTGRES_PID);
+    }),
+  );
 }
 
 async function runFleetway(fleet: Fleet): Promise<RunCost> {
@@ -221,13 +223,17 @@ async function runFleetway(fleet: Fleet): Promise<RunCost> {
     concurrency: CONCURRENCY,
   });
   try {
-    await pooled([...fleet.tenants, ...fleet.warmup], 16, async (tenant) => {
+    const tagged = [
+      ...fleet.tenants.map((tenant) => ({ tenant, tag: "bench" })),
+      ...fleet.warmup.map((tenant) => ({ tenant, tag: "warmup" })),
+    ];
+    await pooled(tagged, 16, async ({ tenant, tag }) => {
       const response = await fleetway.request("POST", "/v1/tenants", {
         id: tenant.id,
         name: tenant.id,
         databaseUrl: tenant.url,
         schema: tenant.schema,
-        tags: [tenant.id.startsWith("w") ? "warmup" : "bench"],
+        tags: [tag],
       });
       if (response.status !== 201) throw new Error(`register ${tenant.id}: ${response.status}`);
     });

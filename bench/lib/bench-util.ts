@@ -38,8 +38,11 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
-export async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
+/** Runs `sql` as the admin user, in the server's `postgres` database or in `database`. */
+export async function adminQuery(sql: string, database?: string): Promise<void> {
+  const client = new pg.Client({
+    connectionString: database === undefined ? ADMIN_URL : databaseUrl(database),
+  });
   await client.connect();
   try {
     await client.query(sql);

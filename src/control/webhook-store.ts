@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { columnList } from "./column-list.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
-import { columnList } from "./column-list.js";
 
 export interface SubscriptionRecord {
   readonly id: string;
