@@ -35,7 +35,13 @@ import {
   writeResults,
 } from "./lib/bench-util.js";
 import { exampleSqlSteps, type SqlStep } from "./lib/example-sql.js";
-import { fleetwayMeter, measured, postgresPid, type CpuParts } from "./lib/cpu-usage.js";
+import {
+  fleetwayMeter,
+  measured,
+  postgresCpuSplit,
+  postgresPid,
+  type CpuParts,
+} from "./lib/cpu-usage.js";
 import { startFleetway, type FleetwayProcesses } from "./lib/fleetway-processes.js";
 
 const f = flags();
@@ -163,19 +169,47 @@ async function warmThenMeasure(
 const POSTGRES_PID = await postgresPid(ADMIN_URL);
 
 async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<RunCost> {
-  return warmThenMeasure(fleet, (tenants) =>
-    pooled(tenants, CONCURRENCY, async (tenant) => {
-      const client = new pg.Client({ connectionString: tenant.url });
-      client.on("error", () => undefined);
-      await client.connect();
-      await client.query(`SET search_path TO "${tenant.schema}", public`);
-      for (const step of steps) {
-        if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
-        else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
-      }
-      await client.end();
-    }),
-  );
+  // With a schema per tenant the floor keeps its C connections from tenant to tenant, as
+  // Fleetway's worker does: a new backend per tenant costs PostgreSQL more CPU than some
+  // migrations (its catalog caches start cold). With a database per tenant, every contender
+  // must open a connection per tenant.
+  const shared =
+    MODE === "schema"
+      ? new pg.Pool({ connectionString: fleet.tenants[0]?.url, max: CONCURRENCY })
+      : null;
+  shared?.on("error", () => undefined);
+  const migrateTenant = async (client: pg.ClientBase, tenant: Tenant): Promise<void> => {
+    await client.query(`SET search_path TO "${tenant.schema}", public`);
+    for (const step of steps) {
+      if (step.transactional) await client.query(`BEGIN;\n${step.up}\nCOMMIT;`);
+      else for (const statement of splitSqlStatements(step.up)) await client.query(statement.sql);
+    }
+  };
+  try {
+    return await warmThenMeasure(fleet, (tenants) =>
+      pooled(tenants, CONCURRENCY, async (tenant) => {
+        if (shared !== null) {
+          const client = await shared.connect();
+          try {
+            await migrateTenant(client, tenant);
+          } finally {
+            client.release();
+          }
+          return;
+        }
+        const client = new pg.Client({ connectionString: tenant.url });
+        client.on("error", () => undefined);
+        await client.connect();
+        try {
+          await migrateTenant(client, tenant);
+        } finally {
+          await client.end();
+        }
+      }),
+    );
+  } finally {
+    await shared?.end();
+  }
 }
 
 async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string> {
@@ -240,12 +274,26 @@ async function runFleetway(fleet: Fleet): Promise<RunCost> {
     if (fleet.warmup.length > 0) await rollout(fleetway, "warmup");
     const meter = await fleetwayMeter(fleetway);
     const partsBefore = meter.snapshot();
+    // PostgreSQL's share split by what it served: the tenants' SQL or Fleetway's control database.
+    const split = postgresCpuSplit(POSTGRES_PID, (database) =>
+      database === control
+        ? "pg control"
+        : database.startsWith("bench_fleetway")
+          ? "pg tenants"
+          : "pg other",
+    );
     let rolloutMs = 0;
     const cost = await measured(async () => {
       rolloutMs = await rollout(fleetway, "bench");
     }, POSTGRES_PID);
     const parts = meter.delta(partsBefore);
-    fleetwayCpu.push(parts);
+    const pgParts = split?.after() ?? {};
+    fleetwayCpu.push({
+      ...parts,
+      "pg tenants": pgParts["pg tenants"] ?? null,
+      "pg control": pgParts["pg control"] ?? null,
+      "pg other": (pgParts["pg other"] ?? 0) + (pgParts.other ?? 0),
+    });
     // CPU is read over the whole wait; the time is the rollout's own, to the millisecond.
     return { ...cost, ms: rolloutMs };
   } finally {

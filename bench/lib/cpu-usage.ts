@@ -69,6 +69,59 @@ function treeCpuMs(root: number): number | null {
   return (ticks / TICKS_PER_SECOND) * 1000;
 }
 
+/**
+ * CPU ticks of each live PostgreSQL client backend, with the database its process title names
+ * ("postgres: [cluster: ]user database host(port) state"); other processes are left out.
+ */
+function backendTicksByPid(postmaster: number): Map<number, { database: string; ticks: number }> {
+  const out = new Map<number, { database: string; ticks: number }>();
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readStat(pid);
+    if (stat?.ppid !== postmaster) continue;
+    let title: string;
+    try {
+      title = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    } catch {
+      continue;
+    }
+    // With a cluster_name the title starts "postgres: 15/main: "; the client's address ends it.
+    const database = /^postgres: (?:\S+: )?\S+ (\S+) (?:\[local\]|\S+\(\d+\))/.exec(title)?.[1];
+    if (database !== undefined) out.set(pid, { database, ticks: stat.own });
+  }
+  return out;
+}
+
+/**
+ * PostgreSQL's CPU split by what its backends served, between `before()` and `after()`:
+ * `group(database)` names the part a database belongs to. What cannot be attributed (backends
+ * that exited meanwhile, background processes) is `other`: PostgreSQL's total minus the parts.
+ */
+export function postgresCpuSplit(
+  postmaster: number | null,
+  group: (database: string) => string,
+): { after(): Record<string, number> } | null {
+  if (postmaster === null) return null;
+  const totalBefore = treeCpuMs(postmaster);
+  const before = backendTicksByPid(postmaster);
+  return {
+    after() {
+      const parts: Record<string, number> = {};
+      let attributed = 0;
+      for (const [pid, now] of backendTicksByPid(postmaster)) {
+        const ms = ((now.ticks - (before.get(pid)?.ticks ?? 0)) / TICKS_PER_SECOND) * 1000;
+        const part = group(now.database);
+        parts[part] = (parts[part] ?? 0) + ms;
+        attributed += ms;
+      }
+      const total = treeCpuMs(postmaster);
+      parts.other = total === null || totalBefore === null ? 0 : total - totalBefore - attributed;
+      return parts;
+    },
+  };
+}
+
 /** The postmaster's pid, from postmaster.pid in the data directory (needs a superuser). */
 export async function postgresPid(adminUrl: string): Promise<number | null> {
   const client = new pg.Client({ connectionString: adminUrl });

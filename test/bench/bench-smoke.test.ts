@@ -37,6 +37,10 @@ describe("benchmarks (smoke runs at tiny sizes)", () => {
     assert.deepEqual(Object.keys(times).sort(), ["dbmate", "fleetway", "floor"]);
     for (const values of Object.values(times)) assert.equal(values.length, 1);
     assert.equal(results.warmup, 1);
+    // PostgreSQL's CPU is attributed to the backends serving the tenants and the control database.
+    const [parts] = results.fleetwayCpuMs as Record<string, number | null>[];
+    assert.equal(typeof parts?.["pg control"], "number");
+    assert.ok((parts?.["pg tenants"] ?? 0) > 0, JSON.stringify(parts));
   });
 
   it("bench:noop measures every job it ran", async () => {
