@@ -39,9 +39,10 @@ export function jobNotFound(id: string): FleetwayError {
 
 /**
  * Inserts a queued job and its first event, `job.queued`, in one statement, and returns the event
- * with the webhook subscriptions that asked for it (see writeJobProgress). The partial unique
- * index on active jobs makes "one active job per tenant" hold across API instances; losing that
- * race is TENANT_BUSY naming the winner.
+ * with the webhook subscriptions that asked for it (see writeJobProgress). A rollout's job marks
+ * its tenant active in the rollout in the same statement. The partial unique index on active jobs
+ * makes "one active job per tenant" hold across API instances; losing that race is TENANT_BUSY
+ * naming the winner.
  *
  * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
  */
@@ -68,6 +69,10 @@ export async function insertJob(
        ), queued AS (
          INSERT INTO job_events (job_id, seq, type, data)
          SELECT id, 1, 'job.queued', $12::jsonb FROM job
+       ), in_rollout AS (
+         UPDATE rollout_tenants rt SET state = 'active', job_id = job.id, error = NULL
+           FROM job
+          WHERE rt.rollout_id = job.rollout_id AND rt.tenant_id = job.tenant_id
        )
        SELECT ${JOB_COLUMNS_OF_CTE}, s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
               s.url_masked AS subscription_url_masked

@@ -255,17 +255,36 @@ export async function transitionRollout(
   return rows[0] === undefined ? null : toRollout(rows[0]);
 }
 
-/** Brings rollout tenants whose job finished in line with the job. */
-export async function syncRolloutTenants(db: Queryable, rolloutId: string): Promise<void> {
-  await db.query(
-    `UPDATE rollout_tenants rt
-        SET state = CASE j.state WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
-            error = j.error
-       FROM jobs j
-      WHERE rt.rollout_id = $1 AND rt.state = 'active' AND rt.job_id = j.id
-        AND j.state IN ('succeeded', 'failed', 'cancelled')`,
+/**
+ * Brings rollout tenants whose job finished in line with the job, and counts the rollout's tenants
+ * per wave and state afterwards, in one statement. The count reads the table as it was before the
+ * UPDATE (a statement sees one snapshot), so the rows the UPDATE changed are counted from what it
+ * returned instead.
+ */
+export async function syncAndCountRolloutTenants(
+  db: Queryable,
+  rolloutId: string,
+): Promise<Map<number, StateCounts>> {
+  const { rows } = await db.query<CountRow>(
+    `WITH synced AS (
+       UPDATE rollout_tenants rt
+          SET state = CASE j.state WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+              error = j.error
+         FROM jobs j
+        WHERE rt.rollout_id = $1 AND rt.state = 'active' AND rt.job_id = j.id
+          AND j.state IN ('succeeded', 'failed', 'cancelled')
+       RETURNING rt.tenant_id, rt.wave, rt.state
+     )
+     SELECT wave, state, count(*)::int AS n FROM (
+       SELECT wave, state FROM rollout_tenants
+        WHERE rollout_id = $1 AND tenant_id NOT IN (SELECT tenant_id FROM synced)
+       UNION ALL
+       SELECT wave, state FROM synced
+     ) counted
+     GROUP BY wave, state`,
     [rolloutId],
   );
+  return countsPerWave(rows);
 }
 
 export type StateCounts = Record<RolloutTenantState, number>;
@@ -285,10 +304,20 @@ export async function waveCounts(
   db: Queryable,
   rolloutId: string,
 ): Promise<Map<number, StateCounts>> {
-  const { rows } = await db.query<{ wave: number; state: RolloutTenantState; n: number }>(
+  const { rows } = await db.query<CountRow>(
     "SELECT wave, state, count(*)::int AS n FROM rollout_tenants WHERE rollout_id = $1 GROUP BY wave, state",
     [rolloutId],
   );
+  return countsPerWave(rows);
+}
+
+interface CountRow {
+  wave: number;
+  state: RolloutTenantState;
+  n: number;
+}
+
+function countsPerWave(rows: readonly CountRow[]): Map<number, StateCounts> {
   const waves = new Map<number, StateCounts>();
   for (const row of rows) {
     const counts = waves.get(row.wave) ?? emptyCounts();
@@ -307,6 +336,8 @@ export function sumCounts(counts: Iterable<StateCounts>): StateCounts {
 
 export interface PendingTenant {
   readonly tenantId: string;
+  /** Whether the tenant still exists (it may have been deleted since the rollout began). */
+  readonly exists: boolean;
   readonly heads: string[] | null;
 }
 
@@ -317,13 +348,14 @@ export async function nextPendingTenants(
   wave: number,
   limit: number,
 ): Promise<PendingTenant[]> {
-  const { rows } = await db.query<{ tenant_id: string; heads: string[] | null }>(
-    `SELECT rt.tenant_id, t.heads FROM rollout_tenants rt LEFT JOIN tenants t ON t.id = rt.tenant_id
+  const { rows } = await db.query<{ tenant_id: string; exists: boolean; heads: string[] | null }>(
+    `SELECT rt.tenant_id, t.id IS NOT NULL AS exists, t.heads
+       FROM rollout_tenants rt LEFT JOIN tenants t ON t.id = rt.tenant_id
       WHERE rt.rollout_id = $1 AND rt.wave = $2 AND rt.state = 'pending'
       ORDER BY rt.position LIMIT $3`,
     [rolloutId, wave, limit],
   );
-  return rows.map((r) => ({ tenantId: r.tenant_id, heads: r.heads }));
+  return rows.map((r) => ({ tenantId: r.tenant_id, exists: r.exists, heads: r.heads }));
 }
 
 export async function setRolloutTenant(

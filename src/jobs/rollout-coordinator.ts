@@ -8,12 +8,13 @@ import {
   setRolloutTenant,
   emptyCounts,
   sumCounts,
-  syncRolloutTenants,
+  syncAndCountRolloutTenants,
   transitionRollout,
   waveCounts,
   type FailureThreshold,
   type RolloutRecord,
 } from "../control/rollout-store.js";
+import { tenantNotFound } from "../control/tenant-store.js";
 import { ErrorCode, isFleetwayError } from "../engine/errors.js";
 import { planMigration } from "../engine/plan/plan-migration.js";
 import type { WebhookEventType } from "../webhooks/job-event-publisher.js";
@@ -31,14 +32,14 @@ export function allowedFailures(threshold: FailureThreshold, size: number): numb
 }
 
 /**
- * Advances every running rollout: brings its tenants in line with their jobs, launches jobs for
- * the current wave up to maxParallel, moves to the next wave once a wave finished within its
- * failure threshold, halts it otherwise. Each rollout is advanced by one process at a time (its
- * row is locked with SKIP LOCKED), and parallelism is counted from the database, so maxParallel
- * holds across every API and worker process.
+ * Advances every running rollout (or those of `only`): brings its tenants in line with their
+ * jobs, launches jobs for the current wave up to maxParallel, moves to the next wave once a wave
+ * finished within its failure threshold, halts it otherwise. Each rollout is advanced by one
+ * process at a time (its row is locked with SKIP LOCKED), and parallelism is counted from the
+ * database, so maxParallel holds across every API and worker process.
  */
-export async function advanceRollouts(deps: SubmitDeps): Promise<void> {
-  for (const id of await runningRolloutIds(deps.pool)) {
+export async function advanceRollouts(deps: SubmitDeps, only?: readonly string[]): Promise<void> {
+  for (const id of only ?? (await runningRolloutIds(deps.pool))) {
     const launched: CreatedJob[] = [];
     const deliveries: string[] = [];
     await inTransaction(deps.pool, async (tx) => {
@@ -63,9 +64,9 @@ async function advanceOne(
     const view = await describeRollout(tx, current);
     deliveries.push(...(await deps.events.recordRolloutEvent(tx, current, type, view)));
   };
-  await syncRolloutTenants(tx, rollout.id);
-  for (;;) {
-    const perWave = await waveCounts(tx, rollout.id);
+  let perWave = await syncAndCountRolloutTenants(tx, rollout.id);
+  for (let pass = 0; ; pass++) {
+    if (pass > 0) perWave = await waveCounts(tx, rollout.id);
     const wave = rollout.currentWave;
     const counts = perWave.get(wave) ?? emptyCounts();
     const size = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -111,15 +112,19 @@ async function advanceOne(
         continue;
       }
       try {
-        const created = await createJob(deps, tx, {
-          tenantId: tenant.tenantId,
-          operation: "upgrade",
-          target: rollout.target,
-          rolloutId: rollout.id,
-        });
-        await setRolloutTenant(tx, rollout.id, tenant.tenantId, "active", {
-          jobId: created.job.id,
-        });
+        // The tenant was read with the pending list; the job's insert marks it active (insertJob).
+        if (!tenant.exists) throw tenantNotFound(tenant.tenantId);
+        const created = await createJob(
+          deps,
+          tx,
+          {
+            tenantId: tenant.tenantId,
+            operation: "upgrade",
+            target: rollout.target,
+            rolloutId: rollout.id,
+          },
+          { heads: tenant.heads },
+        );
         launched.push(created);
         launchedNow++;
       } catch (error) {
@@ -152,8 +157,11 @@ function alreadyAtTarget(deps: SubmitDeps, target: string, heads: readonly strin
 }
 
 export interface RolloutCoordinator {
-  /** Advance now (a rollout's job just finished) instead of at the next tick; calls coalesce. */
-  nudge(): void;
+  /**
+   * Advance this rollout now (one of its jobs just finished) instead of at the next tick, or
+   * every running rollout without an id; calls coalesce.
+   */
+  nudge(rolloutId?: string): void;
   stop(): Promise<void>;
 }
 
@@ -168,24 +176,33 @@ export function startRolloutCoordinator(
 ): RolloutCoordinator {
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
-  let queued = false;
-  const tick = (): void => {
+  // What the pass waiting behind the current one will advance: everything, or these rollouts.
+  let queued: "all" | Set<string> | null = null;
+  const schedule = (rolloutId?: string): void => {
     // One pass waiting behind the current one is enough: it will see everything that happened.
-    if (queued) return;
-    queued = true;
+    if (queued !== null) {
+      if (rolloutId === undefined) queued = "all";
+      else if (queued !== "all") queued.add(rolloutId);
+      return;
+    }
+    queued = rolloutId === undefined ? "all" : new Set([rolloutId]);
     running = running.then(() => {
-      queued = false;
-      return stopped
-        ? undefined
-        : advanceRollouts(deps).catch((error: unknown) => {
-            logger.warn({ err: error }, "rollout coordinator pass failed");
-          });
+      const which = queued;
+      queued = null;
+      if (stopped || which === null) return undefined;
+      return advanceRollouts(deps, which === "all" ? undefined : [...which]).catch(
+        (error: unknown) => {
+          logger.warn({ err: error }, "rollout coordinator pass failed");
+        },
+      );
     });
   };
-  const timer = setInterval(tick, settings.tickMs);
+  const timer = setInterval(() => {
+    schedule();
+  }, settings.tickMs);
   timer.unref();
   return {
-    nudge: tick,
+    nudge: schedule,
     async stop() {
       stopped = true;
       clearInterval(timer);

@@ -48,6 +48,7 @@ export interface CreatedJob {
 
 /**
  * Records a job and its `job.queued` event (and that event's webhook deliveries) in `tx`.
+ * `known`: the tenant's last seen heads, when the caller has just read its row in `tx`.
  *
  * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, or the target's own error
  */
@@ -55,9 +56,11 @@ export async function createJob(
   deps: SubmitDeps,
   tx: Queryable,
   request: JobRequest,
+  known?: { readonly heads: readonly string[] | null },
 ): Promise<CreatedJob> {
-  const tenant = await requireTenant(tx, request.tenantId);
-  validateTarget(deps.migrations, request.operation, request.target, tenant.heads);
+  const heads =
+    known !== undefined ? known.heads : (await requireTenant(tx, request.tenantId)).heads;
+  validateTarget(deps.migrations, request.operation, request.target, heads);
   const { job, queued } = await insertJob(
     tx,
     {

@@ -108,8 +108,8 @@ export async function startService(
             heartbeatMs: config.reconciler.heartbeatMs,
             workerId,
             events,
-            onJobFinished: () => {
-              coordinator.nudge();
+            onJobFinished: (job) => {
+              coordinator.nudge(job.rolloutId ?? undefined);
             },
             onStepCommitted: (direction, seconds) => {
               metrics.stepDuration.observe({ direction }, seconds);

@@ -1,0 +1,171 @@
+/**
+ * advanceRollouts, one pass at a time, against a real control database and Redis: what a pass
+ * launches and records, and how many statements it sends. A fleet rollout runs about one pass per
+ * job, so each statement of a pass is a round trip per tenant.
+ */
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import type pg from "pg";
+import { pino } from "pino";
+import { insertRollout, type RolloutRecord } from "../../src/control/rollout-store.js";
+import { createSecretBox } from "../../src/control/secret-box.js";
+import { insertTenant } from "../../src/control/tenant-store.js";
+import { loadMigrations } from "../../src/engine/load-migrations.js";
+import { createMigrationQueue, type MigrationQueue } from "../../src/jobs/migration-queue.js";
+import { advanceRollouts } from "../../src/jobs/rollout-coordinator.js";
+import type { SubmitDeps } from "../../src/jobs/submit-job.js";
+import { JobEventPublisher } from "../../src/webhooks/job-event-publisher.js";
+import { createWebhookQueue, type WebhookQueue } from "../../src/webhooks/webhook-queue.js";
+import {
+  createControlTestDatabase,
+  type ControlTestDatabase,
+} from "../support/control-database.js";
+import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
+import { deleteQueueKeys, REDIS_URL, testQueuePrefix } from "../support/service-harness.js";
+
+/** Records the text of every query sent on the pool's connections. */
+function countStatements(pool: pg.Pool): string[] {
+  const sent: string[] = [];
+  const wrapped = new WeakSet<pg.PoolClient>();
+  pool.on("acquire", (client) => {
+    if (wrapped.has(client)) return;
+    wrapped.add(client);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (
+      ...args: unknown[]
+    ) => {
+      const [first] = args;
+      sent.push(typeof first === "string" ? first : String((first as { text?: string }).text));
+      return query(...args);
+    };
+  });
+  return sent;
+}
+
+describe("rollout coordinator: one pass", () => {
+  let control: ControlTestDatabase;
+  let revisions: RevisionDir;
+  let queue: MigrationQueue;
+  let webhookQueue: WebhookQueue;
+  let deps: SubmitDeps;
+  let sent: string[];
+  const prefix = testQueuePrefix();
+
+  before(async () => {
+    control = await createControlTestDatabase();
+    for (const id of ["c1", "c2", "c3"]) {
+      await insertTenant(control.pool, {
+        id,
+        name: id,
+        tags: ["coord"],
+        databaseUrlSealed: "sealed-url",
+        databaseUrlMasked: "postgres://db/x",
+        schema: id,
+      });
+    }
+    revisions = await revisionDir([tableRevision("r1")]);
+    queue = createMigrationQueue({ redisUrl: REDIS_URL, prefix, attempts: 1 });
+    webhookQueue = createWebhookQueue(REDIS_URL, prefix);
+    const logger = pino({ level: "silent" });
+    deps = {
+      pool: control.pool,
+      migrations: await loadMigrations(revisions.dir),
+      queue,
+      logger,
+      secretBox: createSecretBox(Buffer.alloc(32, 7)),
+      events: new JobEventPublisher(webhookQueue, logger),
+    };
+    sent = countStatements(control.pool);
+  });
+  after(async () => {
+    await queue.close();
+    await webhookQueue.close();
+    await deleteQueueKeys(prefix);
+    await control.drop();
+    await revisions.remove();
+  });
+  beforeEach(() => {
+    sent.length = 0;
+  });
+
+  let rollout: RolloutRecord;
+  const rolloutTenants = async (): Promise<
+    Partial<Record<string, { state: string; job_id: string | null; code: string | null }>>
+  > => {
+    const { rows } = await control.pool.query<{
+      tenant_id: string;
+      state: string;
+      job_id: string | null;
+      code: string | null;
+    }>(
+      "SELECT tenant_id, state, job_id, error->>'code' AS code FROM rollout_tenants WHERE rollout_id = $1",
+      [rollout.id],
+    );
+    return Object.fromEntries(rows.map((r) => [r.tenant_id, r]));
+  };
+  const finishJobOf = async (tenantId: string): Promise<void> => {
+    await control.pool.query(
+      "UPDATE jobs SET state = 'succeeded', finished_at = now() WHERE tenant_id = $1 AND state = 'queued'",
+      [tenantId],
+    );
+  };
+
+  it("launches the next tenant in six statements, marking it active in the job's insert", async () => {
+    rollout = await insertRollout(control.pool, {
+      target: "head",
+      selector: { tags: ["coord"] },
+      waves: [{ percent: 100 }],
+      maxParallel: 1,
+      failureThreshold: { count: 1 },
+      callbackUrl: null,
+      callbackUrlSealed: null,
+    });
+    sent.length = 0;
+    await advanceRollouts(deps, [rollout.id]);
+    const patterns = [
+      /^BEGIN$/,
+      /FOR UPDATE SKIP LOCKED/,
+      /WITH synced AS/,
+      /FROM rollout_tenants rt LEFT JOIN tenants t/,
+      /INSERT INTO jobs/,
+      /^COMMIT$/,
+    ];
+    assert.equal(sent.length, patterns.length, sent.join("\n---\n"));
+    patterns.forEach((pattern, i) => {
+      assert.match(sent[i] ?? "", pattern);
+    });
+    const tenants = await rolloutTenants();
+    assert.equal(tenants.c1?.state, "active");
+    const { rows } = await control.pool.query<{ id: string }>(
+      "SELECT id FROM jobs WHERE tenant_id = 'c1' AND rollout_id = $1",
+      [rollout.id],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [tenants.c1.job_id],
+    );
+    assert.equal(tenants.c2?.state, "pending");
+    assert.equal(await queue.count(), 1);
+  });
+
+  it("counts a finished job at the next pass and launches the tenant after it", async () => {
+    await finishJobOf("c1");
+    await advanceRollouts(deps, [rollout.id]);
+    const tenants = await rolloutTenants();
+    assert.equal(tenants.c1?.state, "succeeded");
+    assert.equal(tenants.c2?.state, "active");
+    assert.equal(tenants.c3?.state, "pending");
+  });
+
+  it("a tenant deleted since the rollout began fails with TENANT_NOT_FOUND, without a job", async () => {
+    await control.pool.query("DELETE FROM tenants WHERE id = 'c3'");
+    await finishJobOf("c2");
+    await advanceRollouts(deps, [rollout.id]);
+    const tenants = await rolloutTenants();
+    assert.equal(tenants.c2?.state, "succeeded");
+    assert.deepEqual(
+      { state: tenants.c3?.state, job: tenants.c3?.job_id, code: tenants.c3?.code },
+      { state: "failed", job: null, code: "TENANT_NOT_FOUND" },
+    );
+  });
+});
