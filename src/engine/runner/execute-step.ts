@@ -12,6 +12,7 @@ import {
 import { runRevisionBody } from "./run-body.js";
 import {
   beginStepSql,
+  RESET_STEP_TIMEOUTS_SQL,
   resetStepTimeouts,
   setStepTimeouts,
   type RunSession,
@@ -50,8 +51,9 @@ export async function executeStepAttempt(
     await setStepTimeouts(session, false);
     try {
       await runStepBody(session, step, script, false);
-    } finally {
+    } catch (error) {
       await resetStepTimeouts(session).catch(() => undefined);
+      throw error;
     }
   }
   try {
@@ -65,12 +67,17 @@ export async function executeStepAttempt(
       if (done) return;
     }
     // The body ran apart (code, a stamp, or outside any transaction): the bookkeeping and COMMIT
-    // in one query, opened with BEGIN and the timeouts when no transaction is open yet.
+    // in one query, opened with BEGIN and the timeouts when no transaction is open yet; after a
+    // body run outside any transaction, the same query resets the session's step timeouts.
+    const bookkeeping = recordAndCommitSql(session, step, script, startedAt, false);
     await client.query(
-      `${transactional ? "" : beginStepSql(session)}${recordAndCommitSql(session, step, script, startedAt, false)}`,
+      transactional
+        ? bookkeeping
+        : `${beginStepSql(session)}${bookkeeping};\n${RESET_STEP_TIMEOUTS_SQL}`,
     );
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
+    if (!transactional) await resetStepTimeouts(session).catch(() => undefined);
     if (isRecordStepConflict(error, session.historyTable))
       throw recordStepConflict(session.versionTable, step.headChange, error);
     throw error;

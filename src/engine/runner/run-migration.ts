@@ -88,8 +88,14 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
 
 async function runLocked(session: RunSession, options: RunMigrationOptions): Promise<RunResult> {
   const { client } = session;
-  await ensureTables(client, session.schema, session.versionTable, session.historyTable);
-  const fromHeads = await selectVersionRows(client, session.versionTable);
+  const created = await ensureTables(
+    client,
+    session.schema,
+    session.versionTable,
+    session.historyTable,
+  );
+  // A version table created just now, under the lock, is empty: nothing to read (a new tenant).
+  const fromHeads = created ? [] : await selectVersionRows(client, session.versionTable);
   const plan = options.plan(fromHeads);
   session.emit({ kind: "planned", plan });
   const applied = options.appliedRevisions(fromHeads);
@@ -136,13 +142,15 @@ function refuseNonTransactional(
  * Puts the tenant's schema first on the search_path (revisions use unqualified names) and creates
  * the schema and both tables when missing, in one round trip when they exist. Existence is checked
  * first so a role without CREATE privilege can still migrate a tenant whose tables exist.
+ *
+ * @returns whether the version table was created (it is then empty)
  */
 async function ensureTables(
   client: pg.ClientBase,
   schema: string,
   versionTable: TableRef,
   historyTable: TableRef,
-): Promise<void> {
+): Promise<boolean> {
   const { rows } = await client.query<{
     has_schema: boolean;
     has_version: boolean;
@@ -160,7 +168,7 @@ async function ensureTables(
     ],
   );
   const state = rows[0];
-  if (state?.has_schema === true && state.has_version && state.has_history) return;
+  if (state?.has_schema === true && state.has_version && state.has_history) return false;
   // One simple query, one round trip: a multi-statement query runs as one transaction.
   const statements = [
     ...(state?.has_schema === true ? [] : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`]),
@@ -168,6 +176,7 @@ async function ensureTables(
     createHistoryTableSql(historyTable),
   ];
   await client.query(statements.join(";\n"));
+  return state?.has_version !== true;
 }
 
 function resolveSession(

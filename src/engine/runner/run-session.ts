@@ -44,6 +44,9 @@ export function beginStepSql(session: RunSession): string {
   return `BEGIN; SET LOCAL lock_timeout = '${lock}ms'; SET LOCAL statement_timeout = '${statement}ms'; `;
 }
 
+/** Undoes the session-level timeouts of a step run outside a transaction. */
+export const RESET_STEP_TIMEOUTS_SQL = "RESET lock_timeout; RESET statement_timeout";
+
 export async function resetStepTimeouts(session: RunSession): Promise<void> {
-  await session.client.query("RESET lock_timeout; RESET statement_timeout");
+  await session.client.query(RESET_STEP_TIMEOUTS_SQL);
 }
