@@ -2,11 +2,14 @@
  * npm run bench:fleet -- [--tenants 200] [--concurrency 8] [--reps 3] [--mode schema|database] [--peer dbmate|none]
  *                          [--warmup 16] [--settle 6]
  *
- * N tenants from base to head with the example migration set, C at a time, three contenders
+ * N tenants from base to head with the example migration set, C at a time, four contenders
  * in the same run, alternating, several repetitions:
  *   fleetway  one POST /v1/rollouts (maxParallel C) until every job succeeded; API and worker
  *             are separate processes (the built bin); timed by the rollout's own timestamps
  *   floor     a minimal pg script: the same SQL, a transaction per revision, no bookkeeping
+ *   engine    Fleetway's engine alone, in this process (migrate() per tenant, C at a time, tenant
+ *             connections pooled as the worker pools them): the floor plus the engine's
+ *             bookkeeping (lock, version and history tables), without the service around it
  *   dbmate    the peer: a per-tenant loop of the dbmate CLI over the same SQL, C at a time
  * Each contender first migrates `warmup` other tenants, untimed: a service that has been running
  * has its code compiled by V8's optimising tiers, and a benchmark of fresh processes would
@@ -19,6 +22,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { loadMigrations } from "../src/engine/load-migrations.js";
+import { migrate } from "../src/engine/migrate.js";
+import { createPooledConnections } from "../src/engine/runner/tenant-connections.js";
 import { splitSqlStatements } from "../src/engine/script/split-sql-statements.js";
 import {
   ADMIN_URL,
@@ -212,6 +218,35 @@ async function runFloor(fleet: Fleet, steps: readonly SqlStep[]): Promise<RunCos
   }
 }
 
+async function runEngine(fleet: Fleet): Promise<RunCost> {
+  const migrations = await loadMigrations(MIGRATIONS);
+  // The worker's settings for its tenant connections (src/jobs/migration-worker.ts).
+  const connections = createPooledConnections({
+    maxPerDatabase: CONCURRENCY,
+    idleMs: 30_000,
+    maxDatabases: CONCURRENCY * 2,
+    maxOpen: CONCURRENCY * 2,
+    applicationName: "fleetway-bench-engine",
+  });
+  try {
+    return await warmThenMeasure(fleet, (tenants) =>
+      pooled(tenants, CONCURRENCY, async (tenant) => {
+        await migrate({
+          migrations,
+          operation: "upgrade",
+          target: "head",
+          connectionString: tenant.url,
+          schema: tenant.schema,
+          connections,
+          appliedBy: "bench",
+        });
+      }),
+    );
+  } finally {
+    await connections.close();
+  }
+}
+
 async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "fleetway-bench-dbmate-"));
   for (const [i, step] of steps.entries()) {
@@ -337,6 +372,7 @@ async function main(): Promise<void> {
   const dbmateDir = await writeDbmateMigrations(steps);
   const contenders: Record<string, (fleet: Fleet) => Promise<RunCost>> = {
     floor: (fleet) => runFloor(fleet, steps),
+    engine: runEngine,
     fleetway: runFleetway,
     ...(PEER === "dbmate" ? { dbmate: (fleet: Fleet) => runDbmate(fleet, dbmateDir) } : {}),
   };

@@ -28,13 +28,13 @@ async function bench(name: string, args: readonly string[]): Promise<Record<stri
 }
 
 describe("benchmarks (smoke runs at tiny sizes)", () => {
-  it("bench:fleet runs the floor, Fleetway and the dbmate loop", async () => {
+  it("bench:fleet runs the floor, the engine alone, Fleetway and the dbmate loop", async () => {
     const results = await bench("fleet", [
       ...["--tenants", "3", "--reps", "1", "--concurrency", "2"],
       ...["--warmup", "1", "--settle", "0"],
     ]);
     const times = results.timesMs as Record<string, number[]>;
-    assert.deepEqual(Object.keys(times).sort(), ["dbmate", "fleetway", "floor"]);
+    assert.deepEqual(Object.keys(times).sort(), ["dbmate", "engine", "fleetway", "floor"]);
     for (const values of Object.values(times)) assert.equal(values.length, 1);
     assert.equal(results.warmup, 1);
     // PostgreSQL's CPU is attributed to the backends serving the tenants and the control database.
