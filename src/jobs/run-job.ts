@@ -6,7 +6,7 @@ import { claimJobForRun } from "../control/claim-job.js";
 import { writeJobProgress } from "../control/job-progress-store.js";
 import { finishJob, getJob, heartbeatJob, requeueJob } from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
-import { getTenant, recordJobHeads } from "../control/tenant-store.js";
+import { recordJobHeads } from "../control/tenant-store.js";
 import { tenantView } from "../http/views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
@@ -148,9 +148,14 @@ export async function runJobAttempt(
       },
     });
     await recorder.flush();
-    if (await recordJobHeads(pool, tenant.id, result.toHeads)) {
-      const ready = await getTenant(pool, tenant.id);
-      if (ready !== null) await deps.events.publishTenantReady(pool, tenantView(ready), jobId);
+    const ready = await recordJobHeads(pool, tenant.id, result.toHeads);
+    if (ready !== null) {
+      await deps.events.publishTenantReady(
+        pool,
+        tenantView(ready.tenant),
+        jobId,
+        ready.subscribers,
+      );
     }
     const finished = await finishJob(pool, jobId, {
       state: "succeeded",

@@ -1,6 +1,10 @@
 import type { Logger } from "pino";
 import { insertDeliveries, type NewDelivery } from "../control/delivery-store.js";
-import { writeJobProgress, type AppendedJobEvent } from "../control/job-progress-store.js";
+import {
+  writeJobProgress,
+  type AppendedJobEvent,
+  type EventSubscriber,
+} from "../control/job-progress-store.js";
 import { getJob } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
 import { nextRolloutEventSeq } from "../control/rollout-store.js";
@@ -148,13 +152,16 @@ export class JobEventPublisher {
     return insertDeliveries(db, deliveries);
   }
 
-  /** `tenant.ready` to the subscriptions that ask for it: a new tenant's first migration succeeded. */
+  /**
+   * `tenant.ready` to the subscriptions that ask for it (found by recordJobHeads): a new tenant's
+   * first migration succeeded.
+   */
   async publishTenantReady(
     db: Queryable,
     tenant: Record<string, unknown>,
     jobId: string,
+    subscriptions: readonly EventSubscriber[],
   ): Promise<void> {
-    const subscriptions = await subscriptionsFor(db, "tenant.ready");
     if (subscriptions.length === 0) return;
     const payload = {
       type: "tenant.ready",

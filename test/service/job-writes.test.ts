@@ -10,6 +10,7 @@ import { listJobEvents } from "../../src/control/job-event-store.js";
 import { writeJobProgress } from "../../src/control/job-progress-store.js";
 import { claimJobForRun } from "../../src/control/claim-job.js";
 import { finishJob, getJob } from "../../src/control/job-store.js";
+import { getTenant, recordJobHeads } from "../../src/control/tenant-store.js";
 import { insertSubscription } from "../../src/control/webhook-store.js";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/job-event-publisher.js";
 import {
@@ -172,5 +173,44 @@ describe("claimJobForRun", () => {
     await pool.query("UPDATE jobs SET cancel_requested = true WHERE id = $1", [cancelled]);
     assert.equal(await claimJobForRun(pool, cancelled, "worker-1"), null);
     assert.equal((await getJob(pool, cancelled))?.state, "queued");
+  });
+});
+
+describe("recordJobHeads", () => {
+  let control: ControlTestDatabase;
+
+  before(async () => {
+    control = await createControlTestDatabase();
+  });
+  after(async () => {
+    await control.drop();
+  });
+
+  it("returns the tenant and its tenant.ready subscribers once, on the first success only", async () => {
+    const wantsReady = await insertSubscription(control.pool, {
+      urlSealed: "sealed-ready",
+      urlMasked: "https://ready.example/hook",
+      eventTypes: ["tenant.ready", "job.failed"],
+      description: null,
+      secretSealed: "s",
+    });
+    await insertSubscription(control.pool, {
+      urlSealed: "sealed-other",
+      urlMasked: "https://other.example/hook",
+      eventTypes: ["job.succeeded"],
+      description: null,
+      secretSealed: "s",
+    });
+    const first = await recordJobHeads(control.pool, "acme", ["r1"]);
+    assert.equal(first?.tenant.id, "acme");
+    assert.deepEqual(first.tenant.heads, ["r1"]);
+    assert.notEqual(first.tenant.readyAt, null);
+    assert.deepEqual(first.subscribers, [
+      { id: wantsReady.id, urlSealed: "sealed-ready", urlMasked: "https://ready.example/hook" },
+    ]);
+
+    assert.equal(await recordJobHeads(control.pool, "acme", ["r2"]), null);
+    assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, ["r2"]);
+    assert.equal(await recordJobHeads(control.pool, "nobody", ["r1"]), null);
   });
 });
