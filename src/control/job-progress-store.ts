@@ -1,5 +1,9 @@
-import type { JobProgress } from "./job-store.js";
+import { jobColumns, toJob, type JobRecord, type JobRow } from "./job-record.js";
+import type { JobOutcome, JobProgress } from "./job-store.js";
 import type { Queryable } from "./queryable.js";
+
+const JOB_COLUMNS = jobColumns();
+const JOB_COLUMNS_OF_CTE = jobColumns("job");
 
 /** An event to append to a job's log. */
 export interface NewJobEvent {
@@ -92,11 +96,21 @@ export async function writeJobProgress(
       [...webhookTypes],
     ],
   );
-  // Rows come ordered by seq, one per (event, subscriber); the events got consecutive numbers
-  // ending at the last row's, in the order they were given.
+  return appendedEvents(rows, events);
+}
+
+/**
+ * The appended events from rows ordered by seq, one per (event, subscriber): the events got
+ * consecutive numbers ending at the last row's, in the order they were given.
+ */
+function appendedEvents(
+  rows: readonly (Omit<Row, "seq" | "type"> & { seq: number | null; type: string | null })[],
+  events: readonly NewJobEvent[],
+): AppendedJobEvent[] {
   const firstSeq = (rows.at(-1)?.seq ?? 0) - events.length + 1;
   const appended = new Map<number, AppendedJobEvent & { subscribers: EventSubscriber[] }>();
   for (const row of rows) {
+    if (row.seq === null || row.type === null) continue;
     let event = appended.get(row.seq);
     if (event === undefined) {
       const data = events[row.seq - firstSeq]?.data ?? {};
@@ -112,4 +126,77 @@ export async function writeJobProgress(
     }
   }
   return [...appended.values()];
+}
+
+/**
+ * Moves an active job to its final state and appends `events` to its log (the worker's last
+ * progress events, then the outcome's), in ONE statement: the job row, its events and the
+ * subscriptions that want them, as {@link writeJobProgress} returns them. Both happen only if
+ * the job is still queued or running; a job another attempt already finished is left as it is
+ * and gets no events (`job` null).
+ */
+export async function finishJobWithEvents(
+  db: Queryable,
+  jobId: string,
+  outcome: JobOutcome,
+  events: readonly NewJobEvent[],
+  webhookTypes: readonly string[],
+): Promise<{ job: JobRecord | null; appended: AppendedJobEvent[] }> {
+  const { rows } = await db.query<
+    JobRow & {
+      appended_seq: number | null;
+      appended_type: string | null;
+      subscription_id: string | null;
+      url_sealed: string | null;
+      url_masked: string | null;
+    }
+  >(
+    `WITH job AS (
+       UPDATE jobs SET state = $2, phase = NULL, current_revision = NULL,
+              to_heads = COALESCE($3, to_heads), error = $4::jsonb,
+              steps = COALESCE($5, steps), steps_done = COALESCE($6, steps_done),
+              finished_at = now(), updated_at = now(),
+              event_seq = event_seq + cardinality($7::text[])
+        WHERE id = $1 AND state IN ('queued', 'running')
+        RETURNING ${JOB_COLUMNS}, event_seq
+     ), appended AS (
+       INSERT INTO job_events (job_id, seq, type, data)
+       SELECT $1, job.event_seq - cardinality($7::text[]) + e.ord, e.type, e.data
+         FROM job, unnest($7::text[], $8::jsonb[]) WITH ORDINALITY AS e (type, data, ord)
+       RETURNING seq, type
+     )
+     SELECT ${JOB_COLUMNS_OF_CTE}, a.seq AS appended_seq, a.type AS appended_type,
+            s.id AS subscription_id, s.url_sealed, s.url_masked
+       FROM job
+       LEFT JOIN appended a ON true
+       LEFT JOIN webhook_subscriptions s
+         ON a.type = ANY ($9::text[]) AND s.enabled AND a.type = ANY (s.event_types)
+      ORDER BY a.seq, s.id`,
+    [
+      jobId,
+      outcome.state,
+      outcome.toHeads == null ? null : [...outcome.toHeads],
+      outcome.error == null ? null : JSON.stringify(outcome.error),
+      outcome.steps === undefined ? null : JSON.stringify(outcome.steps),
+      outcome.stepsDone ?? null,
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      [...webhookTypes],
+    ],
+  );
+  const first = rows[0];
+  if (first === undefined) return { job: null, appended: [] };
+  return {
+    job: toJob(first),
+    appended: appendedEvents(
+      rows.map((r) => ({
+        seq: r.appended_seq,
+        type: r.appended_type,
+        subscription_id: r.subscription_id,
+        url_sealed: r.url_sealed,
+        url_masked: r.url_masked,
+      })),
+      events,
+    ),
+  };
 }

@@ -35,6 +35,8 @@ export class JobProgressRecorder {
   /** Ends the writer's pause early: set while it waits, called by flush(). */
   private wake: (() => void) | null = null;
   private flushing = false;
+  /** Set by close(): the writer stops after the write in flight. */
+  private closed = false;
 
   constructor(
     private readonly db: Queryable,
@@ -57,6 +59,22 @@ export class JobProgressRecorder {
     return this.writer ?? Promise.resolve();
   }
 
+  /**
+   * Stops writing: waits for the write in flight, if any, and returns the events not written
+   * yet, for the caller to write with the job's outcome (finishJobWithEvents) in the same
+   * statement. Progress not written yet is dropped: the outcome carries the final steps.
+   */
+  async close(): Promise<NewJobEvent[]> {
+    if (this.startedTimer !== null) clearTimeout(this.startedTimer);
+    this.closed = true;
+    this.wake?.();
+    await (this.writer ?? Promise.resolve());
+    const events = this.pendingEvents;
+    this.pendingEvents = [];
+    this.pendingProgress = {};
+    return events;
+  }
+
   /** Adds to what the next write carries, and starts the writer if it is idle. */
   private record(progress: JobProgress, event?: NewJobEvent): void {
     // Nothing to write must not start a writer: it would finish before `writer` is assigned.
@@ -67,7 +85,10 @@ export class JobProgressRecorder {
   }
 
   private async writeAll(): Promise<void> {
-    while (Object.keys(this.pendingProgress).length > 0 || this.pendingEvents.length > 0) {
+    while (
+      !this.closed &&
+      (Object.keys(this.pendingProgress).length > 0 || this.pendingEvents.length > 0)
+    ) {
       const progress = this.pendingProgress;
       const events = this.pendingEvents;
       this.pendingProgress = {};
@@ -88,9 +109,14 @@ export class JobProgressRecorder {
         // Progress is informative: a failed write is logged and does not stop the migration.
         this.logger.warn({ err: error }, "could not record job progress");
       }
-      if (!this.flushing) await this.pause();
+      if (!this.hurried()) await this.pause();
     }
     this.writer = null;
+  }
+
+  /** flush() or close() was called (possibly during the last write): no pause before the next. */
+  private hurried(): boolean {
+    return this.flushing || this.closed;
   }
 
   /** Lets reports accumulate for the next write, until the interval ends or flush() is called. */

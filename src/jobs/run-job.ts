@@ -3,8 +3,18 @@ import type { Logger } from "pino";
 import { appendJobEvent } from "../control/job-event-store.js";
 import type { JobRecord } from "../control/job-record.js";
 import { claimJobForRun } from "../control/claim-job.js";
-import { writeJobProgress } from "../control/job-progress-store.js";
-import { finishJob, getJob, heartbeatJob, requeueJob } from "../control/job-store.js";
+import {
+  finishJobWithEvents,
+  writeJobProgress,
+  type NewJobEvent,
+} from "../control/job-progress-store.js";
+import {
+  finishJob,
+  getJob,
+  heartbeatJob,
+  requeueJob,
+  type JobOutcome,
+} from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
 import { recordJobHeads } from "../control/tenant-store.js";
 import { tenantView } from "../http/views.js";
@@ -12,7 +22,7 @@ import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
 import type { TenantConnections } from "../engine/runner/tenant-connections.js";
-import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
+import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { JobProgressRecorder } from "./job-progress-recorder.js";
 
 export interface MigrationSettings {
@@ -122,6 +132,28 @@ export async function runJobAttempt(
     deps.events,
     job.callbackUrlSealed !== null,
   );
+  /**
+   * The job's outcome with the recorder's last events and the outcome's own, in one statement,
+   * then their webhook deliveries. Null when another attempt finished the job first.
+   */
+  const finish = async (
+    outcome: Omit<JobOutcome, "steps">,
+    event: NewJobEvent,
+  ): Promise<JobRecord | null> => {
+    const last = await recorder.close();
+    const { job: finished, appended } = await finishJobWithEvents(
+      pool,
+      jobId,
+      { ...outcome, steps: recorder.currentSteps },
+      [...last, event],
+      WEBHOOK_EVENT_TYPES,
+    );
+    const deliveries = await deps.events.recordDeliveries(pool, jobId, appended, {
+      hasCallback: job.callbackUrlSealed !== null,
+    });
+    await deps.events.enqueue(deliveries);
+    return finished;
+  };
   try {
     const result = await migrate({
       migrations: deps.migrations,
@@ -147,7 +179,6 @@ export async function runJobAttempt(
         }
       },
     });
-    await recorder.flush();
     const ready = await recordJobHeads(pool, tenant.id, result.toHeads);
     if (ready !== null) {
       await deps.events.publishTenantReady(
@@ -157,34 +188,24 @@ export async function runJobAttempt(
         ready.subscribers,
       );
     }
-    const finished = await finishJob(pool, jobId, {
-      state: "succeeded",
-      toHeads: result.toHeads,
-      error: null,
-      steps: recorder.currentSteps,
-      stepsDone: result.steps.length,
-    });
-    if (finished !== null) {
-      await deps.events.publish(
-        pool,
-        jobId,
-        "job.succeeded",
-        {
-          fromHeads: result.fromHeads,
-          toHeads: result.toHeads,
-        },
-        { hasCallback: job.callbackUrlSealed !== null },
-      );
-    }
+    const finished = await finish(
+      {
+        state: "succeeded",
+        toHeads: result.toHeads,
+        error: null,
+        stepsDone: result.steps.length,
+      },
+      { type: "job.succeeded", data: { fromHeads: result.fromHeads, toHeads: result.toHeads } },
+    );
     logger.info(
       { tenantId: tenant.id, toHeads: result.toHeads, steps: result.steps.length },
       "job succeeded",
     );
     return { kind: "finished", job: finished };
   } catch (thrown) {
-    await recorder.flush();
     const error = asFleetwayError(thrown);
     if (stop.reason === "shutdown") {
+      await recorder.flush();
       await requeueJob(pool, jobId, null);
       await appendJobEvent(pool, jobId, "job.interrupted", {
         reason: "worker shutdown",
@@ -194,22 +215,14 @@ export async function runJobAttempt(
       return { kind: "interrupted" };
     }
     if (stop.reason === "cancel" || error.code === ErrorCode.MIGRATION_CANCELLED) {
-      const finished = await finishJob(pool, jobId, {
-        state: "cancelled",
-        error: errorJson(error),
-        steps: recorder.currentSteps,
-      });
-      if (finished !== null)
-        await deps.events.publish(
-          pool,
-          jobId,
-          "job.cancelled",
-          { error: errorJson(error) },
-          { hasCallback: job.callbackUrlSealed !== null },
-        );
+      const finished = await finish(
+        { state: "cancelled", error: errorJson(error) },
+        { type: "job.cancelled", data: { error: errorJson(error) } },
+      );
       return { kind: "finished", job: finished };
     }
     if (TRANSIENT.includes(error.code) && !isLastAttempt) {
+      await recorder.flush();
       await writeJobProgress(pool, jobId, { phase: "retrying", error: errorJson(error) }, [], []);
       await requeueJob(pool, jobId, "retrying");
       await appendJobEvent(pool, jobId, "job.retrying", {
@@ -219,19 +232,10 @@ export async function runJobAttempt(
       logger.warn({ err: error }, "transient failure; the job will be retried");
       return { kind: "retry", error };
     }
-    const finished = await finishJob(pool, jobId, {
-      state: "failed",
-      error: errorJson(error),
-      steps: recorder.currentSteps,
-    });
-    if (finished !== null)
-      await deps.events.publish(
-        pool,
-        jobId,
-        "job.failed",
-        { error: errorJson(error) },
-        { hasCallback: job.callbackUrlSealed !== null },
-      );
+    const finished = await finish(
+      { state: "failed", error: errorJson(error) },
+      { type: "job.failed", data: { error: errorJson(error) } },
+    );
     logger.warn({ err: error }, "job failed");
     return { kind: "finished", job: finished };
   } finally {

@@ -92,4 +92,62 @@ describe("JobProgressRecorder", () => {
     // Steps ~3 ms apart, writes at most every 100 ms: far fewer writes than the 13 reports.
     assert.ok(writes <= 4, `${writes} writes for ${STEPS + 1} reports`);
   });
+
+  it("close() waits for the write in flight and hands back what is left, for the job's outcome", async () => {
+    // acme has one active job at most: end the one of the test above.
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    let releaseWrite: () => void = () => undefined;
+    const writeHeld = new Promise<void>((resolve) => {
+      releaseWrite = resolve;
+    });
+    let writes = 0;
+    const slow: Queryable = {
+      query: (async (text: string, values?: unknown[]) => {
+        writes++;
+        await writeHeld;
+        return pool.query(text, values);
+      }) as Queryable["query"],
+    };
+    const recorder = new JobProgressRecorder(
+      slow,
+      id,
+      pino({ level: "silent" }),
+      new JobEventPublisher(null, pino({ level: "silent" })),
+      false,
+    );
+    const step: PlanStep = {
+      kind: "revision",
+      revision: "r0",
+      direction: "up",
+      headChange: { kind: "insert", version: "r0" },
+      headsAfter: ["r0"],
+    };
+    const plan: MigrationPlan = {
+      operation: "upgrade",
+      target: "head",
+      fromHeads: [],
+      steps: [step],
+      toHeads: ["r0"],
+    };
+    recorder.onRunnerEvent({ kind: "planned", plan }); // starts a write at once, held above
+    recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
+    recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
+    const closing = recorder.close();
+    releaseWrite();
+    const left = await closing;
+
+    assert.equal(writes, 1, "nothing written after close()");
+    assert.deepEqual(
+      left.map((e) => e.type),
+      ["job.progress"],
+    );
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["job.queued", "job.running", "job.started"],
+    );
+    assert.equal(recorder.currentSteps[0]?.state, "succeeded");
+  });
 });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type pg from "pg";
 import { listJobEvents } from "../../src/control/job-event-store.js";
-import { writeJobProgress } from "../../src/control/job-progress-store.js";
+import { finishJobWithEvents, writeJobProgress } from "../../src/control/job-progress-store.js";
 import { claimJobForRun } from "../../src/control/claim-job.js";
 import { finishJob, getJob } from "../../src/control/job-store.js";
 import { getTenant, recordJobHeads } from "../../src/control/tenant-store.js";
@@ -212,5 +212,78 @@ describe("recordJobHeads", () => {
     assert.equal(await recordJobHeads(control.pool, "acme", ["r2"]), null);
     assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, ["r2"]);
     assert.equal(await recordJobHeads(control.pool, "nobody", ["r1"]), null);
+  });
+});
+
+describe("finishJobWithEvents", () => {
+  let control: ControlTestDatabase;
+
+  before(async () => {
+    control = await createControlTestDatabase();
+  });
+  after(async () => {
+    await control.drop();
+  });
+
+  it("finishes the job and appends the last events after the others, with their subscribers", async () => {
+    const id = await control.queuedJob();
+    await claimJobForRun(control.pool, id, "worker-1");
+    const hook = await insertSubscription(control.pool, {
+      urlSealed: "sealed-done",
+      urlMasked: "https://done.example/hook",
+      eventTypes: ["job.succeeded"],
+      description: null,
+      secretSealed: "s",
+    });
+    const { job, appended } = await finishJobWithEvents(
+      control.pool,
+      id,
+      { state: "succeeded", toHeads: ["r1"], error: null, stepsDone: 1 },
+      [
+        { type: "job.progress", data: { n: 1 } },
+        { type: "job.succeeded", data: { toHeads: ["r1"] } },
+      ],
+      WEBHOOK_EVENT_TYPES,
+    );
+    assert.equal(job?.state, "succeeded");
+    assert.deepEqual(job.toHeads, ["r1"]);
+    assert.notEqual(job.finishedAt, null);
+    assert.deepEqual(
+      appended.map((e) => [e.seq, e.type, e.data, e.subscribers.map((s) => s.id)]),
+      [
+        [3, "job.progress", { n: 1 }, []],
+        [4, "job.succeeded", { toHeads: ["r1"] }, [hook.id]],
+      ],
+    );
+    const events = await listJobEvents(control.pool, id, { limit: 10 });
+    assert.deepEqual(
+      events.map((e) => [e.seq, e.type]),
+      [
+        [1, "job.queued"],
+        [2, "job.running"],
+        [3, "job.progress"],
+        [4, "job.succeeded"],
+      ],
+    );
+  });
+
+  it("leaves a job another attempt finished as it is, without events", async () => {
+    const id = await control.queuedJob();
+    await claimJobForRun(control.pool, id, "worker-1");
+    await finishJob(control.pool, id, { state: "failed", error: { code: "X" } });
+    const result = await finishJobWithEvents(
+      control.pool,
+      id,
+      { state: "succeeded", error: null },
+      [{ type: "job.succeeded", data: {} }],
+      WEBHOOK_EVENT_TYPES,
+    );
+    assert.deepEqual(result, { job: null, appended: [] });
+    assert.equal((await getJob(control.pool, id))?.state, "failed");
+    const events = await listJobEvents(control.pool, id, { limit: 10 });
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["job.queued", "job.running"],
+    );
   });
 });
