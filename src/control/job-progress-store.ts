@@ -129,16 +129,18 @@ function appendedEvents(
 }
 
 /**
- * Moves an active job to its final state and appends `events` to its log (the worker's last
- * progress events, then the outcome's), in ONE statement: the job row, its events and the
- * subscriptions that want them, as {@link writeJobProgress} returns them. Both happen only if
- * the job is still queued or running; a job another attempt already finished is left as it is
- * and gets no events (`job` null).
+ * Moves an active job to its final state with the worker's last progress (`last`: what its
+ * recorder had not written yet) and appends `events` to its log (the last progress events, then
+ * the outcome's), in ONE statement: the job row, its events and the subscriptions that want them,
+ * as {@link writeJobProgress} returns them. Both happen only if the job is still queued or
+ * running; a job another attempt already finished is left as it is and gets no events (`job`
+ * null).
  */
 export async function finishJobWithEvents(
   db: Queryable,
   jobId: string,
   outcome: JobOutcome,
+  last: Pick<JobProgress, "fromHeads" | "stepsTotal" | "stepsDone">,
   events: readonly NewJobEvent[],
   webhookTypes: readonly string[],
 ): Promise<{ job: JobRecord | null; appended: AppendedJobEvent[] }> {
@@ -155,6 +157,7 @@ export async function finishJobWithEvents(
        UPDATE jobs SET state = $2, phase = NULL, current_revision = NULL,
               to_heads = COALESCE($3, to_heads), error = $4::jsonb,
               steps = COALESCE($5, steps), steps_done = COALESCE($6, steps_done),
+              from_heads = COALESCE($10, from_heads), steps_total = COALESCE($11, steps_total),
               finished_at = now(), updated_at = now(),
               event_seq = event_seq + cardinality($7::text[])
         WHERE id = $1 AND state IN ('queued', 'running')
@@ -178,10 +181,12 @@ export async function finishJobWithEvents(
       outcome.toHeads == null ? null : [...outcome.toHeads],
       outcome.error == null ? null : JSON.stringify(outcome.error),
       outcome.steps === undefined ? null : JSON.stringify(outcome.steps),
-      outcome.stepsDone ?? null,
+      outcome.stepsDone ?? last.stepsDone ?? null,
       events.map((e) => e.type),
       events.map((e) => JSON.stringify(e.data)),
       [...webhookTypes],
+      last.fromHeads === undefined ? null : [...last.fromHeads],
+      last.stepsTotal ?? null,
     ],
   );
   const first = rows[0];

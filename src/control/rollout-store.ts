@@ -255,11 +255,16 @@ export async function transitionRollout(
   return rows[0] === undefined ? null : toRollout(rows[0]);
 }
 
+/** A finished job's state as its rollout tenant's state (`j` is the job). */
+const TENANT_STATE_OF_FINISHED_JOB =
+  "CASE j.state WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END";
+
 /**
  * Brings rollout tenants whose job finished in line with the job, and counts the rollout's tenants
- * per wave and state afterwards, in one statement. The count reads the table as it was before the
- * UPDATE (a statement sees one snapshot), so the rows the UPDATE changed are counted from what it
- * returned instead.
+ * per wave and state, in one statement. The count cannot see the UPDATE's changes (a statement
+ * reads one snapshot), so it counts an active tenant whose job has finished by the job's state,
+ * as the UPDATE sets it. That also holds when another process synced the tenant concurrently
+ * (the UPDATE then skips it): the count follows the jobs, whoever wrote the tenant rows.
  */
 export async function syncAndCountRolloutTenants(
   db: Queryable,
@@ -268,20 +273,19 @@ export async function syncAndCountRolloutTenants(
   const { rows } = await db.query<CountRow>(
     `WITH synced AS (
        UPDATE rollout_tenants rt
-          SET state = CASE j.state WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
-              error = j.error
+          SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error
          FROM jobs j
         WHERE rt.rollout_id = $1 AND rt.state = 'active' AND rt.job_id = j.id
           AND j.state IN ('succeeded', 'failed', 'cancelled')
-       RETURNING rt.tenant_id, rt.wave, rt.state
      )
-     SELECT wave, state, count(*)::int AS n FROM (
-       SELECT wave, state FROM rollout_tenants
-        WHERE rollout_id = $1 AND tenant_id NOT IN (SELECT tenant_id FROM synced)
-       UNION ALL
-       SELECT wave, state FROM synced
-     ) counted
-     GROUP BY wave, state`,
+     SELECT rt.wave,
+            CASE WHEN j.state IN ('succeeded', 'failed', 'cancelled')
+                 THEN ${TENANT_STATE_OF_FINISHED_JOB} ELSE rt.state END AS state,
+            count(*)::int AS n
+       FROM rollout_tenants rt
+       LEFT JOIN jobs j ON rt.state = 'active' AND j.id = rt.job_id
+      WHERE rt.rollout_id = $1
+      GROUP BY 1, 2`,
     [rolloutId],
   );
   return countsPerWave(rows);

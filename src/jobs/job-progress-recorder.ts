@@ -11,9 +11,9 @@ import type { RunProgressEvent } from "../engine/runner/run-options.js";
 const STARTED_STEP_DELAY_MS = 200;
 
 /**
- * Progress is written at most this often while a job runs (the first report and the final flush
- * go at once): steps of a few milliseconds each would otherwise cost a control-database write
- * each. Pollers and webhooks see progress at most this late.
+ * Progress is written at most this often while a job runs (the first report goes at once, the
+ * last with the job's outcome): steps of a few milliseconds each would otherwise cost a
+ * control-database write each. Pollers and webhooks see progress at most this late.
  */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -23,8 +23,16 @@ const PROGRESS_INTERVAL_MS = 100;
  * by one writer, one statement per write ({@link writeJobProgress}). Whatever arrives while a
  * write is in flight goes into the next one, so a fast run costs a few writes, not three per step,
  * and events still land in the order the runner reported them. `flush()` waits until everything
- * reported is written, before the job's outcome is.
+ * reported is written; `close()`, before the job's outcome, stops the writer and hands back what
+ * it has not written, for the outcome's statement to write.
  */
+
+/** What the recorder had not written when it was closed. */
+export interface UnwrittenProgress {
+  readonly progress: JobProgress;
+  readonly events: NewJobEvent[];
+}
+
 export class JobProgressRecorder {
   private startedTimer: NodeJS.Timeout | null = null;
   private steps: JobStepRecord[] = [];
@@ -32,7 +40,7 @@ export class JobProgressRecorder {
   private pendingProgress: JobProgress = {};
   private pendingEvents: NewJobEvent[] = [];
   private writer: Promise<void> | null = null;
-  /** Ends the writer's pause early: set while it waits, called by flush(). */
+  /** Ends the writer's pause early: set while it waits, called by flush() and close(). */
   private wake: (() => void) | null = null;
   private flushing = false;
   /** Set by close(): the writer stops after the write in flight. */
@@ -60,23 +68,28 @@ export class JobProgressRecorder {
   }
 
   /**
-   * Stops writing: waits for the write in flight, if any, and returns the events not written
-   * yet, for the caller to write with the job's outcome (finishJobWithEvents) in the same
-   * statement. Progress not written yet is dropped: the outcome carries the final steps.
+   * Stops writing: waits for the write in flight, if any, and returns the progress and events
+   * not written yet, for the caller to write with the job's outcome in one statement
+   * (finishJobWithEvents). Nothing is recorded after this.
    */
-  async close(): Promise<NewJobEvent[]> {
+  async close(): Promise<UnwrittenProgress> {
     if (this.startedTimer !== null) clearTimeout(this.startedTimer);
     this.closed = true;
     this.wake?.();
     await (this.writer ?? Promise.resolve());
-    const events = this.pendingEvents;
+    const unwritten = { progress: this.pendingProgress, events: this.pendingEvents };
     this.pendingEvents = [];
     this.pendingProgress = {};
-    return events;
+    return unwritten;
   }
 
   /** Adds to what the next write carries, and starts the writer if it is idle. */
   private record(progress: JobProgress, event?: NewJobEvent): void {
+    // After close() the job's outcome is being written: a late report would never be.
+    if (this.closed) {
+      this.logger.debug({ progress, event }, "progress reported after the job's outcome; dropped");
+      return;
+    }
     // Nothing to write must not start a writer: it would finish before `writer` is assigned.
     if (Object.keys(progress).length === 0 && event === undefined) return;
     this.pendingProgress = { ...this.pendingProgress, ...progress };

@@ -23,7 +23,7 @@ import type { Migrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
 import type { TenantConnections } from "../engine/runner/tenant-connections.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
-import { JobProgressRecorder } from "./job-progress-recorder.js";
+import { JobProgressRecorder, type UnwrittenProgress } from "./job-progress-recorder.js";
 
 export interface MigrationSettings {
   readonly lockTimeoutMs: number;
@@ -132,22 +132,26 @@ export async function runJobAttempt(
     deps.events,
     job.callbackUrlSealed !== null,
   );
+  /** What the recorder handed back; kept until written, should the first attempt to fail. */
+  let unwritten: UnwrittenProgress | null = null;
   /**
-   * The job's outcome with the recorder's last events and the outcome's own, in one statement,
-   * then their webhook deliveries. Null when another attempt finished the job first.
+   * The job's outcome with the recorder's last progress and events and the outcome's own event,
+   * in one statement, then their webhook deliveries. Null when another attempt finished the job.
    */
   const finish = async (
     outcome: Omit<JobOutcome, "steps">,
     event: NewJobEvent,
   ): Promise<JobRecord | null> => {
-    const last = await recorder.close();
+    unwritten ??= await recorder.close();
     const { job: finished, appended } = await finishJobWithEvents(
       pool,
       jobId,
       { ...outcome, steps: recorder.currentSteps },
-      [...last, event],
+      unwritten.progress,
+      [...unwritten.events, event],
       WEBHOOK_EVENT_TYPES,
     );
+    unwritten = { progress: {}, events: [] };
     const deliveries = await deps.events.recordDeliveries(pool, jobId, appended, {
       hasCallback: job.callbackUrlSealed !== null,
     });

@@ -140,9 +140,11 @@ describe("JobProgressRecorder", () => {
 
     assert.equal(writes, 1, "nothing written after close()");
     assert.deepEqual(
-      left.map((e) => e.type),
+      left.events.map((e) => e.type),
       ["job.progress"],
     );
+    // The step's progress came after the write began: it is handed back, for the outcome to carry.
+    assert.equal(left.progress.stepsDone, 1);
     const events = await listJobEvents(pool, id, { limit: 100 });
     assert.deepEqual(
       events.map((e) => e.type),

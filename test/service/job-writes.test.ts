@@ -238,7 +238,8 @@ describe("finishJobWithEvents", () => {
     const { job, appended } = await finishJobWithEvents(
       control.pool,
       id,
-      { state: "succeeded", toHeads: ["r1"], error: null, stepsDone: 1 },
+      { state: "succeeded", toHeads: ["r1"], error: null },
+      { fromHeads: [], stepsTotal: 1, stepsDone: 1 },
       [
         { type: "job.progress", data: { n: 1 } },
         { type: "job.succeeded", data: { toHeads: ["r1"] } },
@@ -248,6 +249,8 @@ describe("finishJobWithEvents", () => {
     assert.equal(job?.state, "succeeded");
     assert.deepEqual(job.toHeads, ["r1"]);
     assert.notEqual(job.finishedAt, null);
+    // The worker's last progress, never written on its own, lands with the outcome.
+    assert.deepEqual([job.fromHeads, job.stepsTotal, job.stepsDone], [[], 1, 1]);
     assert.deepEqual(
       appended.map((e) => [e.seq, e.type, e.data, e.subscribers.map((s) => s.id)]),
       [
@@ -275,6 +278,7 @@ describe("finishJobWithEvents", () => {
       control.pool,
       id,
       { state: "succeeded", error: null },
+      {},
       [{ type: "job.succeeded", data: {} }],
       WEBHOOK_EVENT_TYPES,
     );

@@ -5,9 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import type pg from "pg";
+import pg from "pg";
 import { pino } from "pino";
-import { insertRollout, type RolloutRecord } from "../../src/control/rollout-store.js";
+import {
+  insertRollout,
+  syncAndCountRolloutTenants,
+  type RolloutRecord,
+} from "../../src/control/rollout-store.js";
 import { createSecretBox } from "../../src/control/secret-box.js";
 import { insertTenant } from "../../src/control/tenant-store.js";
 import { loadMigrations } from "../../src/engine/load-migrations.js";
@@ -40,6 +44,19 @@ function countStatements(pool: pg.Pool): string[] {
     };
   });
   return sent;
+}
+
+/** Waits until some backend of this database waits for a lock. */
+async function waitForLockWait(pool: pg.Pool): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await pool.query<{ waiting: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                       WHERE datname = current_database() AND wait_event_type = 'Lock') AS waiting`,
+    );
+    if (rows[0]?.waiting === true) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error("no backend came to wait for the lock");
 }
 
 describe("rollout coordinator: one pass", () => {
@@ -146,6 +163,31 @@ describe("rollout coordinator: one pass", () => {
     );
     assert.equal(tenants.c2?.state, "pending");
     assert.equal(await queue.count(), 1);
+  });
+
+  it("counts a tenant by its finished job even when another process synced it meanwhile", async () => {
+    // Another process (a GET of the rollout) syncs c1 and holds its row until it commits; this
+    // statement's UPDATE then skips c1, and its count reads the snapshot from before the commit.
+    await finishJobOf("c1");
+    const other = new pg.Client({ connectionString: control.db.url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query(
+        "UPDATE rollout_tenants SET state = 'succeeded' WHERE rollout_id = $1 AND tenant_id = 'c1'",
+        [rollout.id],
+      );
+      const counting = syncAndCountRolloutTenants(control.pool, rollout.id);
+      await waitForLockWait(control.pool);
+      await other.query("COMMIT");
+      const counts = (await counting).get(0);
+      assert.deepEqual(
+        { succeeded: counts?.succeeded, active: counts?.active, pending: counts?.pending },
+        { succeeded: 1, active: 0, pending: 2 },
+      );
+    } finally {
+      await other.end();
+    }
   });
 
   it("counts a finished job at the next pass and launches the tenant after it", async () => {
