@@ -132,7 +132,7 @@ export async function runJobAttempt(
     deps.events,
     job.callbackUrlSealed !== null,
   );
-  /** What the recorder handed back; kept until written, should the first attempt to fail. */
+  /** What the recorder handed back, kept until written (should the first attempt fail). */
   let unwritten: UnwrittenProgress | null = null;
   /**
    * The job's outcome with the recorder's last progress and events and the outcome's own event,
