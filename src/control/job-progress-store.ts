@@ -18,6 +18,28 @@ export interface EventSubscriber {
   readonly urlMasked: string;
 }
 
+/** Subscription columns as statements that join `webhook_subscriptions` for one event return them. */
+export interface SubscriptionColumns {
+  subscription_id: string | null;
+  subscription_url_sealed: string | null;
+  subscription_url_masked: string | null;
+}
+
+/** The subscriptions of rows that joined `webhook_subscriptions` (no subscription: nulls). */
+export function subscribersOf(rows: readonly SubscriptionColumns[]): EventSubscriber[] {
+  return rows.flatMap((r) =>
+    r.subscription_id === null || r.subscription_url_sealed === null
+      ? []
+      : [
+          {
+            id: r.subscription_id,
+            urlSealed: r.subscription_url_sealed,
+            urlMasked: r.subscription_url_masked ?? "",
+          },
+        ],
+  );
+}
+
 /** An appended event with its sequence number and the subscriptions that want it. */
 export interface AppendedJobEvent {
   readonly seq: number;

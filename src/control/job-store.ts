@@ -12,7 +12,12 @@ import {
   type JobState,
   type JobStepRecord,
 } from "./job-record.js";
-import type { AppendedJobEvent } from "./job-progress-store.js";
+import {
+  finishJobWithEvents,
+  subscribersOf,
+  type AppendedJobEvent,
+  type SubscriptionColumns,
+} from "./job-progress-store.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import { FOREIGN_KEY_VIOLATION, type Queryable } from "./queryable.js";
 import { tenantNotFound } from "./tenant-store.js";
@@ -51,11 +56,7 @@ export async function insertJob(
   job: NewJob,
   queuedData: Record<string, unknown>,
 ): Promise<{ job: JobRecord; queued: AppendedJobEvent }> {
-  let rows: (JobRow & {
-    subscription_id: string | null;
-    subscription_url_sealed: string | null;
-    subscription_url_masked: string | null;
-  })[];
+  let rows: (JobRow & SubscriptionColumns)[];
   try {
     // DO NOTHING (rather than catching the violation) keeps a surrounding transaction usable,
     // so the active job can be looked up and named.
@@ -100,20 +101,9 @@ export async function insertJob(
   }
   const inserted = rows[0];
   if (inserted !== undefined) {
-    const subscribers = rows.flatMap((r) =>
-      r.subscription_id === null || r.subscription_url_sealed === null
-        ? []
-        : [
-            {
-              id: r.subscription_id,
-              urlSealed: r.subscription_url_sealed,
-              urlMasked: r.subscription_url_masked ?? "",
-            },
-          ],
-    );
     return {
       job: toJob(inserted),
-      queued: { seq: 1, type: "job.queued", data: queuedData, subscribers },
+      queued: { seq: 1, type: "job.queued", data: queuedData, subscribers: subscribersOf(rows) },
     };
   }
   const active = await activeJobOf(db, job.tenantId);
@@ -200,29 +190,16 @@ export interface JobOutcome {
   readonly stepsDone?: number;
 }
 
-/** Moves an active job to its final state; a job already finished is not touched (returns null). */
+/**
+ * Moves an active job to its final state; a job already finished is not touched (returns null).
+ * The outcome alone, without events: see {@link finishJobWithEvents}.
+ */
 export async function finishJob(
   db: Queryable,
   id: string,
   outcome: JobOutcome,
 ): Promise<JobRecord | null> {
-  const { rows } = await db.query<JobRow>(
-    `UPDATE jobs SET state = $2, phase = NULL, current_revision = NULL,
-            to_heads = COALESCE($3, to_heads), error = $4::jsonb,
-            steps = COALESCE($5, steps), steps_done = COALESCE($6, steps_done),
-            finished_at = now(), updated_at = now()
-      WHERE id = $1 AND state IN ('queued', 'running')
-      RETURNING ${JOB_COLUMNS}`,
-    [
-      id,
-      outcome.state,
-      outcome.toHeads == null ? null : [...outcome.toHeads],
-      outcome.error == null ? null : JSON.stringify(outcome.error),
-      outcome.steps === undefined ? null : JSON.stringify(outcome.steps),
-      outcome.stepsDone ?? null,
-    ],
-  );
-  return rows[0] === undefined ? null : toJob(rows[0]);
+  return (await finishJobWithEvents(db, id, outcome, {}, [], [])).job;
 }
 
 /** Puts a running job back to queued, e.g. before a retry or when its worker vanished. */

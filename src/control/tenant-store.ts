@@ -1,7 +1,11 @@
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { sqlStateOf } from "../engine/runner/connect.js";
 import { columnList } from "./column-list.js";
-import type { EventSubscriber } from "./job-progress-store.js";
+import {
+  subscribersOf,
+  type EventSubscriber,
+  type SubscriptionColumns,
+} from "./job-progress-store.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import { type Queryable, UNIQUE_VIOLATION } from "./queryable.js";
 
@@ -263,14 +267,7 @@ export async function recordJobHeads(
   id: string,
   heads: readonly string[],
 ): Promise<BecameReady | null> {
-  const { rows } = await db.query<
-    TenantRow & {
-      became_ready: boolean;
-      subscription_id: string | null;
-      subscription_url_sealed: string | null;
-      subscription_url_masked: string | null;
-    }
-  >(
+  const { rows } = await db.query<TenantRow & SubscriptionColumns & { became_ready: boolean }>(
     `WITH before AS (SELECT ready_at FROM tenants WHERE id = $1 FOR UPDATE),
      updated AS (
        UPDATE tenants t SET heads = $2, heads_seen_at = now(), ready_at = COALESCE(t.ready_at, now())
@@ -289,16 +286,6 @@ export async function recordJobHeads(
   if (first?.became_ready !== true) return null;
   return {
     tenant: toTenant(first),
-    subscribers: rows.flatMap((r) =>
-      r.subscription_id === null || r.subscription_url_sealed === null
-        ? []
-        : [
-            {
-              id: r.subscription_id,
-              urlSealed: r.subscription_url_sealed,
-              urlMasked: r.subscription_url_masked ?? "",
-            },
-          ],
-    ),
+    subscribers: subscribersOf(rows),
   };
 }

@@ -17,6 +17,12 @@ const STARTED_STEP_DELAY_MS = 200;
  */
 const PROGRESS_INTERVAL_MS = 100;
 
+/** What the recorder had not written when it was closed. */
+export interface UnwrittenProgress {
+  readonly progress: JobProgress;
+  readonly events: NewJobEvent[];
+}
+
 /**
  * Turns the runner's progress callbacks into job rows, events and webhook deliveries. The
  * callback is synchronous while writes are not: what the runner reports is collected and written
@@ -26,12 +32,6 @@ const PROGRESS_INTERVAL_MS = 100;
  * reported is written; `close()`, before the job's outcome, stops the writer and hands back what
  * it has not written, for the outcome's statement to write.
  */
-
-/** What the recorder had not written when it was closed. */
-export interface UnwrittenProgress {
-  readonly progress: JobProgress;
-  readonly events: NewJobEvent[];
-}
 
 export class JobProgressRecorder {
   private startedTimer: NodeJS.Timeout | null = null;

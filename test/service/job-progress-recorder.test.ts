@@ -20,6 +20,12 @@ import {
 
 const STEPS = 12;
 
+/** A recorder of job `id` writing through `db`, with no webhook queue and no callback. */
+function recorderFor(db: Queryable, id: string): JobProgressRecorder {
+  const silent = pino({ level: "silent" });
+  return new JobProgressRecorder(db, id, silent, new JobEventPublisher(null, silent), false);
+}
+
 describe("JobProgressRecorder", () => {
   let control: ControlTestDatabase;
   let pool: pg.Pool;
@@ -42,13 +48,7 @@ describe("JobProgressRecorder", () => {
         return pool.query(text, values);
       }) as Queryable["query"],
     };
-    const recorder = new JobProgressRecorder(
-      counting,
-      id,
-      pino({ level: "silent" }),
-      new JobEventPublisher(null, pino({ level: "silent" })),
-      false,
-    );
+    const recorder = recorderFor(counting, id);
     const steps: PlanStep[] = Array.from({ length: STEPS }, (_v, i) => ({
       kind: "revision",
       revision: `r${i}`,
@@ -110,13 +110,7 @@ describe("JobProgressRecorder", () => {
         return pool.query(text, values);
       }) as Queryable["query"],
     };
-    const recorder = new JobProgressRecorder(
-      slow,
-      id,
-      pino({ level: "silent" }),
-      new JobEventPublisher(null, pino({ level: "silent" })),
-      false,
-    );
+    const recorder = recorderFor(slow, id);
     const step: PlanStep = {
       kind: "revision",
       revision: "r0",

@@ -18,6 +18,22 @@ import {
   type ControlTestDatabase,
 } from "../support/control-database.js";
 
+/** An enabled webhook subscription for `eventTypes`. */
+function subscribe(
+  db: pg.Pool,
+  urlSealed: string,
+  urlMasked: string,
+  eventTypes: string[],
+): ReturnType<typeof insertSubscription> {
+  return insertSubscription(db, {
+    urlSealed,
+    urlMasked,
+    eventTypes,
+    description: null,
+    secretSealed: "s",
+  });
+}
+
 describe("writeJobProgress", () => {
   let control: ControlTestDatabase;
   let pool: pg.Pool;
@@ -34,20 +50,12 @@ describe("writeJobProgress", () => {
   });
 
   it("appends several events in order with consecutive numbers and their subscribers", async () => {
-    const progressHook = await insertSubscription(pool, {
-      urlSealed: "sealed-a",
-      urlMasked: "https://a.example/hook",
-      eventTypes: ["job.progress"],
-      description: null,
-      secretSealed: "s",
-    });
-    const disabledOrOther = await insertSubscription(pool, {
-      urlSealed: "sealed-b",
-      urlMasked: "https://b.example/hook",
-      eventTypes: ["job.succeeded"],
-      description: null,
-      secretSealed: "s",
-    });
+    const progressHook = await subscribe(pool, "sealed-a", "https://a.example/hook", [
+      "job.progress",
+    ]);
+    const disabledOrOther = await subscribe(pool, "sealed-b", "https://b.example/hook", [
+      "job.succeeded",
+    ]);
     const appended = await writeJobProgress(
       pool,
       jobId,
@@ -187,20 +195,11 @@ describe("recordJobHeads", () => {
   });
 
   it("returns the tenant and its tenant.ready subscribers once, on the first success only", async () => {
-    const wantsReady = await insertSubscription(control.pool, {
-      urlSealed: "sealed-ready",
-      urlMasked: "https://ready.example/hook",
-      eventTypes: ["tenant.ready", "job.failed"],
-      description: null,
-      secretSealed: "s",
-    });
-    await insertSubscription(control.pool, {
-      urlSealed: "sealed-other",
-      urlMasked: "https://other.example/hook",
-      eventTypes: ["job.succeeded"],
-      description: null,
-      secretSealed: "s",
-    });
+    const wantsReady = await subscribe(control.pool, "sealed-ready", "https://ready.example/hook", [
+      "tenant.ready",
+      "job.failed",
+    ]);
+    await subscribe(control.pool, "sealed-other", "https://other.example/hook", ["job.succeeded"]);
     const first = await recordJobHeads(control.pool, "acme", ["r1"]);
     assert.equal(first?.tenant.id, "acme");
     assert.deepEqual(first.tenant.heads, ["r1"]);
@@ -228,13 +227,9 @@ describe("finishJobWithEvents", () => {
   it("finishes the job and appends the last events after the others, with their subscribers", async () => {
     const id = await control.queuedJob();
     await claimJobForRun(control.pool, id, "worker-1");
-    const hook = await insertSubscription(control.pool, {
-      urlSealed: "sealed-done",
-      urlMasked: "https://done.example/hook",
-      eventTypes: ["job.succeeded"],
-      description: null,
-      secretSealed: "s",
-    });
+    const hook = await subscribe(control.pool, "sealed-done", "https://done.example/hook", [
+      "job.succeeded",
+    ]);
     const { job, appended } = await finishJobWithEvents(
       control.pool,
       id,
