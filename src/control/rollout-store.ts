@@ -260,32 +260,43 @@ const TENANT_STATE_OF_FINISHED_JOB =
   "CASE j.state WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END";
 
 /**
- * Brings rollout tenants whose job finished in line with the job, and counts the rollout's tenants
- * per wave and state, in one statement. The count cannot see the UPDATE's changes (a statement
- * reads one snapshot), so it counts an active tenant whose job has finished by the job's state,
- * as the UPDATE sets it. That also holds when another process synced the tenant concurrently
- * (the UPDATE then skips it): the count follows the jobs, whoever wrote the tenant rows.
+ * Brings rollout tenants whose job finished in line with the job, and returns the rollout's
+ * counts per wave and state, in one statement. It reads the rollout's active tenants (a handful,
+ * through a partial index) and one counter row per wave, kept by triggers on rollout_tenants
+ * (migration c0a1b2c3d405), so a pass costs the same at the first tenant of a rollout and at its
+ * ten-thousandth.
+ *
+ * A statement reads one snapshot, and the counters change only when it ends (its trigger), so the
+ * tenants it moves are added to what it read. The counter rows are read FOR UPDATE: if another
+ * process (a GET of the rollout) synced a tenant concurrently, this UPDATE skips it and the read
+ * waits for that commit and sees its counters, so the tenant is counted once, where it is now.
  */
 export async function syncAndCountRolloutTenants(
   db: Queryable,
   rolloutId: string,
 ): Promise<Map<number, StateCounts>> {
-  const { rows } = await db.query<CountRow>(
+  const { rows } = await db.query<WaveCountsRow>(
     `WITH synced AS (
        UPDATE rollout_tenants rt
           SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error
          FROM jobs j
         WHERE rt.rollout_id = $1 AND rt.state = 'active' AND rt.job_id = j.id
           AND j.state IN ('succeeded', 'failed', 'cancelled')
+        RETURNING rt.wave, rt.state
+     ), moved AS (
+       SELECT wave, count(*)::int AS n,
+              count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
+              count(*) FILTER (WHERE state = 'failed')::int AS failed,
+              count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled
+         FROM synced GROUP BY wave
      )
-     SELECT rt.wave,
-            CASE WHEN j.state IN ('succeeded', 'failed', 'cancelled')
-                 THEN ${TENANT_STATE_OF_FINISHED_JOB} ELSE rt.state END AS state,
-            count(*)::int AS n
-       FROM rollout_tenants rt
-       LEFT JOIN jobs j ON rt.state = 'active' AND j.id = rt.job_id
-      WHERE rt.rollout_id = $1
-      GROUP BY 1, 2`,
+     SELECT w.wave, w.pending, w.active - COALESCE(m.n, 0) AS active,
+            w.succeeded + COALESCE(m.succeeded, 0) AS succeeded,
+            w.failed + COALESCE(m.failed, 0) AS failed, w.skipped,
+            w.cancelled + COALESCE(m.cancelled, 0) AS cancelled
+       FROM rollout_waves w LEFT JOIN moved m ON m.wave = w.wave
+      WHERE w.rollout_id = $1
+        FOR UPDATE OF w`,
     [rolloutId],
   );
   return countsPerWave(rows);
@@ -303,32 +314,28 @@ export const emptyCounts = (): StateCounts => ({
   cancelled: 0,
 });
 
-/** Tenant counts per wave and state. */
+/** Tenant counts per wave and state, as the triggers on rollout_tenants keep them. */
 export async function waveCounts(
   db: Queryable,
   rolloutId: string,
 ): Promise<Map<number, StateCounts>> {
-  const { rows } = await db.query<CountRow>(
-    "SELECT wave, state, count(*)::int AS n FROM rollout_tenants WHERE rollout_id = $1 GROUP BY wave, state",
+  const { rows } = await db.query<WaveCountsRow>(
+    `SELECT wave, pending, active, succeeded, failed, skipped, cancelled
+       FROM rollout_waves WHERE rollout_id = $1`,
     [rolloutId],
   );
   return countsPerWave(rows);
 }
 
-interface CountRow {
-  wave: number;
-  state: RolloutTenantState;
-  n: number;
-}
+type WaveCountsRow = StateCounts & { wave: number };
 
-function countsPerWave(rows: readonly CountRow[]): Map<number, StateCounts> {
-  const waves = new Map<number, StateCounts>();
-  for (const row of rows) {
-    const counts = waves.get(row.wave) ?? emptyCounts();
-    counts[row.state] = row.n;
-    waves.set(row.wave, counts);
-  }
-  return waves;
+function countsPerWave(rows: readonly WaveCountsRow[]): Map<number, StateCounts> {
+  return new Map(
+    rows.map(({ wave, pending, active, succeeded, failed, skipped, cancelled }) => [
+      wave,
+      { pending, active, succeeded, failed, skipped, cancelled },
+    ]),
+  );
 }
 
 export function sumCounts(counts: Iterable<StateCounts>): StateCounts {

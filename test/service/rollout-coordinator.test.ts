@@ -4,11 +4,14 @@
  * job, so each statement of a pass is a round trip per tenant.
  */
 import assert from "node:assert/strict";
-import { after, before, beforeEach, describe, it } from "node:test";
+import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import pg from "pg";
 import { pino } from "pino";
 import {
+  cancelPendingTenants,
   insertRollout,
+  resetFailedTenants,
+  setRolloutTenant,
   syncAndCountRolloutTenants,
   type RolloutRecord,
 } from "../../src/control/rollout-store.js";
@@ -44,6 +47,39 @@ function countStatements(pool: pg.Pool): string[] {
     };
   });
   return sent;
+}
+
+/** Rows a statement read from rollout_tenants, by the statistics of the transaction it ran in. */
+async function rolloutTenantRowsRead(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) AS n
+       FROM pg_stat_xact_user_tables WHERE relname = 'rollout_tenants'`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** The per-wave counters disagree with the tenants' states: the rows that differ, both ways. */
+async function counterMismatches(pool: pg.Pool): Promise<unknown[]> {
+  const { rows } = await pool.query(
+    `WITH counted AS (
+       SELECT rollout_id, wave,
+              count(*) FILTER (WHERE state = 'pending')::int AS pending,
+              count(*) FILTER (WHERE state = 'active')::int AS active,
+              count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
+              count(*) FILTER (WHERE state = 'failed')::int AS failed,
+              count(*) FILTER (WHERE state = 'skipped')::int AS skipped,
+              count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled
+         FROM rollout_tenants GROUP BY rollout_id, wave
+     ), kept AS (
+       SELECT rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled
+         FROM rollout_waves
+        WHERE pending + active + succeeded + failed + skipped + cancelled > 0
+     )
+     (SELECT 'counted' AS side, * FROM counted EXCEPT SELECT 'counted', * FROM kept)
+     UNION ALL
+     (SELECT 'kept' AS side, * FROM kept EXCEPT SELECT 'kept', * FROM counted)`,
+  );
+  return rows;
 }
 
 /** Waits until some backend of this database waits for a lock. */
@@ -103,6 +139,9 @@ describe("rollout coordinator: one pass", () => {
   });
   beforeEach(() => {
     sent.length = 0;
+  });
+  afterEach(async () => {
+    assert.deepEqual(await counterMismatches(control.pool), []);
   });
 
   let rollout: RolloutRecord;
@@ -209,5 +248,80 @@ describe("rollout coordinator: one pass", () => {
       { state: tenants.c3?.state, job: tenants.c3?.job_id, code: tenants.c3?.code },
       { state: "failed", job: null, code: "TENANT_NOT_FOUND" },
     );
+  });
+
+  it("keeps the per-wave counters true through skips, cancel, retry and the rollout's deletion", async () => {
+    const waved = await insertRollout(control.pool, {
+      target: "head",
+      selector: { tags: ["coord"] },
+      waves: [{ count: 1 }, { percent: 100 }],
+      maxParallel: 1,
+      failureThreshold: { count: 1 },
+      callbackUrl: null,
+      callbackUrlSealed: null,
+    });
+    assert.deepEqual(await counterMismatches(control.pool), []);
+    await setRolloutTenant(control.pool, waved.id, "c1", "skipped");
+    await setRolloutTenant(control.pool, waved.id, "c2", "failed", { error: { code: "X" } });
+    // Same state again, other columns only: no counter moves.
+    await setRolloutTenant(control.pool, waved.id, "c2", "failed", { error: { code: "Y" } });
+    assert.deepEqual(await counterMismatches(control.pool), []);
+    await cancelPendingTenants(control.pool, waved.id);
+    assert.deepEqual(await counterMismatches(control.pool), []);
+    assert.equal(await resetFailedTenants(control.pool, waved.id), 1);
+    const counts = await syncAndCountRolloutTenants(control.pool, waved.id);
+    assert.deepEqual(
+      [...counts.entries()].map(([wave, c]) => [wave, c.skipped, c.pending, c.failed]),
+      [
+        [0, 1, 0, 0],
+        [1, 0, 1, 0],
+      ],
+    );
+    await control.pool.query("DELETE FROM rollouts WHERE id = $1", [waved.id]);
+    const { rows } = await control.pool.query(
+      "SELECT count(*)::int AS n FROM rollout_waves WHERE rollout_id = $1",
+      [waved.id],
+    );
+    assert.equal(rows[0]?.n, 0);
+  });
+
+  it("counts a rollout of thousands of tenants without reading them: a pass costs the same at any size", async () => {
+    await control.pool.query(
+      `INSERT INTO tenants (id, name, tags, database_url_sealed, database_url_masked, schema_name)
+       SELECT 'many' || g, 'many ' || g, ARRAY['many'], 'sealed-url', 'postgres://db/x', 'public'
+         FROM generate_series(1, 3000) g`,
+    );
+    const big = await insertRollout(control.pool, {
+      target: "head",
+      selector: { tags: ["many"] },
+      waves: [{ count: 10 }, { percent: 100 }],
+      maxParallel: 2,
+      failureThreshold: { count: 1 },
+      callbackUrl: null,
+      callbackUrlSealed: null,
+    });
+    await advanceRollouts(deps, [big.id]);
+    await control.pool.query(
+      `UPDATE jobs SET state = 'succeeded', finished_at = now()
+        WHERE rollout_id = $1 AND tenant_id = (SELECT min(tenant_id) FROM jobs WHERE rollout_id = $1)`,
+      [big.id],
+    );
+    const client = await control.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const before = await rolloutTenantRowsRead(client);
+      const counts = await syncAndCountRolloutTenants(client, big.id);
+      const read = (await rolloutTenantRowsRead(client)) - before;
+      await client.query("ROLLBACK");
+      assert.deepEqual(
+        { ...counts.get(0) },
+        { pending: 8, active: 1, succeeded: 1, failed: 0, skipped: 0, cancelled: 0 },
+      );
+      assert.equal(counts.get(1)?.pending, 2990);
+      // The two active tenants (and the one the UPDATE moves), not the 3,000 of the rollout.
+      assert.ok(read <= 10, `read ${read} rollout tenants`);
+    } finally {
+      client.release();
+    }
   });
 });
