@@ -106,21 +106,39 @@ export class JobProgressRecorder {
       const events = this.pendingEvents;
       this.pendingProgress = {};
       this.pendingEvents = [];
+      let appended;
       try {
-        const appended = await writeJobProgress(
+        appended = await writeJobProgress(
           this.db,
           this.jobId,
           progress,
           events,
           WEBHOOK_EVENT_TYPES,
         );
+      } catch (error) {
+        // The statement did not commit (short of a connection lost between its commit and its
+        // reply): what it carried goes back in front of what came since, for the next write (or
+        // the job's outcome, through close()) to carry, so a passing control-database error
+        // loses no event. Progress never stops the migration.
+        this.pendingProgress = { ...progress, ...this.pendingProgress };
+        this.pendingEvents = [...events, ...this.pendingEvents];
+        this.logger.warn(
+          { err: error },
+          "could not record job progress; the next write retries it",
+        );
+        // flush() and close() must not wait on a database that is down: they get what is left.
+        if (this.hurried()) break;
+        await this.pause();
+        continue;
+      }
+      try {
         const deliveries = await this.events.recordDeliveries(this.db, this.jobId, appended, {
           hasCallback: this.hasCallback,
         });
         await this.events.enqueue(deliveries);
       } catch (error) {
-        // Progress is informative: a failed write is logged and does not stop the migration.
-        this.logger.warn({ err: error }, "could not record job progress");
+        // The events are recorded; writing them again would duplicate them.
+        this.logger.warn({ err: error }, "could not record the webhook deliveries of job events");
       }
       if (!this.hurried()) await this.pause();
     }

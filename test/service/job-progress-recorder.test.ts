@@ -146,4 +146,77 @@ describe("JobProgressRecorder", () => {
     );
     assert.equal(recorder.currentSteps[0]?.state, "succeeded");
   });
+
+  it("a write that fails is carried by the next one: no event is lost to a passing error", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    let writes = 0;
+    const failingOnce: Queryable = {
+      query: (async (text: string, values?: unknown[]) => {
+        writes++;
+        if (writes === 1) throw new Error("connection terminated unexpectedly");
+        return pool.query(text, values);
+      }) as Queryable["query"],
+    };
+    const recorder = recorderFor(failingOnce, id);
+    const step: PlanStep = {
+      kind: "revision",
+      revision: "r0",
+      direction: "up",
+      headChange: { kind: "insert", version: "r0" },
+      headsAfter: ["r0"],
+    };
+    const plan: MigrationPlan = {
+      operation: "upgrade",
+      target: "head",
+      fromHeads: [],
+      steps: [step],
+      toHeads: ["r0"],
+    };
+    recorder.onRunnerEvent({ kind: "planned", plan }); // the first write, which fails
+    recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
+    recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
+    // The writer retries after its interval, with what failed and what came since.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await recorder.flush();
+
+    assert.equal(writes, 2);
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["job.queued", "job.running", "job.started", "job.progress"],
+    );
+    const job = await getJob(pool, id);
+    assert.deepEqual(
+      { stepsTotal: job?.stepsTotal, stepsDone: job?.stepsDone, fromHeads: job?.fromHeads },
+      { stepsTotal: 1, stepsDone: 1, fromHeads: [] },
+    );
+  });
+
+  it("close() while the control database fails hands back the failed write too", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    const down: Queryable = {
+      query: (async () => {
+        throw new Error("connection refused");
+      }) as unknown as Queryable["query"],
+    };
+    const recorder = recorderFor(down, id);
+    const plan: MigrationPlan = {
+      operation: "upgrade",
+      target: "head",
+      fromHeads: [],
+      steps: [],
+      toHeads: [],
+    };
+    recorder.onRunnerEvent({ kind: "planned", plan });
+    const left = await recorder.close();
+    assert.deepEqual(
+      left.events.map((e) => e.type),
+      ["job.started"],
+    );
+    assert.equal(left.progress.stepsTotal, 0);
+  });
 });
