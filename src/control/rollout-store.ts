@@ -267,20 +267,29 @@ const TENANT_STATE_OF_FINISHED_JOB =
  * ten-thousandth.
  *
  * A statement reads one snapshot, and the counters change only when it ends (its trigger), so the
- * tenants it moves are added to what it read. The counter rows are read FOR UPDATE: if another
- * process (a GET of the rollout) synced a tenant concurrently, this UPDATE skips it and the read
- * waits for that commit and sees its counters, so the tenant is counted once, where it is now.
+ * tenants it moves are added to what it read. With `forUpdate` (the coordinator, which decides
+ * from the counts) the counter rows are read FOR UPDATE: if another process (a GET of the
+ * rollout) synced a tenant concurrently, this UPDATE skips it and the read waits for that commit
+ * and sees its counters, so the tenant is counted once, where it is now. Without it (a GET, which
+ * only shows them) such a tenant can show as active for that moment, and the statement locks
+ * nothing: a GET that synced nobody writes nothing, so it does not wait for a WAL flush either.
  */
 export async function syncAndCountRolloutTenants(
   db: Queryable,
   rolloutId: string,
+  options: { readonly forUpdate: boolean } = { forUpdate: true },
 ): Promise<Map<number, StateCounts>> {
   const { rows } = await db.query<WaveCountsRow>(
-    `WITH synced AS (
+    // MATERIALIZED: the active tenants are found first, through their partial index, and their
+    // jobs by key. Left to itself the planner may start from the finished jobs instead (a join
+    // order that reads every finished job of the rollout, on every pass).
+    `WITH active AS MATERIALIZED (
+       SELECT tenant_id, job_id FROM rollout_tenants WHERE rollout_id = $1 AND state = 'active'
+     ), synced AS (
        UPDATE rollout_tenants rt
           SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error
-         FROM jobs j
-        WHERE rt.rollout_id = $1 AND rt.state = 'active' AND rt.job_id = j.id
+         FROM active a JOIN jobs j ON j.id = a.job_id
+        WHERE rt.rollout_id = $1 AND rt.tenant_id = a.tenant_id AND rt.state = 'active'
           AND j.state IN ('succeeded', 'failed', 'cancelled')
         RETURNING rt.wave, rt.state
      ), moved AS (
@@ -295,8 +304,7 @@ export async function syncAndCountRolloutTenants(
             w.failed + COALESCE(m.failed, 0) AS failed, w.skipped,
             w.cancelled + COALESCE(m.cancelled, 0) AS cancelled
        FROM rollout_waves w LEFT JOIN moved m ON m.wave = w.wave
-      WHERE w.rollout_id = $1
-        FOR UPDATE OF w`,
+      WHERE w.rollout_id = $1${options.forUpdate ? "\n        FOR UPDATE OF w" : ""}`,
     [rolloutId],
   );
   return countsPerWave(rows);

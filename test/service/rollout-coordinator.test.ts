@@ -181,7 +181,7 @@ describe("rollout coordinator: one pass", () => {
     const patterns = [
       /^BEGIN$/,
       /FOR UPDATE SKIP LOCKED/,
-      /WITH synced AS/,
+      /synced AS \(\s+UPDATE rollout_tenants[\s\S]*FROM rollout_waves w/,
       /FROM rollout_tenants rt LEFT JOIN tenants t/,
       /INSERT INTO jobs/,
       /^COMMIT$/,

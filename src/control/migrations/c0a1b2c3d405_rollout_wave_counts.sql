@@ -32,48 +32,48 @@ SELECT rollout_id, wave,
   FROM rollout_tenants
  GROUP BY rollout_id, wave;
 
--- Adds `deltas` (rows of rollout_id, wave, state, n) to the counters, creating a wave's row on
--- its first tenant. Waves are changed in key order, so two transactions moving tenants of several
--- waves cannot deadlock on them.
-CREATE FUNCTION rollout_waves_add(deltas JSONB) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO rollout_waves AS w (rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled)
-  SELECT rollout_id, wave,
-         COALESCE(sum(n) FILTER (WHERE state = 'pending'), 0),
-         COALESCE(sum(n) FILTER (WHERE state = 'active'), 0),
-         COALESCE(sum(n) FILTER (WHERE state = 'succeeded'), 0),
-         COALESCE(sum(n) FILTER (WHERE state = 'failed'), 0),
-         COALESCE(sum(n) FILTER (WHERE state = 'skipped'), 0),
-         COALESCE(sum(n) FILTER (WHERE state = 'cancelled'), 0)
-    FROM jsonb_to_recordset(deltas) AS d (rollout_id UUID, wave INTEGER, state TEXT, n INTEGER)
-   GROUP BY rollout_id, wave
-   ORDER BY rollout_id, wave
-  ON CONFLICT (rollout_id, wave) DO UPDATE
-     SET pending = w.pending + EXCLUDED.pending, active = w.active + EXCLUDED.active,
-         succeeded = w.succeeded + EXCLUDED.succeeded, failed = w.failed + EXCLUDED.failed,
-         skipped = w.skipped + EXCLUDED.skipped, cancelled = w.cancelled + EXCLUDED.cancelled
-$$;
-
 -- Statement-level, over the statement's transition tables: one change per wave however many
--- tenants a statement moves (a rollout's creation inserts them all in one statement).
+-- tenants a statement moves (a rollout's creation inserts them all in one statement). Statements
+-- that move tenants of several waves (cancel, retry) run under the rollout's row lock, as the
+-- coordinator's passes do, so they never interleave on one rollout's counters.
 CREATE FUNCTION rollout_waves_count() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  deltas JSONB;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    SELECT jsonb_agg(d) INTO deltas
-      FROM (SELECT rollout_id, wave, state, count(*) AS n FROM new_rows GROUP BY 1, 2, 3) d;
+    INSERT INTO rollout_waves AS w (rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled)
+    SELECT rollout_id, wave,
+           count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'active'),
+           count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state = 'failed'),
+           count(*) FILTER (WHERE state = 'skipped'), count(*) FILTER (WHERE state = 'cancelled')
+      FROM new_rows
+     GROUP BY rollout_id, wave
+     ORDER BY rollout_id, wave
+    ON CONFLICT (rollout_id, wave) DO UPDATE
+       SET pending = w.pending + EXCLUDED.pending, active = w.active + EXCLUDED.active,
+           succeeded = w.succeeded + EXCLUDED.succeeded, failed = w.failed + EXCLUDED.failed,
+           skipped = w.skipped + EXCLUDED.skipped, cancelled = w.cancelled + EXCLUDED.cancelled;
   ELSIF TG_OP = 'UPDATE' THEN
-    -- Only tenants whose state changed: -1 where they were, +1 where they are.
-    SELECT jsonb_agg(d) INTO deltas
-      FROM (SELECT o.rollout_id, o.wave, s.state, sum(s.n) AS n
+    -- Only tenants whose state changed: -1 where they were, +1 where they are. A statement that
+    -- moved nobody (insertJob's rollout CTE for a job outside any rollout) changes nothing.
+    UPDATE rollout_waves w
+       SET pending = w.pending + d.pending, active = w.active + d.active,
+           succeeded = w.succeeded + d.succeeded, failed = w.failed + d.failed,
+           skipped = w.skipped + d.skipped, cancelled = w.cancelled + d.cancelled
+      FROM (SELECT o.rollout_id, o.wave,
+                   sum(CASE n.state WHEN 'pending' THEN 1 ELSE 0 END - CASE o.state WHEN 'pending' THEN 1 ELSE 0 END) AS pending,
+                   sum(CASE n.state WHEN 'active' THEN 1 ELSE 0 END - CASE o.state WHEN 'active' THEN 1 ELSE 0 END) AS active,
+                   sum(CASE n.state WHEN 'succeeded' THEN 1 ELSE 0 END - CASE o.state WHEN 'succeeded' THEN 1 ELSE 0 END) AS succeeded,
+                   sum(CASE n.state WHEN 'failed' THEN 1 ELSE 0 END - CASE o.state WHEN 'failed' THEN 1 ELSE 0 END) AS failed,
+                   sum(CASE n.state WHEN 'skipped' THEN 1 ELSE 0 END - CASE o.state WHEN 'skipped' THEN 1 ELSE 0 END) AS skipped,
+                   sum(CASE n.state WHEN 'cancelled' THEN 1 ELSE 0 END - CASE o.state WHEN 'cancelled' THEN 1 ELSE 0 END) AS cancelled
               FROM old_rows o
-              JOIN new_rows nr ON nr.rollout_id = o.rollout_id AND nr.tenant_id = o.tenant_id
-             CROSS JOIN LATERAL (VALUES (o.state, -1), (nr.state, 1)) AS s (state, n)
-             WHERE o.state <> nr.state
-             GROUP BY 1, 2, 3) d;
+              JOIN new_rows n ON n.rollout_id = o.rollout_id AND n.tenant_id = o.tenant_id
+             WHERE o.state <> n.state
+             GROUP BY o.rollout_id, o.wave
+             ORDER BY o.rollout_id, o.wave) d
+     WHERE w.rollout_id = d.rollout_id AND w.wave = d.wave;
   ELSE
     -- Only a rollout's deletion deletes its tenants, and their counters go with it (ON DELETE
-    -- CASCADE), so a deletion never creates a counter row: UPDATE only.
+    -- CASCADE); whatever is left of them is corrected the same way.
     UPDATE rollout_waves w
        SET pending = w.pending - d.pending, active = w.active - d.active,
            succeeded = w.succeeded - d.succeeded, failed = w.failed - d.failed,
@@ -87,10 +87,6 @@ BEGIN
                    count(*) FILTER (WHERE state = 'cancelled') AS cancelled
               FROM old_rows GROUP BY rollout_id, wave) d
      WHERE w.rollout_id = d.rollout_id AND w.wave = d.wave;
-  END IF;
-  -- A statement that moved nobody (most UPDATEs of insertJob's rollout CTE) changes nothing.
-  IF deltas IS NOT NULL THEN
-    PERFORM rollout_waves_add(deltas);
   END IF;
   RETURN NULL;
 END
@@ -115,5 +111,4 @@ DROP TRIGGER rollout_tenants_counted_on_delete ON rollout_tenants;
 DROP TRIGGER rollout_tenants_counted_on_update ON rollout_tenants;
 DROP TRIGGER rollout_tenants_counted_on_insert ON rollout_tenants;
 DROP FUNCTION rollout_waves_count();
-DROP FUNCTION rollout_waves_add(JSONB);
 DROP TABLE rollout_waves;
