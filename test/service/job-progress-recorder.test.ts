@@ -199,9 +199,7 @@ describe("JobProgressRecorder", () => {
     const id = await control.queuedJob();
     await claimJobForRun(pool, id, "worker-1");
     const down: Queryable = {
-      query: (async () => {
-        throw new Error("connection refused");
-      }) as unknown as Queryable["query"],
+      query: () => Promise.reject(new Error("connection refused")),
     };
     const recorder = recorderFor(down, id);
     const plan: MigrationPlan = {
