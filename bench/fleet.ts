@@ -1,6 +1,6 @@
 /**
  * npm run bench:fleet -- [--tenants 200] [--concurrency 8] [--reps 3] [--mode schema|database] [--peer dbmate|none]
- *                          [--warmup 16] [--settle 6]
+ *                          [--warmup 16] [--settle 6] [--only floor,engine,fleetway,dbmate]
  *
  * N tenants from base to head with the example migration set, C at a time, four contenders
  * in the same run, alternating, several repetitions:
@@ -59,6 +59,11 @@ const WARMUP = intFlag(f, "warmup", 2 * CONCURRENCY);
 const SETTLE_SECONDS = intFlag(f, "settle", 6);
 const MODE = f.get("mode") === "database" ? "database" : "schema";
 const PEER = f.get("peer") ?? "dbmate";
+/** Run only these contenders (comma-separated), e.g. Fleetway alone at a size the others need not repeat. */
+const ONLY = f
+  .get("only")
+  ?.split(",")
+  .map((name) => name.trim());
 const MIGRATIONS = new URL("../migrations", import.meta.url).pathname;
 const DBMATE = new URL("../node_modules/.bin/dbmate", import.meta.url).pathname;
 
@@ -370,12 +375,19 @@ async function rollout(fleetway: FleetwayProcesses, tag: string): Promise<number
 async function main(): Promise<void> {
   const steps = await exampleSqlSteps();
   const dbmateDir = await writeDbmateMigrations(steps);
-  const contenders: Record<string, (fleet: Fleet) => Promise<RunCost>> = {
+  const all: Record<string, (fleet: Fleet) => Promise<RunCost>> = {
     floor: (fleet) => runFloor(fleet, steps),
     engine: runEngine,
     fleetway: runFleetway,
-    ...(PEER === "dbmate" ? { dbmate: (fleet: Fleet) => runDbmate(fleet, dbmateDir) } : {}),
+    ...(PEER === "dbmate" || ONLY?.includes("dbmate") === true
+      ? { dbmate: (fleet: Fleet) => runDbmate(fleet, dbmateDir) }
+      : {}),
   };
+  const unknown = ONLY?.filter((name) => !(name in all)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only: no contender ${unknown.join(", ")}`);
+  const contenders = Object.fromEntries(
+    Object.entries(all).filter(([name]) => ONLY === undefined || ONLY.includes(name)),
+  );
   const times: Record<string, number[]> = Object.fromEntries(
     Object.keys(contenders).map((k) => [k, []]),
   );
@@ -410,15 +422,18 @@ async function main(): Promise<void> {
     await rm(dbmateDir, { recursive: true, force: true });
     for (const drop of dropAtEnd) await drop();
   }
-  const floor = median(times.floor ?? []);
-  const floorCpu = median(cpu.floor ?? []);
+  // Without the floor in this run (--only), there is nothing to divide by.
+  const floor = times.floor === undefined ? Number.NaN : median(times.floor);
+  const floorCpu = cpu.floor === undefined ? Number.NaN : median(cpu.floor);
+  const ratio = (value: number, of: number): string =>
+    Number.isNaN(of) ? "-" : (value / of).toFixed(2);
   const rows = Object.entries(times).map(([name, values]) => ({
     contender: name,
     "median s": seconds(median(values)),
     "per tenant ms": (median(values) / TENANTS).toFixed(1),
-    "× floor": (median(values) / floor).toFixed(2),
+    "× floor": ratio(median(values), floor),
     "CPU s": seconds(median(cpu[name] ?? [])),
-    "CPU × floor": (median(cpu[name] ?? []) / floorCpu).toFixed(2),
+    "CPU × floor": ratio(median(cpu[name] ?? []), floorCpu),
     "PostgreSQL CPU s": seconds(median(postgresCpu[name] ?? [])),
   }));
   printTable("fleet rollout, base → head (CPU: the whole machine's, busy time)", rows);
