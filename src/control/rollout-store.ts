@@ -287,7 +287,8 @@ export async function syncAndCountRolloutTenants(
        SELECT tenant_id, job_id FROM rollout_tenants WHERE rollout_id = $1 AND state = 'active'
      ), synced AS (
        UPDATE rollout_tenants rt
-          SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error
+          SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error,
+              job_seconds = extract(epoch FROM j.finished_at - j.started_at)
          FROM active a JOIN jobs j ON j.id = a.job_id
         WHERE rt.rollout_id = $1 AND rt.tenant_id = a.tenant_id AND rt.state = 'active'
           AND j.state IN ('succeeded', 'failed', 'cancelled')
@@ -447,19 +448,22 @@ export async function cancelPendingTenants(db: Queryable, rolloutId: string): Pr
 /** For retry: failed (and cancelled) tenants go back to pending, in their waves. */
 export async function resetFailedTenants(db: Queryable, rolloutId: string): Promise<number> {
   const result = await db.query(
-    `UPDATE rollout_tenants SET state = 'pending', job_id = NULL, error = NULL
+    `UPDATE rollout_tenants SET state = 'pending', job_id = NULL, error = NULL, job_seconds = NULL
       WHERE rollout_id = $1 AND state IN ('failed', 'cancelled')`,
     [rolloutId],
   );
   return result.rowCount ?? 0;
 }
 
-/** Average duration of the rollout's finished jobs, for the ETA. */
+/**
+ * Average duration of the rollout's finished jobs, for the ETA: from the per-wave sums the
+ * triggers on rollout_tenants keep (a tenant's duration is recorded when it is brought in line
+ * with its finished job), so one row per wave, not every job of the rollout.
+ */
 export async function averageJobSeconds(db: Queryable, rolloutId: string): Promise<number | null> {
   const { rows } = await db.query<{ avg: number | null }>(
-    `SELECT avg(extract(epoch FROM j.finished_at - j.started_at))::float8 AS avg
-       FROM rollout_tenants rt JOIN jobs j ON j.id = rt.job_id
-      WHERE rt.rollout_id = $1 AND j.finished_at IS NOT NULL AND j.started_at IS NOT NULL`,
+    `SELECT sum(job_seconds) / NULLIF(sum(timed_jobs), 0) AS avg
+       FROM rollout_waves WHERE rollout_id = $1`,
     [rolloutId],
   );
   return rows[0]?.avg ?? null;

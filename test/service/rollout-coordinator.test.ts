@@ -8,6 +8,7 @@ import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import pg from "pg";
 import { pino } from "pino";
 import {
+  averageJobSeconds,
   cancelPendingTenants,
   insertRollout,
   resetFailedTenants,
@@ -68,10 +69,13 @@ async function counterMismatches(pool: pg.Pool): Promise<unknown[]> {
               count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
               count(*) FILTER (WHERE state = 'failed')::int AS failed,
               count(*) FILTER (WHERE state = 'skipped')::int AS skipped,
-              count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled
+              count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled,
+              count(job_seconds)::int AS timed_jobs,
+              round(COALESCE(sum(job_seconds), 0)::numeric, 6) AS job_seconds
          FROM rollout_tenants GROUP BY rollout_id, wave
      ), kept AS (
-       SELECT rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled
+       SELECT rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled, timed_jobs,
+              round(job_seconds::numeric, 6) AS job_seconds
          FROM rollout_waves
         WHERE pending + active + succeeded + failed + skipped + cancelled > 0
      )
@@ -323,5 +327,34 @@ describe("rollout coordinator: one pass", () => {
     } finally {
       client.release();
     }
+  });
+
+  it("averages the durations of the rollout's finished jobs for its ETA, without the retried ones", async () => {
+    const timed = await insertRollout(control.pool, {
+      target: "head",
+      selector: { ids: ["c1", "c2"] },
+      waves: [{ count: 1 }, { percent: 100 }],
+      maxParallel: 2,
+      failureThreshold: { count: 5 },
+      callbackUrl: null,
+      callbackUrlSealed: null,
+    });
+    assert.equal(await averageJobSeconds(control.pool, timed.id), null);
+    await advanceRollouts(deps, [timed.id]); // c1, the canary
+    await control.pool.query(
+      `UPDATE jobs SET state = 'succeeded', started_at = now() - interval '4 s', finished_at = now()
+        WHERE rollout_id = $1 AND tenant_id = 'c1'`,
+      [timed.id],
+    );
+    await advanceRollouts(deps, [timed.id]); // c1 counted; the second wave launches c2
+    await control.pool.query(
+      `UPDATE jobs SET state = 'failed', started_at = now() - interval '2 s', finished_at = now()
+        WHERE rollout_id = $1 AND tenant_id = 'c2'`,
+      [timed.id],
+    );
+    await syncAndCountRolloutTenants(control.pool, timed.id, { forUpdate: false });
+    assert.equal(await averageJobSeconds(control.pool, timed.id), 3);
+    await resetFailedTenants(control.pool, timed.id);
+    assert.equal(await averageJobSeconds(control.pool, timed.id), 4);
   });
 });

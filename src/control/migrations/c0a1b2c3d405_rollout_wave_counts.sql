@@ -7,7 +7,9 @@
 -- one pass per tenant: counting rollout_tenants each time made a rollout of N tenants cost O(N²)
 -- (3 ms per pass at 1,000 tenants, growing linearly). These counters are kept by triggers on
 -- rollout_tenants, so every writer (the coordinator, GET's sync, cancel, retry) keeps them
--- true inside its own transaction, and reading them costs one row per wave.
+-- true inside its own transaction, and reading them costs one row per wave. The same goes for the
+-- average job duration behind a rollout's ETA: each tenant keeps its finished job's duration,
+-- and the waves their sum.
 CREATE TABLE rollout_waves (
     rollout_id UUID NOT NULL,
     wave INTEGER NOT NULL,
@@ -17,18 +19,29 @@ CREATE TABLE rollout_waves (
     failed INTEGER NOT NULL DEFAULT 0,
     skipped INTEGER NOT NULL DEFAULT 0,
     cancelled INTEGER NOT NULL DEFAULT 0,
+    -- Tenants with a finished job's duration, and the sum of those durations.
+    timed_jobs INTEGER NOT NULL DEFAULT 0,
+    job_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
     CONSTRAINT rollout_waves_pkey PRIMARY KEY (rollout_id, wave),
     CONSTRAINT rollout_waves_rollout_fkey FOREIGN KEY (rollout_id) REFERENCES rollouts (id) ON DELETE CASCADE
 );
 
-INSERT INTO rollout_waves (rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled)
+-- Set when the tenant is brought in line with its finished job; cleared when a retry re-queues it.
+ALTER TABLE rollout_tenants ADD COLUMN job_seconds DOUBLE PRECISION;
+UPDATE rollout_tenants rt SET job_seconds = extract(epoch FROM j.finished_at - j.started_at)
+  FROM jobs j
+ WHERE j.id = rt.job_id AND rt.state <> 'active' AND j.finished_at IS NOT NULL;
+
+INSERT INTO rollout_waves (rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled,
+                           timed_jobs, job_seconds)
 SELECT rollout_id, wave,
        count(*) FILTER (WHERE state = 'pending'),
        count(*) FILTER (WHERE state = 'active'),
        count(*) FILTER (WHERE state = 'succeeded'),
        count(*) FILTER (WHERE state = 'failed'),
        count(*) FILTER (WHERE state = 'skipped'),
-       count(*) FILTER (WHERE state = 'cancelled')
+       count(*) FILTER (WHERE state = 'cancelled'),
+       count(job_seconds), COALESCE(sum(job_seconds), 0)
   FROM rollout_tenants
  GROUP BY rollout_id, wave;
 
@@ -39,26 +52,34 @@ SELECT rollout_id, wave,
 CREATE FUNCTION rollout_waves_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO rollout_waves AS w (rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled)
+    INSERT INTO rollout_waves AS w (rollout_id, wave, pending, active, succeeded, failed, skipped,
+                                    cancelled, timed_jobs, job_seconds)
     SELECT rollout_id, wave,
            count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'active'),
            count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state = 'failed'),
-           count(*) FILTER (WHERE state = 'skipped'), count(*) FILTER (WHERE state = 'cancelled')
+           count(*) FILTER (WHERE state = 'skipped'), count(*) FILTER (WHERE state = 'cancelled'),
+           count(job_seconds), COALESCE(sum(job_seconds), 0)
       FROM new_rows
      GROUP BY rollout_id, wave
      ORDER BY rollout_id, wave
     ON CONFLICT (rollout_id, wave) DO UPDATE
        SET pending = w.pending + EXCLUDED.pending, active = w.active + EXCLUDED.active,
            succeeded = w.succeeded + EXCLUDED.succeeded, failed = w.failed + EXCLUDED.failed,
-           skipped = w.skipped + EXCLUDED.skipped, cancelled = w.cancelled + EXCLUDED.cancelled;
+           skipped = w.skipped + EXCLUDED.skipped, cancelled = w.cancelled + EXCLUDED.cancelled,
+           timed_jobs = w.timed_jobs + EXCLUDED.timed_jobs,
+           job_seconds = w.job_seconds + EXCLUDED.job_seconds;
   ELSIF TG_OP = 'UPDATE' THEN
-    -- Only tenants whose state changed: -1 where they were, +1 where they are. A statement that
-    -- moved nobody (insertJob's rollout CTE for a job outside any rollout) changes nothing.
+    -- Only tenants whose state or job duration changed: -1 where they were, +1 where they are. A
+    -- statement that moved nobody (insertJob's rollout CTE for a job outside any rollout) changes
+    -- nothing.
     UPDATE rollout_waves w
        SET pending = w.pending + d.pending, active = w.active + d.active,
            succeeded = w.succeeded + d.succeeded, failed = w.failed + d.failed,
-           skipped = w.skipped + d.skipped, cancelled = w.cancelled + d.cancelled
+           skipped = w.skipped + d.skipped, cancelled = w.cancelled + d.cancelled,
+           timed_jobs = w.timed_jobs + d.timed_jobs, job_seconds = w.job_seconds + d.job_seconds
       FROM (SELECT o.rollout_id, o.wave,
+                   sum((n.job_seconds IS NOT NULL)::int - (o.job_seconds IS NOT NULL)::int) AS timed_jobs,
+                   sum(COALESCE(n.job_seconds, 0) - COALESCE(o.job_seconds, 0)) AS job_seconds,
                    sum(CASE n.state WHEN 'pending' THEN 1 ELSE 0 END - CASE o.state WHEN 'pending' THEN 1 ELSE 0 END) AS pending,
                    sum(CASE n.state WHEN 'active' THEN 1 ELSE 0 END - CASE o.state WHEN 'active' THEN 1 ELSE 0 END) AS active,
                    sum(CASE n.state WHEN 'succeeded' THEN 1 ELSE 0 END - CASE o.state WHEN 'succeeded' THEN 1 ELSE 0 END) AS succeeded,
@@ -67,7 +88,7 @@ BEGIN
                    sum(CASE n.state WHEN 'cancelled' THEN 1 ELSE 0 END - CASE o.state WHEN 'cancelled' THEN 1 ELSE 0 END) AS cancelled
               FROM old_rows o
               JOIN new_rows n ON n.rollout_id = o.rollout_id AND n.tenant_id = o.tenant_id
-             WHERE o.state <> n.state
+             WHERE o.state <> n.state OR o.job_seconds IS DISTINCT FROM n.job_seconds
              GROUP BY o.rollout_id, o.wave
              ORDER BY o.rollout_id, o.wave) d
      WHERE w.rollout_id = d.rollout_id AND w.wave = d.wave;
@@ -77,8 +98,10 @@ BEGIN
     UPDATE rollout_waves w
        SET pending = w.pending - d.pending, active = w.active - d.active,
            succeeded = w.succeeded - d.succeeded, failed = w.failed - d.failed,
-           skipped = w.skipped - d.skipped, cancelled = w.cancelled - d.cancelled
-      FROM (SELECT rollout_id, wave,
+           skipped = w.skipped - d.skipped, cancelled = w.cancelled - d.cancelled,
+           timed_jobs = w.timed_jobs - d.timed_jobs, job_seconds = w.job_seconds - d.job_seconds
+      FROM (SELECT rollout_id, wave, count(job_seconds) AS timed_jobs,
+                   COALESCE(sum(job_seconds), 0) AS job_seconds,
                    count(*) FILTER (WHERE state = 'pending') AS pending,
                    count(*) FILTER (WHERE state = 'active') AS active,
                    count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
@@ -112,3 +135,4 @@ DROP TRIGGER rollout_tenants_counted_on_update ON rollout_tenants;
 DROP TRIGGER rollout_tenants_counted_on_insert ON rollout_tenants;
 DROP FUNCTION rollout_waves_count();
 DROP TABLE rollout_waves;
+ALTER TABLE rollout_tenants DROP COLUMN job_seconds;
