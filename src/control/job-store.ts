@@ -51,6 +51,16 @@ export function jobNotFound(id: string): FleetwayError {
  *
  * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
  */
+/**
+ * A rollout's job marks its rollout tenant active in the statement that inserts it. Only then:
+ * the UPDATE fires the counting trigger on rollout_tenants even when it moves nobody.
+ */
+const MARK_ROLLOUT_TENANT_ACTIVE = `, in_rollout AS (
+         UPDATE rollout_tenants rt SET state = 'active', job_id = job.id, error = NULL
+           FROM job
+          WHERE rt.rollout_id = job.rollout_id AND rt.tenant_id = job.tenant_id
+       )`;
+
 export async function insertJob(
   db: Queryable,
   job: NewJob,
@@ -70,11 +80,7 @@ export async function insertJob(
        ), queued AS (
          INSERT INTO job_events (job_id, seq, type, data)
          SELECT id, 1, 'job.queued', $12::jsonb FROM job
-       ), in_rollout AS (
-         UPDATE rollout_tenants rt SET state = 'active', job_id = job.id, error = NULL
-           FROM job
-          WHERE rt.rollout_id = job.rollout_id AND rt.tenant_id = job.tenant_id
-       )
+       )${job.rolloutId === undefined ? "" : MARK_ROLLOUT_TENANT_ACTIVE}
        SELECT ${JOB_COLUMNS_OF_CTE}, s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
               s.url_masked AS subscription_url_masked
          FROM job
