@@ -8,9 +8,11 @@ import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { ErrorCode, FleetwayError } from "../../src/engine/errors.js";
 import {
   createPooledConnections,
+  dedicatedConnections,
   type PooledConnections,
   type TenantConnections,
 } from "../../src/engine/runner/tenant-connections.js";
+import { startFreezableProxy } from "../support/freezable-proxy.js";
 import { revisionDir, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -229,4 +231,58 @@ describe("pooled tenant connections", () => {
       await other.drop();
     }
   });
+
+  const isConnectionFailed = (error: unknown): boolean =>
+    error instanceof FleetwayError && error.code === ErrorCode.CONNECTION_FAILED;
+
+  // Without the timeouts these never end: the test's own timeout fails them.
+  it(
+    "drops a connection whose server stopped answering when it is given back, and fails to open one",
+    { timeout: 15_000 },
+    async () => {
+      const proxy = await startFreezableProxy();
+      const quick = createPooledConnections({
+        maxPerDatabase: 2,
+        idleMs: 60_000,
+        maxDatabases: 4,
+        maxOpen: 4,
+        applicationName: "fleetway-test-pool",
+        connectTimeoutMs: 500,
+        resetTimeoutMs: 500,
+      });
+      try {
+        const lease = await quick.acquire(proxy.through(db.url), "fleetway-test-pool");
+        await lease.client.query("SELECT 1");
+        proxy.freeze();
+        await lease.release(true); // DISCARD ALL gets no answer
+        assert.equal(quick.openConnections(), 0, "dropped, not kept for the next run");
+        await assert.rejects(
+          quick.acquire(proxy.through(db.url), "fleetway-test-pool"),
+          isConnectionFailed,
+        );
+      } finally {
+        await quick.close();
+        await proxy.close();
+      }
+    },
+  );
+
+  it(
+    "gives up a connection attempt after the URL's connect_timeout",
+    { timeout: 15_000 },
+    async () => {
+      const proxy = await startFreezableProxy();
+      proxy.freeze();
+      try {
+        const url = new URL(proxy.through(db.url));
+        url.searchParams.set("connect_timeout", "1");
+        await assert.rejects(
+          dedicatedConnections.acquire(url.toString(), "fleetway-test"),
+          isConnectionFailed,
+        );
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
 });

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { ErrorCode, FleetwayError } from "../errors.js";
-import { pgConnectionConfig } from "./connect.js";
+import { tenantConnectionConfig } from "./connect.js";
 
 export function cancelledError(when: string, data: Record<string, unknown> = {}): FleetwayError {
   return new FleetwayError(ErrorCode.MIGRATION_CANCELLED, `Migration cancelled ${when}`, data);
@@ -32,7 +32,7 @@ export function cancelOnAbort(
 }
 
 async function cancelBackend(connectionString: string, pid: number): Promise<void> {
-  const client = new pg.Client(pgConnectionConfig(connectionString, "fleetway-cancel"));
+  const client = new pg.Client(tenantConnectionConfig(connectionString, "fleetway-cancel"));
   client.on("error", () => undefined);
   try {
     await client.connect();

@@ -45,6 +45,46 @@ function withDefaultUser(connectionString: string): string {
   }
 }
 
+/** How long a connection attempt to a tenant may take, unless its URL sets `connect_timeout`. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * TCP keepalive after this much silence: a server that went away while a session waits on it (a
+ * long statement, an idle pooled connection) is noticed by the kernel's probes, not waited for
+ * until the connection is used again.
+ */
+const KEEPALIVE_DELAY_MS = 30_000;
+
+/**
+ * {@link pgConnectionConfig} for a connection to a tenant (or any database Fleetway migrates): a
+ * connection attempt gives up after `connectTimeoutMs` (by default the URL's `connect_timeout`,
+ * in seconds as for libpq, 0 for no limit, else {@link DEFAULT_CONNECT_TIMEOUT_MS}) instead of the
+ * minutes the operating system spends on a host that drops packets, and TCP keepalive is on.
+ */
+export function tenantConnectionConfig(
+  connectionString: string,
+  applicationName: string,
+  connectTimeoutMs: number = connectTimeoutOf(connectionString),
+): pg.ClientConfig {
+  return {
+    ...pgConnectionConfig(connectionString, applicationName),
+    connectionTimeoutMillis: connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+  };
+}
+
+/** The URL's `connect_timeout` in ms; node-postgres itself ignores that parameter. */
+function connectTimeoutOf(connectionString: string): number {
+  try {
+    const seconds = new URL(connectionString).searchParams.get("connect_timeout");
+    if (seconds !== null && /^\d+$/.test(seconds)) return Number(seconds) * 1000;
+  } catch {
+    // not a URL: the default
+  }
+  return DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
 /**
  * Opens a dedicated, direct connection. A failure becomes CONNECTION_FAILED naming the host and
  * database but never the password (pg's own messages do not contain it either).
@@ -53,7 +93,7 @@ export async function connect(
   connectionString: string,
   applicationName: string,
 ): Promise<pg.Client> {
-  const client = new pg.Client(pgConnectionConfig(connectionString, applicationName));
+  const client = new pg.Client(tenantConnectionConfig(connectionString, applicationName));
   // An idle connection that dies (server restart, pg_terminate_backend) emits 'error'; without a
   // listener that would crash the process. The next query on it fails and is reported there.
   client.on("error", () => undefined);

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { connect, connectionFailed, isConnectionError, pgConnectionConfig } from "./connect.js";
+import { connect, connectionFailed, isConnectionError, tenantConnectionConfig } from "./connect.js";
 
 /** A connection lent to one run. */
 export interface TenantConnection {
@@ -67,6 +67,18 @@ export interface PooledConnectionsOptions {
    */
   readonly maxOpen: number;
   readonly applicationName: string;
+  /**
+   * How long opening a connection may take (default: the URL's `connect_timeout`, else 10 s).
+   * pg.Pool also waits this long at most for a free connection, which a worker never does: it
+   * lends at most `maxPerDatabase` (its concurrency) at once.
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long resetting a returned connection (`DISCARD ALL`, or unlocking before closing it) may
+   * take before the connection is dropped instead: a server that stopped answering must not hold
+   * the run that is giving it back. Default 10 s.
+   */
+  readonly resetTimeoutMs?: number;
 }
 
 export interface PooledConnections extends TenantConnections {
@@ -91,6 +103,7 @@ export interface PooledConnections extends TenantConnections {
 export function createPooledConnections(options: PooledConnectionsOptions): PooledConnections {
   // Map iteration order is insertion order: re-inserting on use keeps the LRU pool first.
   const pools = new Map<string, pg.Pool>();
+  const resetTimeoutMs = options.resetTimeoutMs ?? 10_000;
 
   const poolFor = (connectionString: string): pg.Pool => {
     const existing = pools.get(connectionString);
@@ -100,7 +113,11 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
       return existing;
     }
     const pool = new pg.Pool({
-      ...pgConnectionConfig(connectionString, options.applicationName),
+      ...tenantConnectionConfig(
+        connectionString,
+        options.applicationName,
+        ...(options.connectTimeoutMs === undefined ? [] : [options.connectTimeoutMs]),
+      ),
       max: options.maxPerDatabase,
       idleTimeoutMillis: options.idleMs,
       // Keep the process from exiting only for lent connections, never for idle ones.
@@ -147,7 +164,9 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
             // this one's retry) does not meet its own dead session as the lock holder.
             closing++;
             try {
-              await client.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
+              await queryWithin(client, "SELECT pg_advisory_unlock_all()", resetTimeoutMs).catch(
+                () => undefined,
+              );
             } finally {
               closing--;
               client.release(true);
@@ -155,7 +174,7 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
             return;
           }
           try {
-            await client.query("DISCARD ALL");
+            await queryWithin(client, "DISCARD ALL", resetTimeoutMs);
             client.release();
           } catch (error) {
             client.release(error instanceof Error ? error : true);
@@ -170,6 +189,27 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
     },
     openConnections,
   };
+}
+
+/**
+ * Runs `sql`, or rejects once `ms` have passed without an answer; the caller then drops the
+ * connection, which ends the query still waiting on it.
+ */
+async function queryWithin(client: pg.PoolClient, sql: string, ms: number): Promise<void> {
+  const query = client.query(sql);
+  // Lost the race: it fails when the connection is dropped, and nobody waits for it any more.
+  query.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`${sql} had no answer within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    await Promise.race([query, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const guarded = new WeakSet<pg.PoolClient>();
