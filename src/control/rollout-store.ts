@@ -266,32 +266,40 @@ const TENANT_STATE_OF_FINISHED_JOB =
  * (migration c0a1b2c3d405), so a pass costs the same at the first tenant of a rollout and at its
  * ten-thousandth.
  *
- * A statement reads one snapshot, and the counters change only when it ends (its trigger), so the
- * tenants it moves are added to what it read. With `forUpdate` (the coordinator, which decides
- * from the counts) the counter rows are read FOR UPDATE: if another process (a GET of the
- * rollout) synced a tenant concurrently, this UPDATE skips it and the read waits for that commit
- * and sees its counters, so the tenant is counted once, where it is now. Without it (a GET, which
- * only shows them) such a tenant can show as active for that moment, and the statement locks
- * nothing: a GET that synced nobody writes nothing, so it does not wait for a WAL flush either.
+ * Locks, in this order: the rollout's counter rows (in wave order, as the trigger locks them),
+ * then the active tenants it moves. A GET syncs without the rollout's row lock, beside the
+ * coordinator or a route that holds it; taking the counters first means it never holds an active
+ * tenant while waiting for them, so it cannot close a cycle with a transaction that holds the
+ * counters and syncs again (the coordinator's pass, a retry). The other writers move tenants a
+ * sync never touches (pending ones on cancel, failed ones on retry). Read FOR UPDATE, the counters
+ * are also the newest committed ones: a tenant another process synced meanwhile is counted once,
+ * where it is now (this UPDATE then skips it). The statement's own moves are added to what it
+ * read.
+ *
+ * A tenant moves only if it still runs the job it was found with: it may have been relaunched
+ * with another job while this statement waited for its row.
  */
 export async function syncAndCountRolloutTenants(
   db: Queryable,
   rolloutId: string,
-  options: { readonly forUpdate: boolean } = { forUpdate: true },
 ): Promise<Map<number, StateCounts>> {
   const { rows } = await db.query<WaveCountsRow>(
-    // MATERIALIZED: the active tenants are found first, through their partial index, and their
-    // jobs by key. Left to itself the planner may start from the finished jobs instead (a join
-    // order that reads every finished job of the rollout, on every pass).
-    `WITH active AS MATERIALIZED (
-       SELECT tenant_id, job_id FROM rollout_tenants WHERE rollout_id = $1 AND state = 'active'
+    // MATERIALIZED: each part runs once and in this order; left to itself the planner may also
+    // start the sync from the finished jobs (every job of the rollout) instead of its active tenants.
+    `WITH counters AS MATERIALIZED (
+       SELECT wave, pending, active, succeeded, failed, skipped, cancelled
+         FROM rollout_waves WHERE rollout_id = $1
+        ORDER BY wave FOR UPDATE
+     ), active AS MATERIALIZED (
+       SELECT tenant_id, job_id FROM rollout_tenants
+        WHERE rollout_id = $1 AND state = 'active' AND EXISTS (SELECT 1 FROM counters)
      ), synced AS (
        UPDATE rollout_tenants rt
           SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error,
               job_seconds = extract(epoch FROM j.finished_at - j.started_at)
          FROM active a JOIN jobs j ON j.id = a.job_id
         WHERE rt.rollout_id = $1 AND rt.tenant_id = a.tenant_id AND rt.state = 'active'
-          AND j.state IN ('succeeded', 'failed', 'cancelled')
+          AND rt.job_id = a.job_id AND j.state IN ('succeeded', 'failed', 'cancelled')
         RETURNING rt.wave, rt.state
      ), moved AS (
        SELECT wave, count(*)::int AS n,
@@ -300,12 +308,11 @@ export async function syncAndCountRolloutTenants(
               count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled
          FROM synced GROUP BY wave
      )
-     SELECT w.wave, w.pending, w.active - COALESCE(m.n, 0) AS active,
-            w.succeeded + COALESCE(m.succeeded, 0) AS succeeded,
-            w.failed + COALESCE(m.failed, 0) AS failed, w.skipped,
-            w.cancelled + COALESCE(m.cancelled, 0) AS cancelled
-       FROM rollout_waves w LEFT JOIN moved m ON m.wave = w.wave
-      WHERE w.rollout_id = $1${options.forUpdate ? "\n        FOR UPDATE OF w" : ""}`,
+     SELECT c.wave, c.pending, c.active - COALESCE(m.n, 0) AS active,
+            c.succeeded + COALESCE(m.succeeded, 0) AS succeeded,
+            c.failed + COALESCE(m.failed, 0) AS failed, c.skipped,
+            c.cancelled + COALESCE(m.cancelled, 0) AS cancelled
+       FROM counters c LEFT JOIN moved m ON m.wave = c.wave`,
     [rolloutId],
   );
   return countsPerWave(rows);

@@ -13,7 +13,7 @@ import { withoutCredentials } from "../http/views.js";
 /** A rollout as the API and its webhooks show it: counts per state and per wave, failures, ETA. */
 export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
   // Paused, halted and cancelled rollouts are not advanced, but their running jobs still end.
-  const perWave = await syncAndCountRolloutTenants(db, rollout.id, { forUpdate: false });
+  const perWave = await syncAndCountRolloutTenants(db, rollout.id);
   const waves = rollout.waveSizes.map((size, index) => {
     const counts: StateCounts = perWave.get(index) ?? emptyCounts();
     const previous = index === 0 ? 0 : (rollout.waveSizes[index - 1] ?? 0);

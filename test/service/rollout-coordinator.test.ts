@@ -7,13 +7,16 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import pg from "pg";
 import { pino } from "pino";
+import { insertJob } from "../../src/control/job-store.js";
 import {
   averageJobSeconds,
   cancelPendingTenants,
   insertRollout,
+  lockRunningRollout,
   resetFailedTenants,
   setRolloutTenant,
   syncAndCountRolloutTenants,
+  transitionRollout,
   type RolloutRecord,
 } from "../../src/control/rollout-store.js";
 import { createSecretBox } from "../../src/control/secret-box.js";
@@ -21,6 +24,7 @@ import { insertTenant } from "../../src/control/tenant-store.js";
 import { loadMigrations } from "../../src/engine/load-migrations.js";
 import { createMigrationQueue, type MigrationQueue } from "../../src/jobs/migration-queue.js";
 import { advanceRollouts } from "../../src/jobs/rollout-coordinator.js";
+import { describeRollout } from "../../src/jobs/rollout-status.js";
 import type { SubmitDeps } from "../../src/jobs/submit-job.js";
 import { JobEventPublisher } from "../../src/webhooks/job-event-publisher.js";
 import { createWebhookQueue, type WebhookQueue } from "../../src/webhooks/webhook-queue.js";
@@ -77,7 +81,9 @@ async function counterMismatches(pool: pg.Pool): Promise<unknown[]> {
        SELECT rollout_id, wave, pending, active, succeeded, failed, skipped, cancelled, timed_jobs,
               round(job_seconds::numeric, 6) AS job_seconds
          FROM rollout_waves
-        WHERE pending + active + succeeded + failed + skipped + cancelled > 0
+        -- A wave whose last tenant left keeps a row of zeros (no row to compare it with).
+        WHERE (pending, active, succeeded, failed, skipped, cancelled, timed_jobs)
+              <> (0, 0, 0, 0, 0, 0, 0)
      )
      (SELECT 'counted' AS side, * FROM counted EXCEPT SELECT 'counted', * FROM kept)
      UNION ALL
@@ -185,7 +191,7 @@ describe("rollout coordinator: one pass", () => {
     const patterns = [
       /^BEGIN$/,
       /FOR UPDATE SKIP LOCKED/,
-      /synced AS \(\s+UPDATE rollout_tenants[\s\S]*FROM rollout_waves w/,
+      /FROM rollout_waves WHERE rollout_id = \$1[\s\S]*synced AS \(\s+UPDATE rollout_tenants/,
       /FROM rollout_tenants rt LEFT JOIN tenants t/,
       /INSERT INTO jobs/,
       /^COMMIT$/,
@@ -273,6 +279,17 @@ describe("rollout coordinator: one pass", () => {
     await cancelPendingTenants(control.pool, waved.id);
     assert.deepEqual(await counterMismatches(control.pool), []);
     assert.equal(await resetFailedTenants(control.pool, waved.id), 1);
+    // Tenants leave a rollout only with it, but a DELETE of one is counted too.
+    await control.pool.query(
+      "DELETE FROM rollout_tenants WHERE rollout_id = $1 AND tenant_id = 'c1'",
+      [waved.id],
+    );
+    assert.deepEqual(await counterMismatches(control.pool), []);
+    await control.pool.query(
+      `INSERT INTO rollout_tenants (rollout_id, tenant_id, wave, position, state)
+       VALUES ($1, 'c1', 0, 1, 'skipped')`,
+      [waved.id],
+    );
     const counts = await syncAndCountRolloutTenants(control.pool, waved.id);
     assert.deepEqual(
       [...counts.entries()].map(([wave, c]) => [wave, c.skipped, c.pending, c.failed]),
@@ -352,9 +369,126 @@ describe("rollout coordinator: one pass", () => {
         WHERE rollout_id = $1 AND tenant_id = 'c2'`,
       [timed.id],
     );
-    await syncAndCountRolloutTenants(control.pool, timed.id, { forUpdate: false });
+    await syncAndCountRolloutTenants(control.pool, timed.id);
     assert.equal(await averageJobSeconds(control.pool, timed.id), 3);
     await resetFailedTenants(control.pool, timed.id);
     assert.equal(await averageJobSeconds(control.pool, timed.id), 4);
+  });
+
+  /** A rollout over new tenants `ids` (tag `tag`) with a job each, all launched. */
+  const launchedRollout = async (
+    tag: string,
+    ids: readonly string[],
+  ): Promise<{ rollout: RolloutRecord; jobs: Record<string, string> }> => {
+    for (const id of ids) {
+      await insertTenant(control.pool, {
+        id,
+        name: id,
+        tags: [tag],
+        databaseUrlSealed: "sealed-url",
+        databaseUrlMasked: "postgres://db/x",
+        schema: id,
+      });
+    }
+    const created = await insertRollout(control.pool, {
+      target: "head",
+      selector: { tags: [tag] },
+      waves: [{ percent: 100 }],
+      maxParallel: ids.length,
+      failureThreshold: { count: 0 },
+      callbackUrl: null,
+      callbackUrlSealed: null,
+    });
+    const jobs: Record<string, string> = {};
+    for (const id of ids) {
+      const { job } = await insertJob(
+        control.pool,
+        {
+          tenantId: id,
+          operation: "upgrade",
+          target: "head",
+          transactionMode: "per-revision",
+          rolloutId: created.id,
+        },
+        {},
+      );
+      jobs[id] = job.id;
+    }
+    return { rollout: created, jobs };
+  };
+  const endJob = async (id: string | undefined, state: "succeeded" | "failed"): Promise<void> => {
+    await control.pool.query(
+      "UPDATE jobs SET state = $2, started_at = now() - interval '1 s', finished_at = now() WHERE id = $1",
+      [id, state],
+    );
+  };
+
+  for (const side of ["a coordinator pass", "a retry"] as const) {
+    it(`a GET's sync beside ${side} that syncs again waits instead of deadlocking`, async () => {
+      const tag = side === "a retry" ? "dr" : "dc";
+      const { rollout: r, jobs } = await launchedRollout(tag, [`${tag}1`, `${tag}2`, `${tag}3`]);
+      await endJob(jobs[`${tag}1`], "failed");
+      await syncAndCountRolloutTenants(control.pool, r.id);
+      const tx = new pg.Client({ connectionString: control.db.url });
+      await tx.connect();
+      try {
+        await tx.query("BEGIN");
+        let held: RolloutRecord | null;
+        if (side === "a retry") {
+          await control.pool.query("UPDATE rollouts SET state = 'halted' WHERE id = $1", [r.id]);
+          held = await transitionRollout(tx, r.id, ["halted"], "running", { haltedReason: null });
+          await resetFailedTenants(tx, r.id);
+        } else {
+          held = await lockRunningRollout(tx, r.id);
+          await syncAndCountRolloutTenants(tx, r.id);
+        }
+        assert.ok(held !== null);
+        // Another job ends; a GET syncs its tenant while the transaction still holds the counters.
+        await endJob(jobs[`${tag}2`], "succeeded");
+        const get = describeRollout(control.pool, r);
+        await waitForLockWait(control.pool);
+        const inTx = await describeRollout(tx, held); // syncs the same tenant
+        await tx.query("COMMIT");
+        const seen = await get;
+        assert.equal(inTx.counts.succeeded, 1);
+        assert.deepEqual(
+          { succeeded: seen.counts.succeeded, active: seen.counts.active },
+          { succeeded: 1, active: 1 },
+        );
+      } finally {
+        await tx.end();
+      }
+    });
+  }
+
+  it("does not settle a tenant by the job it ran before, when it was relaunched meanwhile", async () => {
+    const { rollout: r, jobs } = await launchedRollout("relaunch", ["e1", "e2"]);
+    await endJob(jobs.e2, "failed");
+    const { job: second } = await insertJob(
+      control.pool,
+      { tenantId: "e2", operation: "upgrade", target: "head", transactionMode: "per-revision" },
+      {},
+    );
+    // e2 is relaunched with its second job in a transaction the sync has to wait for.
+    const other = new pg.Client({ connectionString: control.db.url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query(
+        "UPDATE rollout_tenants SET job_id = $2 WHERE rollout_id = $1 AND tenant_id = 'e2'",
+        [r.id, second.id],
+      );
+      const counting = syncAndCountRolloutTenants(control.pool, r.id);
+      await waitForLockWait(control.pool);
+      await other.query("COMMIT");
+      assert.equal((await counting).get(0)?.active, 2);
+    } finally {
+      await other.end();
+    }
+    const tenants = await control.pool.query<{ state: string; job_id: string }>(
+      "SELECT state, job_id FROM rollout_tenants WHERE rollout_id = $1 AND tenant_id = 'e2'",
+      [r.id],
+    );
+    assert.deepEqual(tenants.rows[0], { state: "active", job_id: second.id });
   });
 });

@@ -46,9 +46,10 @@ SELECT rollout_id, wave,
  GROUP BY rollout_id, wave;
 
 -- Statement-level, over the statement's transition tables: one change per wave however many
--- tenants a statement moves (a rollout's creation inserts them all in one statement). Statements
--- that move tenants of several waves (cancel, retry) run under the rollout's row lock, as the
--- coordinator's passes do, so they never interleave on one rollout's counters.
+-- tenants a statement moves (a rollout's creation inserts them all in one statement). Counter
+-- rows are always locked in key order (here, and by the sync that reads them FOR UPDATE), so two
+-- statements moving tenants of several waves (a cancel, a retry, a GET's sync) cannot deadlock
+-- on them.
 CREATE FUNCTION rollout_waves_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -69,6 +70,9 @@ BEGIN
            timed_jobs = w.timed_jobs + EXCLUDED.timed_jobs,
            job_seconds = w.job_seconds + EXCLUDED.job_seconds;
   ELSIF TG_OP = 'UPDATE' THEN
+    PERFORM 1 FROM rollout_waves w
+      WHERE (w.rollout_id, w.wave) IN (SELECT o.rollout_id, o.wave FROM old_rows o)
+      ORDER BY w.rollout_id, w.wave FOR UPDATE;
     -- Only tenants whose state or job duration changed: -1 where they were, +1 where they are. A
     -- statement that moved nobody (insertJob's rollout CTE for a job outside any rollout) changes
     -- nothing.
@@ -95,6 +99,9 @@ BEGIN
   ELSE
     -- Only a rollout's deletion deletes its tenants, and their counters go with it (ON DELETE
     -- CASCADE); whatever is left of them is corrected the same way.
+    PERFORM 1 FROM rollout_waves w
+      WHERE (w.rollout_id, w.wave) IN (SELECT o.rollout_id, o.wave FROM old_rows o)
+      ORDER BY w.rollout_id, w.wave FOR UPDATE;
     UPDATE rollout_waves w
        SET pending = w.pending - d.pending, active = w.active - d.active,
            succeeded = w.succeeded - d.succeeded, failed = w.failed - d.failed,
