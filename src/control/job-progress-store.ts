@@ -5,6 +5,18 @@ import type { Queryable } from "./queryable.js";
 const JOB_COLUMNS = jobColumns();
 const JOB_COLUMNS_OF_CTE = jobColumns("job");
 
+/**
+ * JSON for a jsonb column. PostgreSQL's jsonb cannot hold U+0000 (it refuses `\u0000`), and a
+ * migration's log line or error message may carry one: such a value would fail its statement
+ * every time it is written, and with it the progress or outcome it was written with. It is
+ * replaced by U+FFFD, the replacement character.
+ */
+export function jsonbText(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === "string" && v.includes("\0") ? v.replaceAll("\0", "\uFFFD") : v,
+  );
+}
+
 /** An event to append to a job's log. */
 export interface NewJobEvent {
   readonly type: string;
@@ -108,13 +120,11 @@ export async function writeJobProgress(
       progress.stepsTotal ?? null,
       progress.currentRevision !== undefined,
       progress.currentRevision ?? null,
-      progress.steps === undefined ? null : JSON.stringify(progress.steps),
+      progress.steps === undefined ? null : jsonbText(progress.steps),
       progress.error !== undefined,
-      progress.error === undefined || progress.error === null
-        ? null
-        : JSON.stringify(progress.error),
+      progress.error === undefined || progress.error === null ? null : jsonbText(progress.error),
       events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => jsonbText(e.data)),
       [...webhookTypes],
     ],
   );
@@ -201,11 +211,11 @@ export async function finishJobWithEvents(
       jobId,
       outcome.state,
       outcome.toHeads == null ? null : [...outcome.toHeads],
-      outcome.error == null ? null : JSON.stringify(outcome.error),
-      outcome.steps === undefined ? null : JSON.stringify(outcome.steps),
+      outcome.error == null ? null : jsonbText(outcome.error),
+      outcome.steps === undefined ? null : jsonbText(outcome.steps),
       outcome.stepsDone ?? last.stepsDone ?? null,
       events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => jsonbText(e.data)),
       [...webhookTypes],
       last.fromHeads === undefined ? null : [...last.fromHeads],
       last.stepsTotal ?? null,

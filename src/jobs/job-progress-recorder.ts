@@ -3,6 +3,7 @@ import { writeJobProgress, type NewJobEvent } from "../control/job-progress-stor
 import type { JobStepRecord } from "../control/job-record.js";
 import type { JobProgress } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
+import { isConnectionError } from "../engine/runner/connect.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import type { PlanStep } from "../engine/plan/migration-plan.js";
 import type { RunProgressEvent } from "../engine/runner/run-options.js";
@@ -16,6 +17,9 @@ const STARTED_STEP_DELAY_MS = 200;
  * control-database write each. Pollers and webhooks see progress at most this late.
  */
 const PROGRESS_INTERVAL_MS = 100;
+
+/** After a write found the control database unreachable, the next one waits this long. */
+const RETRY_AFTER_OUTAGE_MS = 1_000;
 
 /** What the recorder had not written when it was closed. */
 export interface UnwrittenProgress {
@@ -116,19 +120,26 @@ export class JobProgressRecorder {
           WEBHOOK_EVENT_TYPES,
         );
       } catch (error) {
-        // The statement did not commit (short of a connection lost between its commit and its
-        // reply): what it carried goes back in front of what came since, for the next write (or
-        // the job's outcome, through close()) to carry, so a passing control-database error
-        // loses no event. Progress never stops the migration.
+        // Progress never stops the migration. An error of the statement itself (its data) would
+        // fail again, and with it the job's outcome if handed on: that write is dropped.
+        if (!isConnectionError(error)) {
+          this.logger.warn({ err: error }, "could not record job progress; dropped");
+          if (!this.hurried()) await this.pause();
+          continue;
+        }
+        // The database could not be reached, so the statement did not commit (short of a
+        // connection lost between its commit and its reply): what it carried goes back in front
+        // of what came since, for the next write (or the job's outcome, through close()) to
+        // carry, so a passing outage loses no event.
         this.pendingProgress = { ...progress, ...this.pendingProgress };
         this.pendingEvents = [...events, ...this.pendingEvents];
         this.logger.warn(
           { err: error },
-          "could not record job progress; the next write retries it",
+          "could not reach the control database to record job progress; retrying",
         );
         // flush() and close() must not wait on a database that is down: they get what is left.
         if (this.hurried()) break;
-        await this.pause();
+        await this.pause(RETRY_AFTER_OUTAGE_MS);
         continue;
       }
       try {
@@ -151,14 +162,14 @@ export class JobProgressRecorder {
   }
 
   /** Lets reports accumulate for the next write, until the interval ends or flush() is called. */
-  private pause(): Promise<void> {
+  private pause(ms = PROGRESS_INTERVAL_MS): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.wake = null;
         resolve();
       };
-      const timer = setTimeout(done, PROGRESS_INTERVAL_MS);
+      const timer = setTimeout(done, ms);
       timer.unref();
       this.wake = done;
     });

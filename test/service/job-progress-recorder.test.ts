@@ -177,8 +177,8 @@ describe("JobProgressRecorder", () => {
     recorder.onRunnerEvent({ kind: "planned", plan }); // the first write, which fails
     recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
     recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
-    // The writer retries after its interval, with what failed and what came since.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The writer retries after a pause, with what failed and what came since.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
     await recorder.flush();
 
     assert.equal(writes, 2);
@@ -199,7 +199,7 @@ describe("JobProgressRecorder", () => {
     const id = await control.queuedJob();
     await claimJobForRun(pool, id, "worker-1");
     const down: Queryable = {
-      query: () => Promise.reject(new Error("connection refused")),
+      query: () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432")),
     };
     const recorder = recorderFor(down, id);
     const plan: MigrationPlan = {
@@ -216,5 +216,46 @@ describe("JobProgressRecorder", () => {
       ["job.started"],
     );
     assert.equal(left.progress.stepsTotal, 0);
+  });
+
+  it("a write its own data fails is dropped, not retried into the job's outcome", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    let writes = 0;
+    const refusingFirst: Queryable = {
+      query: (async (text: string, values?: unknown[]) => {
+        writes++;
+        if (writes === 1)
+          throw Object.assign(new Error("invalid input syntax for type json"), { code: "22P02" });
+        return pool.query(text, values);
+      }) as Queryable["query"],
+    };
+    const recorder = recorderFor(refusingFirst, id);
+    recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "first" });
+    await recorder.flush();
+    recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "second" });
+    const left = await recorder.close();
+    assert.deepEqual(left.events, [], "nothing handed on to the outcome");
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.deepEqual(
+      events.map((e) => [e.type, e.data.message]),
+      [
+        ["job.queued", undefined],
+        ["job.running", undefined],
+        ["job.log", "second"],
+      ],
+    );
+  });
+
+  it("records a log line holding a NUL character, which jsonb cannot store, with U+FFFD", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    const recorder = recorderFor(pool, id);
+    recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "a\u0000b" });
+    await recorder.flush();
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.equal(events.at(-1)?.data.message, "a\uFFFDb");
   });
 });
