@@ -266,15 +266,15 @@ const TENANT_STATE_OF_FINISHED_JOB =
  * (migration c0a1b2c3d405), so a pass costs the same at the first tenant of a rollout and at its
  * ten-thousandth.
  *
- * Locks, in this order: the rollout's counter rows (in wave order, as the trigger locks them),
- * then the active tenants it moves. A GET syncs without the rollout's row lock, beside the
- * coordinator or a route that holds it; taking the counters first means it never holds an active
- * tenant while waiting for them, so it cannot close a cycle with a transaction that holds the
- * counters and syncs again (the coordinator's pass, a retry). The other writers move tenants a
- * sync never touches (pending ones on cancel, failed ones on retry). Read FOR UPDATE, the counters
- * are also the newest committed ones: a tenant another process synced meanwhile is counted once,
- * where it is now (this UPDATE then skips it). The statement's own moves are added to what it
- * read.
+ * Locks, in this order: all of the rollout's counter rows (in wave order: the count(*) reads
+ * them all before the first active tenant is read), then the active tenants it moves. A GET
+ * syncs without the rollout's row lock, beside the coordinator or a route that holds it; taking
+ * every counter first means it never holds an active tenant while waiting for one, and the
+ * trigger makes every other change to a rollout's tenants take all its counters too, so nobody
+ * holds some counters while waiting for others. The other writers move tenants a sync never
+ * touches (pending ones on cancel, failed ones on retry). Read FOR UPDATE, the counters are also
+ * the newest committed ones: a tenant another process synced meanwhile is counted once, where it
+ * is now (this UPDATE then skips it). The statement's own moves are added to what it read.
  *
  * A tenant moves only if it still runs the job it was found with: it may have been relaunched
  * with another job while this statement waited for its row.
@@ -292,7 +292,7 @@ export async function syncAndCountRolloutTenants(
         ORDER BY wave FOR UPDATE
      ), active AS MATERIALIZED (
        SELECT tenant_id, job_id FROM rollout_tenants
-        WHERE rollout_id = $1 AND state = 'active' AND EXISTS (SELECT 1 FROM counters)
+        WHERE rollout_id = $1 AND state = 'active' AND (SELECT count(*) FROM counters) > 0
      ), synced AS (
        UPDATE rollout_tenants rt
           SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error,

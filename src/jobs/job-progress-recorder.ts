@@ -3,7 +3,7 @@ import { writeJobProgress, type NewJobEvent } from "../control/job-progress-stor
 import type { JobStepRecord } from "../control/job-record.js";
 import type { JobProgress } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
-import { isConnectionError } from "../engine/runner/connect.js";
+import { sqlStateOf } from "../engine/runner/connect.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import type { PlanStep } from "../engine/plan/migration-plan.js";
 import type { RunProgressEvent } from "../engine/runner/run-options.js";
@@ -120,23 +120,20 @@ export class JobProgressRecorder {
           WEBHOOK_EVENT_TYPES,
         );
       } catch (error) {
-        // Progress never stops the migration. An error of the statement itself (its data) would
-        // fail again, and with it the job's outcome if handed on: that write is dropped.
-        if (!isConnectionError(error)) {
+        // Progress never stops the migration. A write its own data fails (SQLSTATE classes 22,
+        // 23) would fail again, and with it the job's outcome if handed on: it is dropped.
+        if (isDataError(error)) {
           this.logger.warn({ err: error }, "could not record job progress; dropped");
           if (!this.hurried()) await this.pause();
           continue;
         }
-        // The database could not be reached, so the statement did not commit (short of a
-        // connection lost between its commit and its reply): what it carried goes back in front
-        // of what came since, for the next write (or the job's outcome, through close()) to
-        // carry, so a passing outage loses no event.
+        // Anything else (the database unreachable, restarting, out of connections, read-only
+        // during a failover) did not commit (short of a connection lost between its commit and
+        // its reply): what it carried goes back in front of what came since, for the next write
+        // (or the job's outcome, through close()) to carry, so a passing outage loses no event.
         this.pendingProgress = { ...progress, ...this.pendingProgress };
         this.pendingEvents = [...events, ...this.pendingEvents];
-        this.logger.warn(
-          { err: error },
-          "could not reach the control database to record job progress; retrying",
-        );
+        this.logger.warn({ err: error }, "could not record job progress; retrying");
         // flush() and close() must not wait on a database that is down: they get what is left.
         if (this.hurried()) break;
         await this.pause(RETRY_AFTER_OUTAGE_MS);
@@ -289,6 +286,12 @@ export class JobProgressRecorder {
       eventType === undefined ? undefined : { type: eventType, data },
     );
   }
+}
+
+/** The statement's data was refused (invalid text, a constraint): sending it again cannot help. */
+function isDataError(error: unknown): boolean {
+  const state = sqlStateOf(error);
+  return state !== null && (state.startsWith("22") || state.startsWith("23"));
 }
 
 function pendingStep(step: PlanStep): JobStepRecord {

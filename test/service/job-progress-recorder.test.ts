@@ -155,7 +155,9 @@ describe("JobProgressRecorder", () => {
     const failingOnce: Queryable = {
       query: (async (text: string, values?: unknown[]) => {
         writes++;
-        if (writes === 1) throw new Error("connection terminated unexpectedly");
+        // PostgreSQL out of connections: an outage, not a fault of the write.
+        if (writes === 1)
+          throw Object.assign(new Error("sorry, too many clients already"), { code: "53300" });
         return pool.query(text, values);
       }) as Queryable["query"],
     };
@@ -248,14 +250,14 @@ describe("JobProgressRecorder", () => {
     );
   });
 
-  it("records a log line holding a NUL character, which jsonb cannot store, with U+FFFD", async () => {
+  it("records a log line holding NUL or a lone surrogate, which jsonb refuses, with U+FFFD", async () => {
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
     const id = await control.queuedJob();
     await claimJobForRun(pool, id, "worker-1");
     const recorder = recorderFor(pool, id);
-    recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "a\u0000b" });
+    recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "a\u0000b\ud800c\u{1F600}" });
     await recorder.flush();
     const events = await listJobEvents(pool, id, { limit: 100 });
-    assert.equal(events.at(-1)?.data.message, "a\uFFFDb");
+    assert.equal(events.at(-1)?.data.message, "a\uFFFDb\uFFFDc\u{1F600}");
   });
 });

@@ -18,6 +18,7 @@ import {
   syncAndCountRolloutTenants,
   transitionRollout,
   type RolloutRecord,
+  type WaveSpec,
 } from "../../src/control/rollout-store.js";
 import { createSecretBox } from "../../src/control/secret-box.js";
 import { insertTenant } from "../../src/control/tenant-store.js";
@@ -375,10 +376,11 @@ describe("rollout coordinator: one pass", () => {
     assert.equal(await averageJobSeconds(control.pool, timed.id), 4);
   });
 
-  /** A rollout over new tenants `ids` (tag `tag`) with a job each, all launched. */
+  /** A rollout over new tenants `ids` (tag `tag`) with a job each for `launch` (default all). */
   const launchedRollout = async (
     tag: string,
     ids: readonly string[],
+    options: { waves?: WaveSpec[]; launch?: readonly string[] } = {},
   ): Promise<{ rollout: RolloutRecord; jobs: Record<string, string> }> => {
     for (const id of ids) {
       await insertTenant(control.pool, {
@@ -393,14 +395,14 @@ describe("rollout coordinator: one pass", () => {
     const created = await insertRollout(control.pool, {
       target: "head",
       selector: { tags: [tag] },
-      waves: [{ percent: 100 }],
+      waves: options.waves ?? [{ percent: 100 }],
       maxParallel: ids.length,
       failureThreshold: { count: 0 },
       callbackUrl: null,
       callbackUrlSealed: null,
     });
     const jobs: Record<string, string> = {};
-    for (const id of ids) {
+    for (const id of options.launch ?? ids) {
       const { job } = await insertJob(
         control.pool,
         {
@@ -491,4 +493,44 @@ describe("rollout coordinator: one pass", () => {
     );
     assert.deepEqual(tenants.rows[0], { state: "active", job_id: second.id });
   });
+
+  for (const action of ["retry", "cancel"] as const) {
+    it(`a GET's sync beside a ${action} that moved tenants of a later wave waits instead of deadlocking`, async () => {
+      // Wave 0: w1 (succeeded). Wave 1: w2 (failed), w3 (its job just ended, not synced), w4.
+      const tag = `w${action}`;
+      const ids = [`${tag}1`, `${tag}2`, `${tag}3`, `${tag}4`];
+      const { rollout: r, jobs } = await launchedRollout(tag, ids, {
+        waves: [{ count: 1 }, { percent: 100 }],
+        launch: ids.slice(0, 3),
+      });
+      await endJob(jobs[`${tag}1`], "succeeded");
+      await endJob(jobs[`${tag}2`], "failed");
+      await syncAndCountRolloutTenants(control.pool, r.id);
+      await endJob(jobs[`${tag}3`], "succeeded");
+      if (action === "retry")
+        await control.pool.query("UPDATE rollouts SET state = 'halted' WHERE id = $1", [r.id]);
+      const tx = new pg.Client({ connectionString: control.db.url });
+      await tx.connect();
+      try {
+        // The route: move the rollout, move its wave-1 tenants, then describe it (a sync).
+        await tx.query("BEGIN");
+        const moved =
+          action === "retry"
+            ? await transitionRollout(tx, r.id, ["halted"], "running", { haltedReason: null })
+            : await transitionRollout(tx, r.id, ["running"], "cancelled");
+        assert.ok(moved !== null);
+        if (action === "retry") await resetFailedTenants(tx, r.id);
+        else await cancelPendingTenants(tx, r.id);
+        const get = describeRollout(control.pool, r);
+        await waitForLockWait(control.pool);
+        const inTx = await describeRollout(tx, moved);
+        await tx.query("COMMIT");
+        const seen = await get;
+        assert.equal(inTx.counts.succeeded, 2);
+        assert.deepEqual(seen.counts, inTx.counts);
+      } finally {
+        await tx.end();
+      }
+    });
+  }
 });

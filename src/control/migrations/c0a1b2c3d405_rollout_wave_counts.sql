@@ -46,10 +46,11 @@ SELECT rollout_id, wave,
  GROUP BY rollout_id, wave;
 
 -- Statement-level, over the statement's transition tables: one change per wave however many
--- tenants a statement moves (a rollout's creation inserts them all in one statement). Counter
--- rows are always locked in key order (here, and by the sync that reads them FOR UPDATE), so two
--- statements moving tenants of several waves (a cancel, a retry, a GET's sync) cannot deadlock
--- on them.
+-- tenants a statement moves (a rollout's creation inserts them all in one statement). A change
+-- locks ALL the counter rows of its rollouts, in key order, as the sync does before it moves any
+-- tenant (rollout-store.ts): a transaction then never holds some of a rollout's counters while
+-- waiting for others, so one that moves tenants of one wave (a retry, a cancel) and syncs again
+-- later cannot deadlock with a GET's sync.
 CREATE FUNCTION rollout_waves_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -71,7 +72,7 @@ BEGIN
            job_seconds = w.job_seconds + EXCLUDED.job_seconds;
   ELSIF TG_OP = 'UPDATE' THEN
     PERFORM 1 FROM rollout_waves w
-      WHERE (w.rollout_id, w.wave) IN (SELECT o.rollout_id, o.wave FROM old_rows o)
+      WHERE w.rollout_id IN (SELECT o.rollout_id FROM old_rows o)
       ORDER BY w.rollout_id, w.wave FOR UPDATE;
     -- Only tenants whose state or job duration changed: -1 where they were, +1 where they are. A
     -- statement that moved nobody (insertJob's rollout CTE for a job outside any rollout) changes
@@ -100,7 +101,7 @@ BEGIN
     -- Only a rollout's deletion deletes its tenants, and their counters go with it (ON DELETE
     -- CASCADE); whatever is left of them is corrected the same way.
     PERFORM 1 FROM rollout_waves w
-      WHERE (w.rollout_id, w.wave) IN (SELECT o.rollout_id, o.wave FROM old_rows o)
+      WHERE w.rollout_id IN (SELECT o.rollout_id FROM old_rows o)
       ORDER BY w.rollout_id, w.wave FOR UPDATE;
     UPDATE rollout_waves w
        SET pending = w.pending - d.pending, active = w.active - d.active,
