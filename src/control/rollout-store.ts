@@ -266,18 +266,18 @@ const TENANT_STATE_OF_FINISHED_JOB =
  * (migration c0a1b2c3d405), so a pass costs the same at the first tenant of a rollout and at its
  * ten-thousandth.
  *
- * Locks, in this order: all of the rollout's counter rows (in wave order: the count(*) reads
- * them all before the first active tenant is read), then the active tenants it moves. A GET
- * syncs without the rollout's row lock, beside the coordinator or a route that holds it; taking
- * every counter first means it never holds an active tenant while waiting for one, and the
- * trigger makes every other change to a rollout's tenants take all its counters too, so nobody
- * holds some counters while waiting for others. The other writers move tenants a sync never
- * touches (pending ones on cancel, failed ones on retry). Read FOR UPDATE, the counters are also
- * the newest committed ones: a tenant another process synced meanwhile is counted once, where it
- * is now (this UPDATE then skips it). The statement's own moves are added to what it read.
- *
- * A tenant moves only if it still runs the job it was found with: it may have been relaunched
- * with another job while this statement waited for its row.
+ * Locks: first all of the rollout's counter rows, in wave order (the count(*) reads them all
+ * before the first tenant is read; the trigger locks them in the same order), then the active
+ * tenants, without waiting for any: one another transaction holds is skipped, and synced by a
+ * later pass. A GET syncs without the rollout's row lock, beside the coordinator or a route that
+ * holds it, and its snapshot may be older than the tenants it finds (taken before it waited for
+ * the counters): waiting for a tenant row there could close a cycle with a transaction that moved
+ * the tenant and then waits for the counters in its trigger (a retry after a halt). Never
+ * waiting for a tenant, the sync cannot be part of a cycle; the other writers of rollout tenants
+ * take turns on the rollout's row. Read FOR UPDATE, the counters are the newest committed ones,
+ * and so are the locked tenants (with the job they run now): a tenant another process synced
+ * meanwhile is counted once, where it is now. The statement's own moves are added to what it
+ * read.
  */
 export async function syncAndCountRolloutTenants(
   db: Queryable,
@@ -293,6 +293,7 @@ export async function syncAndCountRolloutTenants(
      ), active AS MATERIALIZED (
        SELECT tenant_id, job_id FROM rollout_tenants
         WHERE rollout_id = $1 AND state = 'active' AND (SELECT count(*) FROM counters) > 0
+          FOR UPDATE SKIP LOCKED
      ), synced AS (
        UPDATE rollout_tenants rt
           SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error,

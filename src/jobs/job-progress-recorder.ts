@@ -3,7 +3,7 @@ import { writeJobProgress, type NewJobEvent } from "../control/job-progress-stor
 import type { JobStepRecord } from "../control/job-record.js";
 import type { JobProgress } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
-import { sqlStateOf } from "../engine/runner/connect.js";
+import { isConnectionError, sqlStateOf } from "../engine/runner/connect.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import type { PlanStep } from "../engine/plan/migration-plan.js";
 import type { RunProgressEvent } from "../engine/runner/run-options.js";
@@ -120,9 +120,9 @@ export class JobProgressRecorder {
           WEBHOOK_EVENT_TYPES,
         );
       } catch (error) {
-        // Progress never stops the migration. A write its own data fails (SQLSTATE classes 22,
-        // 23) would fail again, and with it the job's outcome if handed on: it is dropped.
-        if (isDataError(error)) {
+        // Progress never stops the migration. A write that would fail again (its data refused,
+        // or an error of this process) would also fail the job's outcome if handed on: dropped.
+        if (!worthRetrying(error)) {
           this.logger.warn({ err: error }, "could not record job progress; dropped");
           if (!this.hurried()) await this.pause();
           continue;
@@ -288,10 +288,18 @@ export class JobProgressRecorder {
   }
 }
 
-/** The statement's data was refused (invalid text, a constraint): sending it again cannot help. */
-function isDataError(error: unknown): boolean {
+/**
+ * Whether a failed write may succeed when sent again: PostgreSQL refused it for a while (out of
+ * connections, shutting down, read-only during a failover) or could not be reached (a network
+ * error such as ECONNREFUSED or ENOTFOUND, pg's "Connection terminated"). Not when PostgreSQL
+ * refused its data (SQLSTATE classes 22 and 23) or it failed in this process (a TypeError).
+ */
+function worthRetrying(error: unknown): boolean {
   const state = sqlStateOf(error);
-  return state !== null && (state.startsWith("22") || state.startsWith("23"));
+  if (state !== null) return !state.startsWith("22") && !state.startsWith("23");
+  if (isConnectionError(error)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code);
 }
 
 function pendingStep(step: PlanStep): JobStepRecord {

@@ -220,35 +220,42 @@ describe("JobProgressRecorder", () => {
     assert.equal(left.progress.stepsTotal, 0);
   });
 
-  it("a write its own data fails is dropped, not retried into the job's outcome", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
-    let writes = 0;
-    const refusingFirst: Queryable = {
-      query: (async (text: string, values?: unknown[]) => {
-        writes++;
-        if (writes === 1)
-          throw Object.assign(new Error("invalid input syntax for type json"), { code: "22P02" });
-        return pool.query(text, values);
-      }) as Queryable["query"],
-    };
-    const recorder = recorderFor(refusingFirst, id);
-    recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "first" });
-    await recorder.flush();
-    recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "second" });
-    const left = await recorder.close();
-    assert.deepEqual(left.events, [], "nothing handed on to the outcome");
-    const events = await listJobEvents(pool, id, { limit: 100 });
-    assert.deepEqual(
-      events.map((e) => [e.type, e.data.message]),
-      [
-        ["job.queued", undefined],
-        ["job.running", undefined],
-        ["job.log", "second"],
-      ],
-    );
-  });
+  for (const [what, refusal] of [
+    [
+      "its data refused",
+      Object.assign(new Error("invalid input syntax for type json"), { code: "22P02" }),
+    ],
+    ["an error of this process", new TypeError("Do not know how to serialize a BigInt")],
+  ] as const) {
+    it(`a write that fails for ${what} is dropped, not retried into the job's outcome`, async () => {
+      await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+      const id = await control.queuedJob();
+      await claimJobForRun(pool, id, "worker-1");
+      let writes = 0;
+      const refusingFirst: Queryable = {
+        query: (async (text: string, values?: unknown[]) => {
+          writes++;
+          if (writes === 1) throw refusal;
+          return pool.query(text, values);
+        }) as Queryable["query"],
+      };
+      const recorder = recorderFor(refusingFirst, id);
+      recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "first" });
+      await recorder.flush();
+      recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "second" });
+      const left = await recorder.close();
+      assert.deepEqual(left.events, [], "nothing handed on to the outcome");
+      const events = await listJobEvents(pool, id, { limit: 100 });
+      assert.deepEqual(
+        events.map((e) => [e.type, e.data.message]),
+        [
+          ["job.queued", undefined],
+          ["job.running", undefined],
+          ["job.log", "second"],
+        ],
+      );
+    });
+  }
 
   it("records a log line holding NUL or a lone surrogate, which jsonb refuses, with U+FFFD", async () => {
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");

@@ -533,4 +533,59 @@ describe("rollout coordinator: one pass", () => {
       }
     });
   }
+
+  it("GETs queued behind a halting pass, on snapshots from before it, do not deadlock with the retry after it", async () => {
+    const { rollout: r, jobs } = await launchedRollout("stale", ["s1", "s2", "s3"], {
+      launch: ["s1", "s2"],
+    });
+    await endJob(jobs.s1, "failed"); // s1 active, its job failed, not synced yet
+    const connect = async (): Promise<pg.Client> => {
+      const client = new pg.Client({ connectionString: control.db.url });
+      await client.connect();
+      return client;
+    };
+    const pass = await connect();
+    const retry = await connect();
+    const readers = await Promise.all([connect(), connect(), connect()]);
+    let gets: Promise<unknown>[] = [];
+    try {
+      // The coordinator's pass: syncs s1 (failed) holding the counters, and halts the rollout.
+      await pass.query("BEGIN");
+      await lockRunningRollout(pass, r.id);
+      await syncAndCountRolloutTenants(pass, r.id);
+      await transitionRollout(pass, r.id, ["running"], "halted", { haltedReason: "s1 failed" });
+      // GETs arriving meanwhile: their snapshots still show s1 active.
+      gets = readers.map((reader) => syncAndCountRolloutTenants(reader, r.id));
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await control.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if ((rows[0]?.n ?? 0) >= readers.length) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await pass.query("COMMIT");
+      // The retry route, while the GETs still take their turns: s1 failed → pending, then a sync.
+      await retry.query("BEGIN");
+      const moved = await transitionRollout(retry, r.id, ["halted"], "running", {
+        haltedReason: null,
+      });
+      assert.ok(moved !== null);
+      await resetFailedTenants(retry, r.id);
+      await describeRollout(retry, moved);
+      await retry.query("COMMIT");
+      await Promise.all(gets);
+    } finally {
+      // Ending the transactions' sessions releases their locks, so the GETs finish, either way.
+      await pass.end();
+      await retry.end();
+      await Promise.allSettled(gets);
+      for (const reader of readers) await reader.end();
+    }
+    const s1 = await control.pool.query<{ state: string }>(
+      "SELECT state FROM rollout_tenants WHERE rollout_id = $1 AND tenant_id = 's1'",
+      [r.id],
+    );
+    assert.equal(s1.rows[0]?.state, "pending");
+  });
 });

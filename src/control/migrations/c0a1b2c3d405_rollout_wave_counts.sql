@@ -47,10 +47,10 @@ SELECT rollout_id, wave,
 
 -- Statement-level, over the statement's transition tables: one change per wave however many
 -- tenants a statement moves (a rollout's creation inserts them all in one statement). A change
--- locks ALL the counter rows of its rollouts, in key order, as the sync does before it moves any
--- tenant (rollout-store.ts): a transaction then never holds some of a rollout's counters while
--- waiting for others, so one that moves tenants of one wave (a retry, a cancel) and syncs again
--- later cannot deadlock with a GET's sync.
+-- locks ALL the counter rows of its rollouts, in key order, as the sync does before it reads any
+-- tenant (rollout-store.ts): a transaction never holds some of a rollout's counters while
+-- waiting for others. (The trigger runs when its statement ends, so its tenants are locked
+-- before the counters; the sync never waits for a tenant row, which keeps that order safe.)
 CREATE FUNCTION rollout_waves_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
