@@ -453,11 +453,20 @@ export async function cancelPendingTenants(db: Queryable, rolloutId: string): Pr
   );
 }
 
-/** For retry: failed (and cancelled) tenants go back to pending, in their waves. */
+/**
+ * For retry: failed (and cancelled) tenants go back to pending, in their waves. So do tenants
+ * still marked active whose job failed or was cancelled: a halted rollout is not advanced, so a
+ * job that ended after the halt is only synced when somebody reads the rollout, and a retry must
+ * not leave it to be counted as a failure again (halting the rollout anew).
+ */
 export async function resetFailedTenants(db: Queryable, rolloutId: string): Promise<number> {
   const result = await db.query(
-    `UPDATE rollout_tenants SET state = 'pending', job_id = NULL, error = NULL, job_seconds = NULL
-      WHERE rollout_id = $1 AND state IN ('failed', 'cancelled')`,
+    `UPDATE rollout_tenants rt
+        SET state = 'pending', job_id = NULL, error = NULL, job_seconds = NULL
+      WHERE rt.rollout_id = $1
+        AND (rt.state IN ('failed', 'cancelled')
+             OR (rt.state = 'active' AND EXISTS (
+                   SELECT 1 FROM jobs j WHERE j.id = rt.job_id AND j.state IN ('failed', 'cancelled'))))`,
     [rolloutId],
   );
   return result.rowCount ?? 0;

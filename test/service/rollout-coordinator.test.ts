@@ -588,4 +588,19 @@ describe("rollout coordinator: one pass", () => {
     );
     assert.equal(s1.rows[0]?.state, "pending");
   });
+
+  it("a retry re-queues a tenant whose job failed after the halt, before anyone synced it", async () => {
+    const { rollout: r, jobs } = await launchedRollout("late", ["l1", "l2"]);
+    await control.pool.query("UPDATE rollouts SET state = 'halted' WHERE id = $1", [r.id]);
+    await endJob(jobs.l1, "failed"); // still marked active: a halted rollout is not advanced
+    assert.equal(await resetFailedTenants(control.pool, r.id), 1);
+    const { rows } = await control.pool.query<{ tenant_id: string; state: string }>(
+      "SELECT tenant_id, state FROM rollout_tenants WHERE rollout_id = $1 ORDER BY tenant_id",
+      [r.id],
+    );
+    assert.deepEqual(rows, [
+      { tenant_id: "l1", state: "pending" },
+      { tenant_id: "l2", state: "active" },
+    ]);
+  });
 });
