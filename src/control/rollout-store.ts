@@ -457,19 +457,29 @@ export async function cancelPendingTenants(db: Queryable, rolloutId: string): Pr
  * For retry: failed (and cancelled) tenants go back to pending, in their waves. So do tenants
  * still marked active whose job failed or was cancelled: a halted rollout is not advanced, so a
  * job that ended after the halt is only synced when somebody reads the rollout, and a retry must
- * not leave it to be counted as a failure again (halting the rollout anew).
+ * not leave it to be counted as a failure again (halting the rollout anew). The rollout's current
+ * wave moves back to the earliest wave with a re-queued tenant.
  */
 export async function resetFailedTenants(db: Queryable, rolloutId: string): Promise<number> {
-  const result = await db.query(
-    `UPDATE rollout_tenants rt
-        SET state = 'pending', job_id = NULL, error = NULL, job_seconds = NULL
-      WHERE rt.rollout_id = $1
-        AND (rt.state IN ('failed', 'cancelled')
-             OR (rt.state = 'active' AND EXISTS (
-                   SELECT 1 FROM jobs j WHERE j.id = rt.job_id AND j.state IN ('failed', 'cancelled'))))`,
+  // The rollout goes back to the earliest wave with a re-queued tenant: it only launches tenants
+  // of its current wave, and would otherwise finish with earlier ones still pending.
+  const { rows } = await db.query<{ n: number }>(
+    `WITH reset AS (
+       UPDATE rollout_tenants rt
+          SET state = 'pending', job_id = NULL, error = NULL, job_seconds = NULL
+        WHERE rt.rollout_id = $1
+          AND (rt.state IN ('failed', 'cancelled')
+               OR (rt.state = 'active' AND EXISTS (
+                     SELECT 1 FROM jobs j WHERE j.id = rt.job_id AND j.state IN ('failed', 'cancelled'))))
+        RETURNING rt.wave
+     ), rewound AS (
+       UPDATE rollouts SET current_wave = (SELECT min(wave) FROM reset), updated_at = now()
+        WHERE id = $1 AND current_wave > (SELECT min(wave) FROM reset)
+     )
+     SELECT count(*)::int AS n FROM reset`,
     [rolloutId],
   );
-  return result.rowCount ?? 0;
+  return rows[0]?.n ?? 0;
 }
 
 /**

@@ -603,4 +603,23 @@ describe("rollout coordinator: one pass", () => {
       { tenant_id: "l2", state: "active" },
     ]);
   });
+
+  it("a retry moves the rollout back to the earliest wave with a re-queued tenant", async () => {
+    const { rollout: r, jobs } = await launchedRollout("rewind", ["v1", "v2", "v3"], {
+      waves: [{ count: 1 }, { percent: 100 }],
+      launch: ["v1"],
+    });
+    await endJob(jobs.v1, "failed"); // tolerated in wave 0, then the rollout moved on
+    await syncAndCountRolloutTenants(control.pool, r.id);
+    await control.pool.query(
+      "UPDATE rollouts SET current_wave = 1, state = 'failed' WHERE id = $1",
+      [r.id],
+    );
+    assert.equal(await resetFailedTenants(control.pool, r.id), 1);
+    const { rows } = await control.pool.query<{ current_wave: number }>(
+      "SELECT current_wave FROM rollouts WHERE id = $1",
+      [r.id],
+    );
+    assert.equal(rows[0]?.current_wave, 0);
+  });
 });

@@ -231,15 +231,17 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
               },
             );
           }
-          if (name === "retry") await resetFailedTenants(tx, id);
+          let now = moved;
+          if (name === "retry") {
+            await resetFailedTenants(tx, id);
+            now = await requireRollout(tx, id); // its current wave may have moved back
+          }
           if (name === "cancel") await cancelPendingTenants(tx, id);
-          const described = await describeRollout(tx, moved);
+          const described = await describeRollout(tx, now);
           return {
             view: described,
             deliveries:
-              event === null
-                ? []
-                : await deps.events.recordRolloutEvent(tx, moved, event, described),
+              event === null ? [] : await deps.events.recordRolloutEvent(tx, now, event, described),
           };
         });
         await before?.(id);
