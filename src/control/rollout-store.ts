@@ -255,6 +255,10 @@ export async function transitionRollout(
   return rows[0] === undefined ? null : toRollout(rows[0]);
 }
 
+/** A rollout tenant's error when its job no longer exists. */
+const JOB_GONE_ERROR = `jsonb_build_object('code', '${ErrorCode.TENANT_NOT_FOUND}',
+  'message', 'The tenant (and its job) was deleted while the rollout ran')`;
+
 /** A finished job's state as its rollout tenant's state (`j` is the job). */
 const TENANT_STATE_OF_FINISHED_JOB =
   "CASE j.state WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END";
@@ -296,11 +300,15 @@ export async function syncAndCountRolloutTenants(
           FOR UPDATE SKIP LOCKED
      ), synced AS (
        UPDATE rollout_tenants rt
-          SET state = ${TENANT_STATE_OF_FINISHED_JOB}, error = j.error,
+          SET state = ${TENANT_STATE_OF_FINISHED_JOB},
+              error = CASE WHEN j.id IS NULL THEN ${JOB_GONE_ERROR} ELSE j.error END,
               job_seconds = extract(epoch FROM j.finished_at - j.started_at)
-         FROM active a JOIN jobs j ON j.id = a.job_id
+         FROM active a LEFT JOIN jobs j ON j.id = a.job_id
         WHERE rt.rollout_id = $1 AND rt.tenant_id = a.tenant_id AND rt.state = 'active'
-          AND rt.job_id = a.job_id AND j.state IN ('succeeded', 'failed', 'cancelled')
+          AND rt.job_id IS NOT DISTINCT FROM a.job_id
+          -- A job that no longer exists (its tenant was deleted, and the job with it) never
+          -- ends: the tenant is settled as failed (the CASE's ELSE), or its wave never would be.
+          AND (j.id IS NULL OR j.state IN ('succeeded', 'failed', 'cancelled'))
         RETURNING rt.wave, rt.state
      ), moved AS (
        SELECT wave, count(*)::int AS n,

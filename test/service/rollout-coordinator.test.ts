@@ -622,4 +622,20 @@ describe("rollout coordinator: one pass", () => {
     );
     assert.equal(rows[0]?.current_wave, 0);
   });
+
+  it("settles as failed a tenant deleted (with its job) while the rollout ran, so its wave can end", async () => {
+    const { rollout: r, jobs } = await launchedRollout("gone", ["g1", "g2"]);
+    await endJob(jobs.g1, "succeeded");
+    await control.pool.query("DELETE FROM tenants WHERE id = 'g1'"); // its job goes with it
+    const counts = await syncAndCountRolloutTenants(control.pool, r.id);
+    assert.deepEqual(
+      { active: counts.get(0)?.active, failed: counts.get(0)?.failed },
+      { active: 1, failed: 1 },
+    );
+    const { rows } = await control.pool.query<{ state: string; code: string }>(
+      "SELECT state, error->>'code' AS code FROM rollout_tenants WHERE rollout_id = $1 AND tenant_id = 'g1'",
+      [r.id],
+    );
+    assert.deepEqual(rows[0], { state: "failed", code: "TENANT_NOT_FOUND" });
+  });
 });
