@@ -43,15 +43,6 @@ export function jobNotFound(id: string): FleetwayError {
 }
 
 /**
- * Inserts a queued job and its first event, `job.queued`, in one statement, and returns the event
- * with the webhook subscriptions that asked for it (see writeJobProgress). A rollout's job marks
- * its tenant active in the rollout in the same statement. The partial unique index on active jobs
- * makes "one active job per tenant" hold across API instances; losing that race is TENANT_BUSY
- * naming the winner.
- *
- * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
- */
-/**
  * A rollout's job marks its rollout tenant active in the statement that inserts it. Only then:
  * the UPDATE fires the counting trigger on rollout_tenants even when it moves nobody.
  */
@@ -61,6 +52,15 @@ const MARK_ROLLOUT_TENANT_ACTIVE = `, in_rollout AS (
           WHERE rt.rollout_id = job.rollout_id AND rt.tenant_id = job.tenant_id
        )`;
 
+/**
+ * Inserts a queued job and its first event, `job.queued`, in one statement, and returns the event
+ * with the webhook subscriptions that asked for it (see writeJobProgress). A rollout's job marks
+ * its tenant active in the rollout in the same statement. The partial unique index on active jobs
+ * makes "one active job per tenant" hold across API instances; losing that race is TENANT_BUSY
+ * naming the winner.
+ *
+ * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
+ */
 export async function insertJob(
   db: Queryable,
   job: NewJob,

@@ -36,7 +36,6 @@ export interface UnwrittenProgress {
  * reported is written; `close()`, before the job's outcome, stops the writer and hands back what
  * it has not written, for the outcome's statement to write.
  */
-
 export class JobProgressRecorder {
   private startedTimer: NodeJS.Timeout | null = null;
   private steps: JobStepRecord[] = [];
