@@ -1,4 +1,5 @@
 import type { Queryable } from "./queryable.js";
+import { jsonbText } from "./jsonb-text.js";
 
 export interface JobEvent {
   readonly jobId: string;
@@ -24,7 +25,7 @@ export async function appendJobEvent(
      INSERT INTO job_events (job_id, seq, type, data)
      SELECT $1, event_seq, $2, $3::jsonb FROM next
      RETURNING seq`,
-    [jobId, type, JSON.stringify(data)],
+    [jobId, type, jsonbText(data)],
   );
   return rows[0]?.seq ?? 0;
 }

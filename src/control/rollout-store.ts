@@ -3,6 +3,7 @@ import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { columnList } from "./column-list.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
+import { jsonbText } from "./jsonb-text.js";
 
 export type TenantSelector =
   | { readonly all: true }
@@ -409,7 +410,7 @@ export async function setRolloutTenant(
       tenantId,
       state,
       fields.jobId ?? null,
-      fields.error === undefined || fields.error === null ? null : JSON.stringify(fields.error),
+      fields.error === undefined || fields.error === null ? null : jsonbText(fields.error),
     ],
   );
 }

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import type pg from "pg";
 import { pino } from "pino";
 import { claimJobForRun } from "../../src/control/claim-job.js";
-import { listJobEvents } from "../../src/control/job-event-store.js";
+import { appendJobEvent, listJobEvents } from "../../src/control/job-event-store.js";
 import { getJob } from "../../src/control/job-store.js";
 import type { Queryable } from "../../src/control/queryable.js";
 import type { MigrationPlan, PlanStep } from "../../src/engine/plan/migration-plan.js";
@@ -266,5 +266,13 @@ describe("JobProgressRecorder", () => {
     await recorder.flush();
     const events = await listJobEvents(pool, id, { limit: 100 });
     assert.equal(events.at(-1)?.data.message, "a\uFFFDb\uFFFDc\u{1F600}");
+  });
+
+  it("an event appended on its own (a retry's, an interruption's) stores NUL as U+FFFD too", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await appendJobEvent(pool, id, "job.retrying", { error: { message: "x\u0000y" } });
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.deepEqual(events.at(-1)?.data, { error: { message: "x\uFFFDy" } });
   });
 });
