@@ -95,14 +95,20 @@ export function createControlPool(
   return pool;
 }
 
-/** Runs `work` in one transaction on a pooled client. */
+/**
+ * Runs `work` in one transaction on a pooled client. `repeatable read` gives every statement of
+ * `work` the transaction's first snapshot instead of a new one each (read committed, the default).
+ */
 export async function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
+  options: { isolation?: "read committed" | "repeatable read" } = {},
 ): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query("BEGIN");
+    await client.query(
+      options.isolation === "repeatable read" ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN",
+    );
     const result = await work(client);
     await client.query("COMMIT");
     return result;

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import pg from "pg";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import { startTestService, type TestService } from "../support/service-harness.js";
 import { maxOverlap } from "../support/intervals.js";
@@ -191,6 +192,39 @@ describe("rollouts", () => {
       rollout.failures.map((f: { tenantId: string }) => f.tenantId),
       ["f01"],
     );
+  });
+
+  it("a tenant registered while a rollout is being created is left out, not a failure", async () => {
+    // The rollout counts its tenants, then inserts them. Another session's SHARE lock on
+    // rollout_tenants holds the creation between the two while a tenant is registered.
+    await addTenants("race", 4, ["racing"]);
+    const blocker = new pg.Client({ connectionString: svc.controlDb.url });
+    await blocker.connect();
+    try {
+      await blocker.query("BEGIN; LOCK TABLE rollout_tenants IN SHARE MODE");
+      const creating = api.post("/v1/rollouts", { target: "head", tenants: { tags: ["racing"] } });
+      const pending = creating.then((response) => response); // sends the request now
+      for (let waited = 0; ; waited += 10) {
+        const { rows } = await svc.controlDb.query(
+          `SELECT count(*)::int AS n FROM pg_locks
+            WHERE NOT granted AND relation = 'rollout_tenants'::regclass`,
+        );
+        if ((rows[0] as { n: number }).n > 0) break;
+        if (waited > 10_000) throw new Error("the rollout's insert never waited for the lock");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await addTenants("race1", 1, ["racing"]);
+      await blocker.query("ROLLBACK");
+      const created = await pending;
+      assert.equal(created.status, 202, created.text);
+      assert.equal(created.body.totalTenants, 4);
+      const rollout = await waitForRollout(created.body.id, ["succeeded", "failed", "halted"]);
+      assert.equal(rollout.state, "succeeded");
+      assert.equal(rollout.counts.succeeded, 4);
+    } finally {
+      await blocker.query("ROLLBACK").catch(() => undefined);
+      await blocker.end();
+    }
   });
 
   it("refuses a target that is wrong whatever the tenants' state", async () => {

@@ -127,28 +127,35 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
       validateTarget(deps.migrations, "upgrade", body.target, null);
       if (body.callbackUrl !== undefined)
         await assertWebhookUrlAllowed(body.callbackUrl, deps.webhookPolicy);
-      const { view, deliveries } = await inTransaction(pool, async (tx) => {
-        const rollout = await insertRollout(tx, {
-          target: body.target,
-          selector: body.tenants,
-          waves: body.waves ?? [{ percent: 100 }],
-          maxParallel: body.maxParallel ?? 10,
-          failureThreshold: body.failureThreshold ?? { count: 0 },
-          callbackUrl: body.callbackUrl === undefined ? null : withoutCredentials(body.callbackUrl),
-          callbackUrlSealed:
-            body.callbackUrl === undefined ? null : deps.secretBox.encrypt(body.callbackUrl),
-        });
-        const described = await describeRollout(tx, rollout);
-        return {
-          view: described,
-          deliveries: await deps.events.recordRolloutEvent(
-            tx,
-            rollout,
-            "rollout.started",
-            described,
-          ),
-        };
-      });
+      // One snapshot for counting the selected tenants and inserting them (see insertRollout).
+      // Nothing else writes the new rollout's rows before it commits, so no serialization failure.
+      const { view, deliveries } = await inTransaction(
+        pool,
+        async (tx) => {
+          const rollout = await insertRollout(tx, {
+            target: body.target,
+            selector: body.tenants,
+            waves: body.waves ?? [{ percent: 100 }],
+            maxParallel: body.maxParallel ?? 10,
+            failureThreshold: body.failureThreshold ?? { count: 0 },
+            callbackUrl:
+              body.callbackUrl === undefined ? null : withoutCredentials(body.callbackUrl),
+            callbackUrlSealed:
+              body.callbackUrl === undefined ? null : deps.secretBox.encrypt(body.callbackUrl),
+          });
+          const described = await describeRollout(tx, rollout);
+          return {
+            view: described,
+            deliveries: await deps.events.recordRolloutEvent(
+              tx,
+              rollout,
+              "rollout.started",
+              described,
+            ),
+          };
+        },
+        { isolation: "repeatable read" },
+      );
       await deps.events.enqueue(deliveries);
       request.log.info({ rolloutId: view.id, tenants: view.totalTenants }, "rollout created");
       return reply.status(202).header("location", `/v1/rollouts/${view.id}`).send(view);
