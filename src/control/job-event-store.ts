@@ -1,5 +1,5 @@
 import type { Queryable } from "./queryable.js";
-import { jsonbText } from "./jsonb-text.js";
+import { jsonbText } from "../engine/jsonb-text.js";
 
 export interface JobEvent {
   readonly jobId: string;

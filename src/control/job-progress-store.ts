@@ -1,6 +1,6 @@
 import { jobColumns, toJob, type JobRecord, type JobRow } from "./job-record.js";
 import type { JobOutcome, JobProgress } from "./job-store.js";
-import { jsonbText } from "./jsonb-text.js";
+import { jsonbText } from "../engine/jsonb-text.js";
 import type { Queryable } from "./queryable.js";
 
 const JOB_COLUMNS = jobColumns();

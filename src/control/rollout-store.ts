@@ -3,7 +3,7 @@ import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { columnList } from "./column-list.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
-import { jsonbText } from "./jsonb-text.js";
+import { jsonbText } from "../engine/jsonb-text.js";
 
 export type TenantSelector =
   | { readonly all: true }

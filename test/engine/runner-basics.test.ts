@@ -418,4 +418,30 @@ export async function upgrade(ctx: MigrationContext): Promise<void> {
     );
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url, schema: "acme" }), ["c2"]);
   });
+
+  it("a failure whose message jsonb cannot hold (NUL) still gets its history row", async () => {
+    await writeFile(
+      join(revisions.dir, "c3.ts"),
+      `export const revision = "c3";
+export const down_revision = "c2";
+export const message = "bad bytes";
+export function upgrade(): Promise<void> {
+  return Promise.reject(new Error("bad\\u0000byte"));
+}
+`,
+    );
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        schema: "acme",
+        operation: "upgrade",
+        target: "head",
+      }),
+      (error: FleetwayError) => error.code === "MIGRATION_FAILED",
+    );
+    const [latest] = await readHistory({ connectionString: db.url, schema: "acme" });
+    assert.equal(latest?.revision, "c3");
+    assert.equal(latest.success, false);
+    assert.match(String(latest.error?.message), /bad\uFFFDbyte/);
+  });
 });

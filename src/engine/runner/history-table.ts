@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { jsonbText } from "../jsonb-text.js";
 import { qualifiedName, quoteIdent } from "./sql-identifiers.js";
 import type { TableRef } from "./version-table.js";
 
@@ -76,7 +77,8 @@ export function insertHistorySql(
     ["finished_at", () => entry.finishedAt],
     ["duration_ms", () => Math.max(0, entry.finishedAt.getTime() - entry.startedAt.getTime())],
     ["success", () => entry.success],
-    ["error", () => (entry.error === null ? null : JSON.stringify(entry.error))],
+    // A revision's own error message may hold what jsonb refuses (NUL): stored as U+FFFD.
+    ["error", () => (entry.error === null ? null : jsonbText(entry.error))],
     ["job_id", () => entry.jobId],
     ["applied_by", () => entry.appliedBy],
     ["heads_after", () => [...entry.headsAfter]],
