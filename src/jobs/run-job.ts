@@ -84,7 +84,7 @@ export async function runJobAttempt(
     // Not claimable: finished already, cancelled before it started, or gone.
     const existing = await getJob(pool, jobId);
     if (existing?.state === "queued" && existing.cancelRequested) {
-      return { kind: "finished", job: await cancelUnstarted(deps, jobId) };
+      return { kind: "finished", job: await cancelUnstarted(deps, existing) };
     }
     return { kind: "finished", job: existing };
   }
@@ -248,11 +248,26 @@ export async function runJobAttempt(
   }
 }
 
-async function cancelUnstarted(deps: RunJobDeps, jobId: string): Promise<JobRecord | null> {
+/**
+ * Finishes a job cancelled before it started, with its job.cancelled event in the same
+ * statement: a worker stopping between the two would otherwise leave the job cancelled with no
+ * event and no webhook.
+ */
+async function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | null> {
   const { pool } = deps;
   const error = { code: ErrorCode.MIGRATION_CANCELLED, message: "Cancelled before it started" };
-  const finished = await finishJob(pool, jobId, { state: "cancelled", error });
-  if (finished !== null) await deps.events.publish(pool, jobId, "job.cancelled", { error });
+  const { job: finished, appended } = await finishJobWithEvents(
+    pool,
+    job.id,
+    { state: "cancelled", error },
+    {},
+    [{ type: "job.cancelled", data: { error } }],
+    WEBHOOK_EVENT_TYPES,
+  );
+  const deliveries = await deps.events.recordDeliveries(pool, job.id, appended, {
+    hasCallback: job.callbackUrlSealed !== null,
+  });
+  await deps.events.enqueue(deliveries);
   return finished;
 }
 
