@@ -5,6 +5,8 @@
  * (each server in a process of its own, autocannon in this one), alternating, `reps` times:
  *   GET  /v1/jobs/{id}                requests/s as a share of the bare server's (goal ≥ 50 %)
  *   POST /v1/tenants/{id}/jobs        on no-op tenants, requests/s (goal ≥ 2,000)
+ * and, to show what limits the GET, an authenticated Fleetway route that reads no database
+ * (GET /v1/migrations/{revision}, answered from memory): the API's own cost per request.
  * The POSTs rotate over many tenants already at head; a tenant whose previous job is still active
  * answers 409, which is counted separately (it is still a served request). Between runs the
  * worker drains every job the POSTs created. Besides requests/s it reports the CPU each part of
@@ -98,6 +100,8 @@ try {
   const fleet = await prepareNoopFleet(fleetway, databaseUrl(tenants), TENANTS);
   const jobs = await fleetway.request<{ items: { id: string }[] }>("GET", "/v1/jobs?limit=1");
   const jobId = jobs.body.items[0]?.id ?? "";
+  const migrations = await fleetway.request<{ heads: string[] }>("GET", "/v1/migrations");
+  const head = migrations.body.heads[0] ?? "";
   const auth = { authorization: `Bearer ${fleetway.apiKey}` };
   const meter = new CpuMeter({
     "bare server": bare.pid,
@@ -112,6 +116,11 @@ try {
     {
       name: "bare Fastify GET /hello",
       run: () => measure(meter, { url: `${bareUrl}/hello` }),
+      runs: [],
+    },
+    {
+      name: "GET /v1/migrations/{rev} (no database)",
+      run: () => measure(meter, { url: `${fleetway.url}/v1/migrations/${head}`, headers: auth }),
       runs: [],
     },
     {
