@@ -58,7 +58,10 @@ describe("benchmarks (smoke runs at tiny sizes)", () => {
     // The reads are answered, not refused: a 4xx would measure an error path instead.
     for (const row of rows.slice(0, 3)) {
       const statuses = JSON.parse(row.statuses) as Record<string, number>;
-      assert.ok(statuses["2xx"] > 0 && statuses["4xx"] === 0, `${row.endpoint}: ${row.statuses}`);
+      assert.ok(
+        (statuses["2xx"] ?? 0) > 0 && statuses["4xx"] === 0,
+        `${row.endpoint}: ${row.statuses}`,
+      );
     }
     const cpu = results.cpuRows as Record<string, string>[];
     assert.ok(cpu.every((row) => "api" in row && "postgres" in row && "autocannon" in row));
