@@ -2,7 +2,7 @@ import { ErrorCode, FleetwayError } from "../errors.js";
 import { acquireAdvisoryLock, advisoryLockKey } from "./advisory-lock.js";
 import { abortableSleep } from "./backoff.js";
 import { cancelledError, cancelOnAbort } from "./cancellation.js";
-import { connect } from "./connect.js";
+import { connect, sqlStateOf } from "./connect.js";
 import { dedicatedConnections } from "./tenant-connections.js";
 import {
   appliedChecksums,
@@ -19,7 +19,7 @@ import {
 } from "./run-options.js";
 import type { RunSession } from "./run-session.js";
 import { runSteps } from "./run-steps.js";
-import { quoteIdent } from "./sql-identifiers.js";
+import { qualifiedName, quoteIdent } from "./sql-identifiers.js";
 import { checksumMismatchError, findChecksumMismatches } from "./verify-checksums.js";
 import {
   createVersionTableSql,
@@ -88,14 +88,12 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
 
 async function runLocked(session: RunSession, options: RunMigrationOptions): Promise<RunResult> {
   const { client } = session;
-  const created = await ensureTables(
-    client,
-    session.schema,
-    session.versionTable,
-    session.historyTable,
-  );
-  // A version table created just now, under the lock, is empty: nothing to read (a new tenant).
-  const fromHeads = created ? [] : await selectVersionRows(client, session.versionTable);
+  const fromHeads =
+    (await readHeadsOfExistingTables(client, session)) ??
+    ((await ensureTables(client, session.schema, session.versionTable, session.historyTable))
+      ? // A version table created just now, under the lock, is empty: nothing to read.
+        []
+      : await selectVersionRows(client, session.versionTable));
   const plan = options.plan(fromHeads);
   session.emit({ kind: "planned", plan });
   const applied = options.appliedRevisions(fromHeads);
@@ -137,6 +135,43 @@ function refuseNonTransactional(
     { revisions: offending.map((s) => s.id) },
   );
 }
+
+/**
+ * The common case, a tenant migrated before, in one round trip: puts the tenant's schema first on
+ * the search_path (revisions use unqualified names), reads the version table and checks that the
+ * history table exists. A simple query of several statements runs as one implicit transaction, so
+ * when the version table (or the schema) is missing, nothing of it stays, not even the
+ * search_path; ensureTables then does it all again. Once per tenant, that costs one round trip.
+ *
+ * @returns the version table's rows, sorted; null when a table is missing (see ensureTables)
+ */
+async function readHeadsOfExistingTables(
+  client: pg.ClientBase,
+  session: RunSession,
+): Promise<string[] | null> {
+  const { schema, versionTable, historyTable } = session;
+  try {
+    // A simple query takes no parameters: the history table's name goes in as a literal.
+    const history = client.escapeLiteral(qualifiedName(schema, historyTable.table));
+    const results = (await client.query(
+      `SET search_path TO ${quoteIdent(schema)}, public;
+       SELECT version_num FROM ${qualifiedName(schema, versionTable.table)} ORDER BY version_num;
+       SELECT to_regclass(${history}) IS NOT NULL AS has_history`,
+    )) as unknown as [
+      pg.QueryResult,
+      pg.QueryResult<{ version_num: string }>,
+      pg.QueryResult<{ has_history: boolean }>,
+    ];
+    if (results[2].rows[0]?.has_history !== true) return null;
+    return results[1].rows.map((r) => r.version_num);
+  } catch (error) {
+    if (sqlStateOf(error) === UNDEFINED_TABLE) return null;
+    throw error;
+  }
+}
+
+/** What PostgreSQL reports for a table, or a table in a schema, that does not exist. */
+const UNDEFINED_TABLE = "42P01";
 
 /**
  * Puts the tenant's schema first on the search_path (revisions use unqualified names) and creates
