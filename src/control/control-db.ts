@@ -119,3 +119,25 @@ export async function inTransaction<T>(
     client.release();
   }
 }
+
+/** A repeatable-read transaction found a row it depends on changed or deleted since its snapshot. */
+const SERIALIZATION_FAILURE = "40001";
+
+/**
+ * {@link inTransaction} at `repeatable read`, run again from the start on a new snapshot when
+ * PostgreSQL reports a serialization failure, up to `attempts` times in all (then the failure is
+ * thrown). `work` must have no effect outside the transaction.
+ */
+export async function inSnapshotTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  attempts = 3,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inTransaction(pool, work, { isolation: "repeatable read" });
+    } catch (error) {
+      if (attempt >= attempts || sqlStateOf(error) !== SERIALIZATION_FAILURE) throw error;
+    }
+  }
+}

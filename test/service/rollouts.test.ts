@@ -64,6 +64,36 @@ describe("rollouts", () => {
       await new Promise((r) => setTimeout(r, 50));
     }
   };
+  /**
+   * Runs `test` while another session holds a SHARE lock on rollout_tenants, which stops a
+   * rollout's creation between counting its tenants and inserting them. `whileHeld(change)`
+   * waits until the creation waits for the lock, makes `change`, and releases the lock.
+   */
+  const holdingRolloutTenants = async (
+    test: (whileHeld: (change: () => Promise<unknown>) => Promise<void>) => Promise<void>,
+  ) => {
+    const blocker = new pg.Client({ connectionString: svc.controlDb.url });
+    await blocker.connect();
+    try {
+      await blocker.query("BEGIN; LOCK TABLE rollout_tenants IN SHARE MODE");
+      await test(async (change) => {
+        for (let waited = 0; ; waited += 10) {
+          const { rows } = await svc.controlDb.query(
+            `SELECT count(*)::int AS n FROM pg_locks
+              WHERE NOT granted AND relation = 'rollout_tenants'::regclass`,
+          );
+          if ((rows[0] as { n: number }).n > 0) break;
+          if (waited > 10_000) throw new Error("the rollout's insert never waited for the lock");
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await change();
+        await blocker.query("ROLLBACK");
+      });
+    } finally {
+      await blocker.query("ROLLBACK").catch(() => undefined);
+      await blocker.end();
+    }
+  };
   const rolloutJobs = async (rolloutId: string) =>
     (
       await svc.controlDb.query(
@@ -198,33 +228,45 @@ describe("rollouts", () => {
     // The rollout counts its tenants, then inserts them. Another session's SHARE lock on
     // rollout_tenants holds the creation between the two while a tenant is registered.
     await addTenants("race", 4, ["racing"]);
-    const blocker = new pg.Client({ connectionString: svc.controlDb.url });
-    await blocker.connect();
-    try {
-      await blocker.query("BEGIN; LOCK TABLE rollout_tenants IN SHARE MODE");
-      const creating = api.post("/v1/rollouts", { target: "head", tenants: { tags: ["racing"] } });
-      const pending = creating.then((response) => response); // sends the request now
-      for (let waited = 0; ; waited += 10) {
-        const { rows } = await svc.controlDb.query(
-          `SELECT count(*)::int AS n FROM pg_locks
-            WHERE NOT granted AND relation = 'rollout_tenants'::regclass`,
-        );
-        if ((rows[0] as { n: number }).n > 0) break;
-        if (waited > 10_000) throw new Error("the rollout's insert never waited for the lock");
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      await addTenants("race1", 1, ["racing"]);
-      await blocker.query("ROLLBACK");
-      const created = await pending;
+    await holdingRolloutTenants(async (whileHeld) => {
+      const creating = api
+        .post("/v1/rollouts", { target: "head", tenants: { tags: ["racing"] } })
+        .then((response) => response); // sends the request now
+      await whileHeld(() => addTenants("race1", 1, ["racing"]));
+      const created = await creating;
       assert.equal(created.status, 202, created.text);
       assert.equal(created.body.totalTenants, 4);
       const rollout = await waitForRollout(created.body.id, ["succeeded", "failed", "halted"]);
       assert.equal(rollout.state, "succeeded");
       assert.equal(rollout.counts.succeeded, 4);
-    } finally {
-      await blocker.query("ROLLBACK").catch(() => undefined);
-      await blocker.end();
-    }
+    });
+  });
+
+  it("a webhook subscription deleted while a rollout is being created does not fail it", async () => {
+    // The creation reads the subscriptions on its snapshot; the one deleted meanwhile fails its
+    // delivery's foreign key (a serialization failure), and the creation starts again.
+    await addTenants("sub", 2, ["subscribed"]);
+    const { rows } = await svc.controlDb.query(
+      `INSERT INTO webhook_subscriptions (id, url_sealed, url_masked, event_types, secret_sealed)
+       VALUES (gen_random_uuid(), 'sealed', 'https://gone.example/hook', '{rollout.started}', 's')
+       RETURNING id`,
+    );
+    const subscriptionId = (rows[0] as { id: string }).id;
+    await holdingRolloutTenants(async (whileHeld) => {
+      const creating = api
+        .post("/v1/rollouts", { target: "head", tenants: { tags: ["subscribed"] } })
+        .then((response) => response);
+      await whileHeld(async () => {
+        await svc.controlDb.query("DELETE FROM webhook_subscriptions WHERE id = $1", [
+          subscriptionId,
+        ]);
+      });
+      const created = await creating;
+      assert.equal(created.status, 202, created.text);
+      assert.equal(created.body.totalTenants, 2);
+      const rollout = await waitForRollout(created.body.id, ["succeeded", "failed", "halted"]);
+      assert.equal(rollout.state, "succeeded");
+    });
   });
 
   it("refuses a target that is wrong whatever the tenants' state", async () => {

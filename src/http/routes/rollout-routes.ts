@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { inTransaction } from "../../control/control-db.js";
+import { inSnapshotTransaction, inTransaction } from "../../control/control-db.js";
 import { cancelQueuedJob, requestCancel } from "../../control/job-store.js";
 import {
   activeRolloutJobIds,
@@ -128,34 +128,30 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
       if (body.callbackUrl !== undefined)
         await assertWebhookUrlAllowed(body.callbackUrl, deps.webhookPolicy);
       // One snapshot for counting the selected tenants and inserting them (see insertRollout).
-      // Nothing else writes the new rollout's rows before it commits, so no serialization failure.
-      const { view, deliveries } = await inTransaction(
-        pool,
-        async (tx) => {
-          const rollout = await insertRollout(tx, {
-            target: body.target,
-            selector: body.tenants,
-            waves: body.waves ?? [{ percent: 100 }],
-            maxParallel: body.maxParallel ?? 10,
-            failureThreshold: body.failureThreshold ?? { count: 0 },
-            callbackUrl:
-              body.callbackUrl === undefined ? null : withoutCredentials(body.callbackUrl),
-            callbackUrlSealed:
-              body.callbackUrl === undefined ? null : deps.secretBox.encrypt(body.callbackUrl),
-          });
-          const described = await describeRollout(tx, rollout);
-          return {
-            view: described,
-            deliveries: await deps.events.recordRolloutEvent(
-              tx,
-              rollout,
-              "rollout.started",
-              described,
-            ),
-          };
-        },
-        { isolation: "repeatable read" },
-      );
+      // A webhook subscription deleted meanwhile fails its delivery's foreign key with a
+      // serialization failure: the creation then starts again on a new snapshot.
+      const { view, deliveries } = await inSnapshotTransaction(pool, async (tx) => {
+        const rollout = await insertRollout(tx, {
+          target: body.target,
+          selector: body.tenants,
+          waves: body.waves ?? [{ percent: 100 }],
+          maxParallel: body.maxParallel ?? 10,
+          failureThreshold: body.failureThreshold ?? { count: 0 },
+          callbackUrl: body.callbackUrl === undefined ? null : withoutCredentials(body.callbackUrl),
+          callbackUrlSealed:
+            body.callbackUrl === undefined ? null : deps.secretBox.encrypt(body.callbackUrl),
+        });
+        const described = await describeRollout(tx, rollout);
+        return {
+          view: described,
+          deliveries: await deps.events.recordRolloutEvent(
+            tx,
+            rollout,
+            "rollout.started",
+            described,
+          ),
+        };
+      });
       await deps.events.enqueue(deliveries);
       request.log.info({ rolloutId: view.id, tenants: view.totalTenants }, "rollout created");
       return reply.status(202).header("location", `/v1/rollouts/${view.id}`).send(view);
