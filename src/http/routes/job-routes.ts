@@ -1,10 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { appendJobEvent, listJobEvents } from "../../control/job-event-store.js";
-import { cancelQueuedJob, listJobs, requestCancel, requireJob } from "../../control/job-store.js";
+import { listJobEvents } from "../../control/job-event-store.js";
+import { listJobs, requireJob } from "../../control/job-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
+import { cancelJob } from "../../jobs/cancel-job.js";
 import { submitJob } from "../../jobs/submit-job.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
@@ -143,8 +144,8 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
     },
     async (request, reply) => {
       const id = request.params.id;
-      const flagged = await requestCancel(pool, id);
-      if (flagged === null) {
+      const outcome = await cancelJob(deps, id, { name: request.principal?.name ?? null });
+      if (outcome.kind === "not-active") {
         const job = await requireJob(pool, id);
         throw new FleetwayError(
           ErrorCode.JOB_NOT_CANCELLABLE,
@@ -155,19 +156,7 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
           },
         );
       }
-      const cancelled = await cancelQueuedJob(pool, id);
-      if (cancelled !== null) {
-        await deps.events.publish(pool, id, "job.cancelled", { error: cancelled.error });
-        await deps.queue.remove(id).catch(() => 0);
-      } else {
-        await appendJobEvent(pool, id, "job.cancel_requested", {
-          by: request.principal?.name ?? null,
-        });
-      }
-      return reply
-        .status(202)
-        .header("location", `/v1/jobs/${id}`)
-        .send(jobView(cancelled ?? (await requireJob(pool, id))));
+      return reply.status(202).header("location", `/v1/jobs/${id}`).send(jobView(outcome.job));
     },
   );
 }

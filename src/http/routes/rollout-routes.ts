@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { inSnapshotTransaction, inTransaction } from "../../control/control-db.js";
-import { cancelQueuedJob, requestCancel } from "../../control/job-store.js";
+import { cancelJob } from "../../jobs/cancel-job.js";
 import {
   activeRolloutJobIds,
   cancelPendingTenants,
@@ -270,14 +270,7 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
     "cancelled",
     "rollout.cancelled",
     async (id) => {
-      for (const jobId of await activeRolloutJobIds(pool, id)) {
-        await requestCancel(pool, jobId);
-        const cancelled = await cancelQueuedJob(pool, jobId);
-        if (cancelled !== null) {
-          await deps.events.publish(pool, jobId, "job.cancelled", { error: cancelled.error });
-          await deps.queue.remove(jobId).catch(() => 0);
-        }
-      }
+      for (const jobId of await activeRolloutJobIds(pool, id)) await cancelJob(deps, jobId);
     },
   );
 }

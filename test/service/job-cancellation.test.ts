@@ -1,42 +1,26 @@
 /**
- * runJobAttempt on a job whose cancel was requested before any worker claimed it: the worker
- * finishes it as cancelled, and the job.cancelled event is written with that outcome, never
- * after it (a worker stopping in between would leave a cancelled job nobody was told about).
+ * Cancelling a job that has not started, by the API (cancelJob) or by the worker that finds its
+ * cancel requested (runJobAttempt): the job ends cancelled and its job.cancelled event commits
+ * with that outcome, never after it (a process stopping in between would leave a cancelled job
+ * nobody was told about).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type pg from "pg";
 import { pino } from "pino";
 import { listJobEvents } from "../../src/control/job-event-store.js";
 import { getJob } from "../../src/control/job-store.js";
 import { loadMigrations } from "../../src/engine/load-migrations.js";
 import { createSecretBox } from "../../src/control/secret-box.js";
+import { cancelJob } from "../../src/jobs/cancel-job.js";
 import { runJobAttempt, type RunJobDeps } from "../../src/jobs/run-job.js";
 import { JobEventPublisher } from "../../src/webhooks/job-event-publisher.js";
 import {
   createControlTestDatabase,
   type ControlTestDatabase,
 } from "../support/control-database.js";
+import { stoppingPool } from "../support/stopping-pool.js";
 
-/**
- * The pool as a worker that stops for good right after the statement that made job `jobId`
- * cancelled: every later statement fails.
- */
-function stoppingOnceCancelled(pool: pg.Pool, jobId: string): pg.Pool {
-  let stopped = false;
-  const query = async (text: string, values?: unknown[]): Promise<pg.QueryResult> => {
-    if (stopped) throw new Error("worker stopped");
-    const result = await pool.query(text, values);
-    if ((await getJob(pool, jobId))?.state === "cancelled") stopped = true;
-    return result;
-  };
-  return new Proxy(pool, {
-    get: (target, property, receiver): unknown =>
-      property === "query" ? query : Reflect.get(target, property, receiver),
-  });
-}
-
-describe("runJobAttempt: a job cancelled before it started", () => {
+describe("a job cancelled before it started", () => {
   let control: ControlTestDatabase;
 
   before(async () => {
@@ -46,12 +30,38 @@ describe("runJobAttempt: a job cancelled before it started", () => {
     await control.drop();
   });
 
-  it("is finished cancelled with its job.cancelled event in the same statement", async () => {
+  /** The pool of a process that stops right after the job is cancelled (committed). */
+  const stoppingOnceCancelled = (jobId: string) =>
+    stoppingPool(
+      control.pool,
+      async () => (await getJob(control.pool, jobId))?.state === "cancelled",
+    );
+  const eventTypes = async (jobId: string) =>
+    (await listJobEvents(control.pool, jobId, { limit: 10 })).map((e) => e.type);
+
+  it("by the API: cancelled with its job.cancelled event in one transaction", async () => {
+    const jobId = await control.queuedJob();
+    const silent = pino({ level: "silent" });
+    const outcome = await cancelJob(
+      {
+        pool: stoppingOnceCancelled(jobId),
+        events: new JobEventPublisher(null, silent),
+        queue: { remove: () => Promise.resolve(1) },
+      },
+      jobId,
+      { name: "ops" },
+    ).catch(() => null);
+    assert.equal(outcome?.kind, "cancelled");
+    assert.equal((await getJob(control.pool, jobId))?.state, "cancelled");
+    assert.deepEqual(await eventTypes(jobId), ["job.queued", "job.cancelled"]);
+  });
+
+  it("by the worker, once its cancel was requested: with its event in one statement", async () => {
     const jobId = await control.queuedJob();
     await control.pool.query("UPDATE jobs SET cancel_requested = true WHERE id = $1", [jobId]);
     const silent = pino({ level: "silent" });
     const deps: RunJobDeps = {
-      pool: stoppingOnceCancelled(control.pool, jobId),
+      pool: stoppingOnceCancelled(jobId),
       // Any set: a job cancelled before it started runs nothing.
       migrations: await loadMigrations(new URL("../../migrations", import.meta.url).pathname),
       secretBox: createSecretBox(Buffer.alloc(32, 7)),
@@ -72,10 +82,6 @@ describe("runJobAttempt: a job cancelled before it started", () => {
     const job = await getJob(control.pool, jobId);
     assert.equal(job?.state, "cancelled");
     assert.equal(job.error?.code, "MIGRATION_CANCELLED");
-    const events = await listJobEvents(control.pool, jobId, { limit: 10 });
-    assert.deepEqual(
-      events.map((e) => e.type),
-      ["job.queued", "job.cancelled"],
-    );
+    assert.deepEqual(await eventTypes(jobId), ["job.queued", "job.cancelled"]);
   });
 });
