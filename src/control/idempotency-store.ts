@@ -1,3 +1,4 @@
+import { jsonbText } from "../engine/jsonb-text.js";
 import type { Queryable } from "./queryable.js";
 
 export interface IdempotencyRequest {
@@ -73,8 +74,9 @@ export async function storeIdempotentResponse(
       principal,
       key,
       response.statusCode,
-      JSON.stringify(response.headers),
-      JSON.stringify(response.body ?? null),
+      // A refusal may echo the request's text, which may hold what jsonb refuses (NUL).
+      jsonbText(response.headers),
+      jsonbText(response.body ?? null),
     ],
   );
 }

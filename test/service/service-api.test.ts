@@ -187,6 +187,16 @@ describe("service API with the example migrations", () => {
     assert.equal(without.body.code, "TENANT_EXISTS");
   });
 
+  it("Idempotency-Key: a refusal echoing text jsonb cannot hold (NUL) is kept and replayed", async () => {
+    const body = { operation: "upgrade", target: "ffff\u0000ffff" };
+    const first = await post("/v1/tenants/acme/jobs", body, { "idempotency-key": "nul-target" });
+    assert.equal(first.status, 422, JSON.stringify(first.body));
+    const again = await post("/v1/tenants/acme/jobs", body, { "idempotency-key": "nul-target" });
+    assert.equal(again.status, 422, JSON.stringify(again.body));
+    assert.equal(again.headers["idempotency-replayed"], "true");
+    assert.equal(again.body.code, first.body.code);
+  });
+
   it("API keys: missing, wrong, and insufficient scope", async () => {
     const missing = await svc.http().get("/v1/tenants");
     assert.equal(missing.status, 401);
