@@ -269,6 +269,24 @@ describe("rollouts", () => {
     });
   });
 
+  it("refuses tags that PostgreSQL could not store (NUL, unpaired surrogate) with a 400", async () => {
+    for (const tag of ["a\u0000b", "\ud800", "tab\there"]) {
+      const rollout = await api.post("/v1/rollouts", { target: "head", tenants: { tags: [tag] } });
+      assert.equal(rollout.status, 400, `${JSON.stringify(tag)}: ${rollout.text}`);
+      assert.equal(rollout.body.code, "VALIDATION_ERROR");
+      const tenant = await api.post("/v1/tenants", {
+        id: "badtag",
+        name: "badtag",
+        databaseUrl: tenantDb.url,
+        schema: "badtag",
+        tags: [tag],
+      });
+      assert.equal(tenant.status, 400, `${JSON.stringify(tag)}: ${tenant.text}`);
+    }
+    const paired = await api.post("/v1/rollouts", { target: "head", tenants: { tags: ["🚀"] } });
+    assert.equal(paired.status, 202, paired.text);
+  });
+
   it("refuses a target that is wrong whatever the tenants' state", async () => {
     const response = await api.post("/v1/rollouts", { target: "nope0000", tenants: { all: true } });
     assert.equal(response.status, 422);

@@ -19,7 +19,7 @@ import { validateTarget } from "../../jobs/validate-target.js";
 import type { WebhookEventType } from "../../webhooks/job-event-publisher.js";
 import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
 import type { AppDeps } from "../app-deps.js";
-import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
+import { ErrorResponses, PageQuery, pageOf, Tag, TenantId } from "../schemas/common-schemas.js";
 import { withoutCredentials } from "../views.js";
 
 const Id = Type.Object({ id: Type.String({ format: "uuid" }) });
@@ -30,10 +30,7 @@ const Selector = Type.Union([
     { ids: Type.Array(TenantId, { minItems: 1, maxItems: 100_000 }) },
     { additionalProperties: false },
   ),
-  Type.Object(
-    { tags: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) },
-    { additionalProperties: false },
-  ),
+  Type.Object({ tags: Type.Array(Tag, { minItems: 1 }) }, { additionalProperties: false }),
 ]);
 const Amount = Type.Union([
   Type.Object({ count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),

@@ -29,6 +29,16 @@ export function pageOf<T extends TSchema>(item: T) {
 /** Tenant ids appear in URLs and logs: a conservative alphabet. */
 export const TenantId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" });
 
+/**
+ * A tenant tag: free text, but no control characters (PostgreSQL's text refuses NUL) and no
+ * unpaired surrogates (jsonb refuses them), either of which would fail the statement storing it.
+ */
+export const Tag = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: "^[^\\u0000-\\u001f\\ud800-\\udfff]+$",
+});
+
 export const ErrorResponses = {
   400: Type.Ref("Problem"),
   401: Type.Ref("Problem"),

@@ -1,9 +1,9 @@
 import { Type, type Static } from "typebox";
-import { Heads, TenantId } from "./common-schemas.js";
+import { Heads, Tag, TenantId } from "./common-schemas.js";
 import { JobRequestBody, JobSchema } from "./job-schemas.js";
 
 const SchemaName = Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$" });
-const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 50 });
+const Tags = Type.Array(Tag, { maxItems: 50 });
 const DatabaseUrl = Type.String({
   pattern: "^postgres(ql)?://",
   maxLength: 2048,
