@@ -150,10 +150,9 @@ export interface NewRollout {
 /**
  * Creates the rollout and its tenant list in two statements, whatever the fleet's size: the
  * tenants are selected, numbered and assigned to waves inside PostgreSQL, never loaded here.
- * Run it in a repeatable-read transaction: the wave sizes come from a
- * count taken before the insert, and under read committed a tenant registered in between would
- * be numbered past the last wave (a NOT NULL violation) and one deleted in between would leave
- * the total one too high.
+ * Run it on one snapshot (inSnapshotTransaction): the wave sizes come from a count taken before
+ * the insert, and under read committed a tenant registered in between would be numbered past the
+ * last wave (a NOT NULL violation) and one deleted in between would leave the total one too high.
  */
 export async function insertRollout(db: Queryable, rollout: NewRollout): Promise<RolloutRecord> {
   const total = await countSelectedTenants(db, rollout.selector);

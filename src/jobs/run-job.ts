@@ -14,6 +14,7 @@ import {
   heartbeatJob,
   requeueJob,
   type JobOutcome,
+  type JobProgress,
 } from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
 import { recordJobHeads } from "../control/tenant-store.js";
@@ -143,19 +144,14 @@ export async function runJobAttempt(
     event: NewJobEvent,
   ): Promise<JobRecord | null> => {
     unwritten ??= await recorder.close();
-    const { job: finished, appended } = await finishJobWithEvents(
-      pool,
-      jobId,
+    const finished = await finishWithEvents(
+      deps,
+      job,
       { ...outcome, steps: recorder.currentSteps },
       unwritten.progress,
       [...unwritten.events, event],
-      WEBHOOK_EVENT_TYPES,
     );
     unwritten = { progress: {}, events: [] };
-    const deliveries = await deps.events.recordDeliveries(pool, jobId, appended, {
-      hasCallback: job.callbackUrlSealed !== null,
-    });
-    await deps.events.enqueue(deliveries);
     return finished;
   };
   try {
@@ -248,23 +244,35 @@ export async function runJobAttempt(
   }
 }
 
-/**
- * Finishes a job cancelled before it started, with its job.cancelled event in the same
- * statement: a worker stopping between the two would otherwise leave the job cancelled with no
- * event and no webhook.
- */
-async function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | null> {
-  const { pool } = deps;
+/** Finishes a job cancelled before it started (see finishWithEvents). */
+function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | null> {
   const error = { code: ErrorCode.MIGRATION_CANCELLED, message: "Cancelled before it started" };
+  return finishWithEvents(deps, job, { state: "cancelled", error }, {}, [
+    { type: "job.cancelled", data: { error } },
+  ]);
+}
+
+/**
+ * A job's outcome with its last progress and events in one statement (a worker stopping after it
+ * never leaves a finished job nobody was told about), then their webhook deliveries. Null when
+ * the job had already finished: nothing is then written.
+ */
+async function finishWithEvents(
+  deps: RunJobDeps,
+  job: JobRecord,
+  outcome: JobOutcome,
+  last: JobProgress,
+  events: readonly NewJobEvent[],
+): Promise<JobRecord | null> {
   const { job: finished, appended } = await finishJobWithEvents(
-    pool,
+    deps.pool,
     job.id,
-    { state: "cancelled", error },
-    {},
-    [{ type: "job.cancelled", data: { error } }],
+    outcome,
+    last,
+    events,
     WEBHOOK_EVENT_TYPES,
   );
-  const deliveries = await deps.events.recordDeliveries(pool, job.id, appended, {
+  const deliveries = await deps.events.recordDeliveries(deps.pool, job.id, appended, {
     hasCallback: job.callbackUrlSealed !== null,
   });
   await deps.events.enqueue(deliveries);

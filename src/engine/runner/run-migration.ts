@@ -25,6 +25,7 @@ import {
   createVersionTableSql,
   readVersionRows,
   selectVersionRows,
+  selectVersionRowsSql,
   type TableRef,
 } from "./version-table.js";
 import type pg from "pg";
@@ -90,10 +91,7 @@ async function runLocked(session: RunSession, options: RunMigrationOptions): Pro
   const { client } = session;
   const fromHeads =
     (await readHeadsOfExistingTables(client, session)) ??
-    ((await ensureTables(client, session.schema, session.versionTable, session.historyTable))
-      ? // A version table created just now, under the lock, is empty: nothing to read.
-        []
-      : await selectVersionRows(client, session.versionTable));
+    (await readHeadsCreatingTables(client, session));
   const plan = options.plan(fromHeads);
   session.emit({ kind: "planned", plan });
   const applied = options.appliedRevisions(fromHeads);
@@ -155,7 +153,7 @@ async function readHeadsOfExistingTables(
     const history = client.escapeLiteral(qualifiedName(schema, historyTable.table));
     const results = (await client.query(
       `SET search_path TO ${quoteIdent(schema)}, public;
-       SELECT version_num FROM ${qualifiedName(schema, versionTable.table)} ORDER BY version_num;
+       ${selectVersionRowsSql(versionTable)};
        SELECT to_regclass(${history}) IS NOT NULL AS has_history`,
     )) as unknown as [
       pg.QueryResult,
@@ -168,6 +166,16 @@ async function readHeadsOfExistingTables(
     if (sqlStateOf(error) === UNDEFINED_TABLE) return null;
     throw error;
   }
+}
+
+/** The rest of the time: what is missing is created first (a version table created now is empty). */
+async function readHeadsCreatingTables(
+  client: pg.ClientBase,
+  session: RunSession,
+): Promise<string[]> {
+  const { schema, versionTable, historyTable } = session;
+  const created = await ensureTables(client, schema, versionTable, historyTable);
+  return created ? [] : selectVersionRows(client, versionTable);
 }
 
 /** What PostgreSQL reports for a table, or a table in a schema, that does not exist. */

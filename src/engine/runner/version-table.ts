@@ -30,11 +30,14 @@ export async function readVersionRows(client: pg.ClientBase, ref: TableRef): Pro
   return selectVersionRows(client, ref);
 }
 
+/** The statement reading the version table's rows (`version_num`), sorted. */
+export function selectVersionRowsSql(ref: TableRef): string {
+  return `SELECT version_num FROM ${qualifiedName(ref.schema, ref.table)} ORDER BY version_num`;
+}
+
 /** The version table's rows, sorted, from a table known to exist. */
 export async function selectVersionRows(client: pg.ClientBase, ref: TableRef): Promise<string[]> {
-  const { rows } = await client.query<{ version_num: string }>(
-    `SELECT version_num FROM ${qualifiedName(ref.schema, ref.table)} ORDER BY version_num`,
-  );
+  const { rows } = await client.query<{ version_num: string }>(selectVersionRowsSql(ref));
   return rows.map((r) => r.version_num);
 }
 
