@@ -12,6 +12,11 @@ export interface ClaimedJob {
   readonly job: JobRecord;
   /** Null when the tenant was deleted after the job was queued. */
   readonly tenant: ClaimedTenant | null;
+  /**
+   * Whether an enabled webhook subscription asks for job or tenant events: the job's events
+   * may then need deliveries, written with them (JobEventPublisher.commitWithDeliveries).
+   */
+  readonly subscribed: boolean;
 }
 
 const JOB_COLUMNS = jobColumns();
@@ -21,12 +26,13 @@ interface ClaimRow extends JobRow {
   claimed_tenant_id: string | null;
   claimed_database_url_sealed: string | null;
   claimed_schema_name: string | null;
+  claimed_subscribed: boolean;
 }
 
 /**
  * Claims a queued (or abandoned running) job for `workerId` in one statement: marks it running,
  * counts the attempt, appends `job.running` on the first attempt, and returns the job with its
- * tenant's connection details. Null when the job is not claimable (finished, cancel requested, or
+ * tenant's connection details and whether webhook subscriptions may want its events. Null when the job is not claimable (finished, cancel requested, or
  * gone); the caller reads the job to tell which. A finished job is left alone, so BullMQ
  * delivering a job twice changes nothing; a running one is claimed again (a re-run after a crash).
  */
@@ -49,7 +55,12 @@ export async function claimJobForRun(
      )
      SELECT ${CLAIMED_COLUMNS}, t.id AS claimed_tenant_id,
             t.database_url_sealed AS claimed_database_url_sealed,
-            t.schema_name AS claimed_schema_name
+            t.schema_name AS claimed_schema_name,
+            EXISTS (SELECT 1 FROM webhook_subscriptions s
+                     WHERE s.enabled
+                       AND EXISTS (SELECT 1 FROM unnest(s.event_types) AS e (type)
+                                    WHERE e.type LIKE 'job.%' OR e.type = 'tenant.ready'))
+              AS claimed_subscribed
        FROM claimed LEFT JOIN tenants t ON t.id = claimed.tenant_id`,
     [jobId, workerId, JSON.stringify({ workerId })],
   );
@@ -63,5 +74,5 @@ export async function claimJobForRun(
           databaseUrlSealed: row.claimed_database_url_sealed,
           schema: row.claimed_schema_name ?? "public",
         };
-  return { job: toJob(row), tenant };
+  return { job: toJob(row), tenant, subscribed: row.claimed_subscribed };
 }

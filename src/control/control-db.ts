@@ -100,7 +100,7 @@ export function createControlPool(
  * `work` the transaction's first snapshot instead of a new one each (read committed, the default).
  */
 export async function inTransaction<T>(
-  pool: pg.Pool,
+  pool: Pick<pg.Pool, "connect">,
   work: (client: pg.PoolClient) => Promise<T>,
   options: { isolation?: "read committed" | "repeatable read" } = {},
 ): Promise<T> {

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { writeJobProgress, type NewJobEvent } from "../control/job-progress-store.js";
 import type { JobStepRecord } from "../control/job-record.js";
 import type { JobProgress } from "../control/job-store.js";
-import type { Queryable } from "../control/queryable.js";
+import type { TransactionalQueryable } from "../control/queryable.js";
 import { isConnectionError, sqlStateOf } from "../engine/runner/connect.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import type { PlanStep } from "../engine/plan/migration-plan.js";
@@ -50,16 +50,25 @@ export class JobProgressRecorder {
   private closed = false;
 
   constructor(
-    private readonly db: Queryable,
+    private readonly db: TransactionalQueryable,
     private readonly jobId: string,
     private readonly logger: Logger,
     private readonly events: JobEventPublisher,
-    /** Whether the job has a callback URL: without one and without subscriptions, events stay local. */
-    private readonly hasCallback: boolean,
+    private readonly webhooks: {
+      /** Whether the job has a callback URL: without one and without subscriptions, events stay local. */
+      readonly hasCallback: boolean;
+      /** Whether a webhook subscription asked for job events when the job was claimed. */
+      readonly subscribed: boolean;
+    },
   ) {}
 
   get currentSteps(): readonly JobStepRecord[] {
     return this.steps;
+  }
+
+  /** Whether the job's events may need webhook deliveries, to be committed with them. */
+  get deliveriesExpected(): boolean {
+    return this.webhooks.hasCallback || this.webhooks.subscribed;
   }
 
   /** Writes everything reported so far, without waiting for the next interval. */
@@ -109,14 +118,16 @@ export class JobProgressRecorder {
       const events = this.pendingEvents;
       this.pendingProgress = {};
       this.pendingEvents = [];
-      let appended;
       try {
-        appended = await writeJobProgress(
+        // The events and their webhook deliveries commit together (see commitWithDeliveries).
+        await this.events.commitWithDeliveries(
           this.db,
-          this.jobId,
-          progress,
-          events,
-          WEBHOOK_EVENT_TYPES,
+          this.deliveriesExpected,
+          (db) => writeJobProgress(db, this.jobId, progress, events, WEBHOOK_EVENT_TYPES),
+          (db, appended) =>
+            this.events.recordDeliveries(db, this.jobId, appended, {
+              hasCallback: this.webhooks.hasCallback,
+            }),
         );
       } catch (error) {
         // Progress never stops the migration. A write that would fail again (its data refused,
@@ -137,15 +148,6 @@ export class JobProgressRecorder {
         if (this.hurried()) break;
         await this.pause(RETRY_AFTER_OUTAGE_MS);
         continue;
-      }
-      try {
-        const deliveries = await this.events.recordDeliveries(this.db, this.jobId, appended, {
-          hasCallback: this.hasCallback,
-        });
-        await this.events.enqueue(deliveries);
-      } catch (error) {
-        // The events are recorded; writing them again would duplicate them.
-        this.logger.warn({ err: error }, "could not record the webhook deliveries of job events");
       }
       if (!this.hurried()) await this.pause();
     }

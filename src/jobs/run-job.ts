@@ -90,7 +90,9 @@ export async function runJobAttempt(
     return { kind: "finished", job: existing };
   }
   const { job, tenant } = claimed;
+  const webhooks = { hasCallback: job.callbackUrlSealed !== null, subscribed: claimed.subscribed };
   if (tenant === null) {
+    // Defensive: deleting a tenant deletes its jobs (and is refused while one is active).
     return {
       kind: "finished",
       job: await finishJob(pool, jobId, {
@@ -126,22 +128,18 @@ export async function runJobAttempt(
   }, deps.heartbeatMs);
   heartbeat.unref();
 
-  const recorder = new JobProgressRecorder(
-    pool,
-    jobId,
-    logger,
-    deps.events,
-    job.callbackUrlSealed !== null,
-  );
+  const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events, webhooks);
   /** What the recorder handed back, kept until written (should the first attempt fail). */
   let unwritten: UnwrittenProgress | null = null;
   /**
-   * The job's outcome with the recorder's last progress and events and the outcome's own event,
-   * in one statement, then their webhook deliveries. Null when another attempt finished the job.
+   * The job's outcome with the recorder's last progress and events and the outcome's own event
+   * (after a success, with the heads it left), then their webhook deliveries. Null when another
+   * attempt finished the job.
    */
   const finish = async (
     outcome: Omit<JobOutcome, "steps">,
     event: NewJobEvent,
+    heads?: readonly string[],
   ): Promise<JobRecord | null> => {
     unwritten ??= await recorder.close();
     const finished = await finishWithEvents(
@@ -150,6 +148,8 @@ export async function runJobAttempt(
       { ...outcome, steps: recorder.currentSteps },
       unwritten.progress,
       [...unwritten.events, event],
+      recorder.deliveriesExpected,
+      heads === undefined ? undefined : { tenantId: tenant.id, heads },
     );
     unwritten = { progress: {}, events: [] };
     return finished;
@@ -179,15 +179,6 @@ export async function runJobAttempt(
         }
       },
     });
-    const ready = await recordJobHeads(pool, tenant.id, result.toHeads);
-    if (ready !== null) {
-      await deps.events.publishTenantReady(
-        pool,
-        tenantView(ready.tenant),
-        jobId,
-        ready.subscribers,
-      );
-    }
     const finished = await finish(
       {
         state: "succeeded",
@@ -196,6 +187,7 @@ export async function runJobAttempt(
         stepsDone: result.steps.length,
       },
       { type: "job.succeeded", data: { fromHeads: result.fromHeads, toHeads: result.toHeads } },
+      result.toHeads,
     );
     logger.info(
       { tenantId: tenant.id, toHeads: result.toHeads, steps: result.steps.length },
@@ -244,18 +236,28 @@ export async function runJobAttempt(
   }
 }
 
-/** Finishes a job cancelled before it started (see finishWithEvents). */
+/**
+ * Finishes a job cancelled before it started (see finishWithEvents). Not claimed, so whether
+ * subscriptions want its event is not known: its deliveries are always written with it.
+ */
 function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | null> {
   const error = { code: ErrorCode.MIGRATION_CANCELLED, message: "Cancelled before it started" };
-  return finishWithEvents(deps, job, { state: "cancelled", error }, {}, [
-    { type: "job.cancelled", data: { error } },
-  ]);
+  return finishWithEvents(
+    deps,
+    job,
+    { state: "cancelled", error },
+    {},
+    [{ type: "job.cancelled", data: { error } }],
+    true,
+  );
 }
 
 /**
  * A job's outcome with its last progress and events in one statement (a worker stopping after it
- * never leaves a finished job nobody was told about), then their webhook deliveries. Null when
- * the job had already finished: nothing is then written.
+ * never leaves a finished job nobody was told about) and their webhook deliveries, committed
+ * together when deliveries are expected (JobEventPublisher.commitWithDeliveries). After a
+ * success, `heads` first records the heads the job left and whether the tenant became ready
+ * (`tenant.ready`). Null when the job had already finished: no outcome or event is then written.
  */
 async function finishWithEvents(
   deps: RunJobDeps,
@@ -263,20 +265,36 @@ async function finishWithEvents(
   outcome: JobOutcome,
   last: JobProgress,
   events: readonly NewJobEvent[],
+  deliveriesExpected: boolean,
+  heads?: { readonly tenantId: string; readonly heads: readonly string[] },
 ): Promise<JobRecord | null> {
-  const { job: finished, appended } = await finishJobWithEvents(
+  const { finished } = await deps.events.commitWithDeliveries(
     deps.pool,
-    job.id,
-    outcome,
-    last,
-    events,
-    WEBHOOK_EVENT_TYPES,
+    deliveriesExpected,
+    async (db) => ({
+      ready: heads === undefined ? null : await recordJobHeads(db, heads.tenantId, heads.heads),
+      finished: await finishJobWithEvents(db, job.id, outcome, last, events, WEBHOOK_EVENT_TYPES),
+    }),
+    // The job's own events first: a receiver hears that the job succeeded, then that its
+    // tenant became ready.
+    async (db, { ready, finished }) => [
+      ...(finished.job === null
+        ? []
+        : await deps.events.recordDeliveries(db, job.id, finished.appended, {
+            hasCallback: job.callbackUrlSealed !== null,
+            job: finished.job,
+          })),
+      ...(ready === null
+        ? []
+        : await deps.events.recordTenantReady(
+            db,
+            tenantView(ready.tenant),
+            job.id,
+            ready.subscribers,
+          )),
+    ],
   );
-  const deliveries = await deps.events.recordDeliveries(deps.pool, job.id, appended, {
-    hasCallback: job.callbackUrlSealed !== null,
-  });
-  await deps.events.enqueue(deliveries);
-  return finished;
+  return finished.job;
 }
 
 /** The error as jobs and events show it: code and message with the error's data beside them. */

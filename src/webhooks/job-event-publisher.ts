@@ -1,12 +1,14 @@
 import type { Logger } from "pino";
+import { inTransaction } from "../control/control-db.js";
 import { insertDeliveries, type NewDelivery } from "../control/delivery-store.js";
 import {
   writeJobProgress,
   type AppendedJobEvent,
   type EventSubscriber,
 } from "../control/job-progress-store.js";
+import type { JobRecord } from "../control/job-record.js";
 import { getJob } from "../control/job-store.js";
-import type { Queryable } from "../control/queryable.js";
+import type { Queryable, TransactionalQueryable } from "../control/queryable.js";
 import { nextRolloutEventSeq } from "../control/rollout-store.js";
 import { subscriptionsFor } from "../control/webhook-store.js";
 import { jobView } from "../http/views.js";
@@ -61,7 +63,8 @@ export class JobEventPublisher {
   /**
    * Records the deliveries of events already appended (by {@link writeJobProgress}, which found
    * their subscribers): one per subscriber, and one to the job's callback URL for the job events
-   * callbacks get. Reads the job only when somebody is to be told.
+   * callbacks get. Reads the job only when somebody is to be told and `known.job` (the job as
+   * the events left it) is not given.
    *
    * @returns ids of the deliveries to enqueue once the transaction commits
    */
@@ -69,7 +72,7 @@ export class JobEventPublisher {
     db: Queryable,
     jobId: string,
     appended: readonly AppendedJobEvent[],
-    known: { hasCallback?: boolean } = {},
+    known: { hasCallback?: boolean; job?: JobRecord } = {},
   ): Promise<string[]> {
     const isWebhookType = (type: string): boolean =>
       (WEBHOOK_EVENT_TYPES as readonly string[]).includes(type);
@@ -80,7 +83,7 @@ export class JobEventPublisher {
     );
     // Nobody to tell: skip reading the job back (the common case, once per step).
     if (wanted.length === 0) return [];
-    const job = await getJob(db, jobId);
+    const job = known.job ?? (await getJob(db, jobId));
     if (job === null) return [];
     const deliveries: NewDelivery[] = [];
     for (const event of wanted) {
@@ -153,22 +156,24 @@ export class JobEventPublisher {
   }
 
   /**
-   * `tenant.ready` to the subscriptions that ask for it (found by recordJobHeads): a new tenant's
-   * first migration succeeded.
+   * Records `tenant.ready` deliveries to the subscriptions that ask for it (found by
+   * recordJobHeads): a new tenant's first migration succeeded.
+   *
+   * @returns ids of the deliveries to enqueue once the transaction commits
    */
-  async publishTenantReady(
+  async recordTenantReady(
     db: Queryable,
     tenant: Record<string, unknown>,
     jobId: string,
     subscriptions: readonly EventSubscriber[],
-  ): Promise<void> {
-    if (subscriptions.length === 0) return;
+  ): Promise<string[]> {
+    if (subscriptions.length === 0) return [];
     const payload = {
       type: "tenant.ready",
       timestamp: new Date().toISOString(),
       data: { tenant, jobId },
     };
-    const ids = await insertDeliveries(
+    return insertDeliveries(
       db,
       subscriptions.map((s) => ({
         subscriptionId: s.id,
@@ -179,7 +184,41 @@ export class JobEventPublisher {
         payload,
       })),
     );
-    await this.enqueue(ids);
+  }
+
+  /**
+   * Runs `write` (statements appending events) and `deliveriesOf` (recording the deliveries its
+   * events need), and enqueues the deliveries once they are committed. When deliveries are
+   * expected, both run in one transaction: a process stopping after the events commit must not
+   * leave them without their deliveries, since nothing creates a delivery later (the reconciler
+   * only re-enqueues recorded ones). When none are expected (no callback and no subscription:
+   * the common case) they run statement by statement, which saves a BEGIN and a COMMIT per
+   * write; a subscription created meanwhile still gets its deliveries, recorded right after.
+   *
+   * @returns what `write` returned
+   */
+  async commitWithDeliveries<T>(
+    pool: TransactionalQueryable,
+    deliveriesExpected: boolean,
+    write: (db: Queryable) => Promise<T>,
+    deliveriesOf: (db: Queryable, written: T) => Promise<readonly string[]>,
+  ): Promise<T> {
+    if (deliveriesExpected) {
+      const { written, deliveryIds } = await inTransaction(pool, async (tx) => {
+        const result = await write(tx);
+        return { written: result, deliveryIds: await deliveriesOf(tx, result) };
+      });
+      await this.enqueue(deliveryIds);
+      return written;
+    }
+    const written = await write(pool);
+    try {
+      await this.enqueue(await deliveriesOf(pool, written));
+    } catch (error) {
+      // The events are committed: failing here would have them written again.
+      this.logger.warn({ err: error }, "could not record the webhook deliveries of job events");
+    }
+    return written;
   }
 
   /** Hands committed deliveries to the webhook queue; on failure the reconciler does it later. */

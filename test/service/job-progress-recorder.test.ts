@@ -9,7 +9,7 @@ import { pino } from "pino";
 import { claimJobForRun } from "../../src/control/claim-job.js";
 import { appendJobEvent, listJobEvents } from "../../src/control/job-event-store.js";
 import { getJob } from "../../src/control/job-store.js";
-import type { Queryable } from "../../src/control/queryable.js";
+import type { Queryable, TransactionalQueryable } from "../../src/control/queryable.js";
 import type { MigrationPlan, PlanStep } from "../../src/engine/plan/migration-plan.js";
 import { JobProgressRecorder } from "../../src/jobs/job-progress-recorder.js";
 import { JobEventPublisher } from "../../src/webhooks/job-event-publisher.js";
@@ -20,10 +20,25 @@ import {
 
 const STEPS = 12;
 
-/** A recorder of job `id` writing through `db`, with no webhook queue and no callback. */
+/**
+ * A recorder of job `id` writing through `db`, with no webhook queue, no callback and no
+ * subscription: it never needs a transaction.
+ */
 function recorderFor(db: Queryable, id: string): JobProgressRecorder {
   const silent = pino({ level: "silent" });
-  return new JobProgressRecorder(db, id, silent, new JobEventPublisher(null, silent), false);
+  const withoutTransactions: TransactionalQueryable = {
+    query: ((text: string, values?: unknown[]) =>
+      db.query(text, values)) as TransactionalQueryable["query"],
+    connect: (() =>
+      Promise.reject(new Error("no transaction expected"))) as TransactionalQueryable["connect"],
+  };
+  return new JobProgressRecorder(
+    withoutTransactions,
+    id,
+    silent,
+    new JobEventPublisher(null, silent),
+    { hasCallback: false, subscribed: false },
+  );
 }
 
 describe("JobProgressRecorder", () => {

@@ -11,7 +11,7 @@ import { finishJobWithEvents, writeJobProgress } from "../../src/control/job-pro
 import { claimJobForRun } from "../../src/control/claim-job.js";
 import { finishJob, getJob } from "../../src/control/job-store.js";
 import { getTenant, recordJobHeads } from "../../src/control/tenant-store.js";
-import { insertSubscription } from "../../src/control/webhook-store.js";
+import { disableSubscription, insertSubscription } from "../../src/control/webhook-store.js";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/job-event-publisher.js";
 import {
   createControlTestDatabase,
@@ -181,6 +181,27 @@ describe("claimJobForRun", () => {
     await pool.query("UPDATE jobs SET cancel_requested = true WHERE id = $1", [cancelled]);
     assert.equal(await claimJobForRun(pool, cancelled, "worker-1"), null);
     assert.equal((await getJob(pool, cancelled))?.state, "queued");
+    await finishJob(pool, cancelled, { state: "cancelled", error: null });
+  });
+
+  it("tells whether an enabled subscription asks for job or tenant events", async () => {
+    const subscribedNow = async (): Promise<boolean | undefined> => {
+      const id = await newJob();
+      const claimed = await claimJobForRun(pool, id, "worker-1");
+      await finishJob(pool, id, { state: "succeeded", error: null });
+      return claimed?.subscribed;
+    };
+    assert.equal(await subscribedNow(), false);
+    await subscribe(pool, "sealed-rollouts", "https://rollouts.example/hook", ["rollout.halted"]);
+    assert.equal(await subscribedNow(), false, "rollout events come from no job's writes");
+    const ready = await subscribe(pool, "sealed-ready", "https://ready.example/hook", [
+      "tenant.ready",
+    ]);
+    assert.equal(await subscribedNow(), true);
+    await disableSubscription(pool, ready.id, "test");
+    assert.equal(await subscribedNow(), false);
+    await subscribe(pool, "sealed-jobs", "https://jobs.example/hook", ["job.failed"]);
+    assert.equal(await subscribedNow(), true);
   });
 });
 

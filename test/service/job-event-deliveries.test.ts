@@ -1,0 +1,124 @@
+/**
+ * A job's events and their webhook deliveries commit together when deliveries are expected: a
+ * worker stopping right after an event commits must not leave it without the deliveries it
+ * needs, since nothing would create them later (the reconciler only re-enqueues recorded ones).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { getJob, insertJob } from "../../src/control/job-store.js";
+import { createSecretBox } from "../../src/control/secret-box.js";
+import { insertTenant } from "../../src/control/tenant-store.js";
+import { insertSubscription } from "../../src/control/webhook-store.js";
+import { loadMigrations, type Migrations } from "../../src/engine/load-migrations.js";
+import { runJobAttempt, type RunJobDeps } from "../../src/jobs/run-job.js";
+import { JobEventPublisher } from "../../src/webhooks/job-event-publisher.js";
+import {
+  createControlTestDatabase,
+  type ControlTestDatabase,
+} from "../support/control-database.js";
+import { stoppingPool } from "../support/stopping-pool.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+const secretBox = createSecretBox(Buffer.alloc(32, 9));
+const silent = pino({ level: "silent" });
+
+describe("job events and their webhook deliveries", () => {
+  let control: ControlTestDatabase;
+  let tenantDb: TestDatabase;
+  let migrations: Migrations;
+  let tenants = 0;
+
+  before(async () => {
+    control = await createControlTestDatabase();
+    tenantDb = await createTestDatabase();
+    migrations = await loadMigrations(new URL("../../migrations", import.meta.url).pathname);
+    await insertSubscription(control.pool, {
+      urlSealed: secretBox.encrypt("https://hooks.example.com/fleetway"),
+      urlMasked: "https://hooks.example.com/…",
+      eventTypes: ["job.started", "job.succeeded", "tenant.ready"],
+      description: null,
+      secretSealed: secretBox.encrypt("whsec_dGVzdA=="),
+    });
+  });
+  after(async () => {
+    await control.drop();
+    await tenantDb.drop();
+  });
+
+  /** A new tenant (a schema of the tenant database) with a queued upgrade to head. */
+  async function queuedJobForNewTenant(): Promise<string> {
+    const id = `t${String(++tenants)}`;
+    await insertTenant(control.pool, {
+      id,
+      name: id,
+      tags: [],
+      databaseUrlSealed: secretBox.encrypt(tenantDb.url),
+      databaseUrlMasked: "postgres://tenant",
+      schema: id,
+    });
+    const { job } = await insertJob(
+      control.pool,
+      { tenantId: id, operation: "upgrade", target: "head", transactionMode: "per-revision" },
+      {},
+    );
+    return job.id;
+  }
+
+  /** Runs one attempt of the job in a worker that stops for good once `stopped()` says so. */
+  async function runStoppingWhen(jobId: string, stopped: () => Promise<boolean>): Promise<void> {
+    const deps: RunJobDeps = {
+      pool: stoppingPool(control.pool, stopped),
+      migrations,
+      secretBox,
+      logger: silent,
+      migration: {
+        lockTimeoutMs: 5000,
+        statementTimeoutMs: 0,
+        lockTimeoutRetries: 0,
+        advisoryLockTimeoutMs: 5000,
+      },
+      heartbeatMs: 60_000,
+      workerId: "worker-1",
+      events: new JobEventPublisher(null, silent),
+    };
+    // The attempt fails once the worker has stopped; what it left committed is the point.
+    await runJobAttempt(deps, jobId, false, new AbortController().signal).catch(() => undefined);
+  }
+
+  const deliveredTypes = async (jobId: string): Promise<string[]> =>
+    (
+      await control.pool.query<{ event_type: string }>(
+        "SELECT event_type FROM webhook_deliveries WHERE job_id = $1 ORDER BY seq",
+        [jobId],
+      )
+    ).rows.map((r) => r.event_type);
+
+  const hasEvent = async (jobId: string, type: string): Promise<boolean> =>
+    (
+      await control.pool.query("SELECT 1 FROM job_events WHERE job_id = $1 AND type = $2", [
+        jobId,
+        type,
+      ])
+    ).rowCount === 1;
+
+  it("a worker stopping once the outcome committed leaves its deliveries recorded", async () => {
+    const jobId = await queuedJobForNewTenant();
+    const finished = async (): Promise<boolean> => {
+      const state = (await getJob(control.pool, jobId))?.state;
+      return state !== "queued" && state !== "running";
+    };
+    await runStoppingWhen(jobId, finished);
+
+    assert.equal((await getJob(control.pool, jobId))?.state, "succeeded");
+    assert.deepEqual(await deliveredTypes(jobId), ["job.started", "job.succeeded", "tenant.ready"]);
+  });
+
+  it("a worker stopping once a progress event committed leaves its delivery recorded", async () => {
+    const jobId = await queuedJobForNewTenant();
+    await runStoppingWhen(jobId, () => hasEvent(jobId, "job.started"));
+
+    assert.equal(await hasEvent(jobId, "job.started"), true);
+    assert.deepEqual(await deliveredTypes(jobId), ["job.started"]);
+  });
+});
