@@ -56,15 +56,13 @@ export async function runNoopJobs(
   return ids;
 }
 
+/** Waits for the job's end as deploy tooling would: a request the API holds until then. */
 async function waitJob(fleetway: FleetwayProcesses, id: string): Promise<void> {
   for (;;) {
-    const { body } = await fleetway.request<{ state: string }>("GET", `/v1/jobs/${id}`);
+    const { body } = await fleetway.request<{ state: string }>("GET", `/v1/jobs/${id}?wait=30`);
     if (body.state === "succeeded") return;
     if (body.state === "failed" || body.state === "cancelled")
       throw new Error(`job ${id} ${body.state}`);
-    // Latency comes from the job's own timestamps, so a gentle poll only paces the next POST;
-    // polling hard would steal the CPU being measured.
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { JobEndListener } from "../control/job-end-listener.js";
 import type { SecretBox } from "../control/secret-box.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { MigrationQueue } from "../jobs/migration-queue.js";
@@ -22,6 +23,8 @@ export interface AppDeps {
   readonly rateLimitPerMinute: number;
   readonly metricsRegistry: Registry;
   readonly events: JobEventPublisher;
+  /** Wakes `GET /v1/jobs/{id}?wait=` requests when their job ends. */
+  readonly jobEnds: JobEndListener;
   readonly webhookQueue: WebhookQueue;
   /** Which webhook and callback addresses are allowed (SSRF guard). */
   readonly webhookPolicy: AddressPolicy;

@@ -15,6 +15,7 @@ import { createMigrationQueue } from "../jobs/migration-queue.js";
 import { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { parseAllowList } from "../webhooks/ssrf-guard.js";
 import { createWebhookQueue } from "../webhooks/webhook-queue.js";
+import { JobEndListener } from "../control/job-end-listener.js";
 import { buildApp } from "./build-app.js";
 import { createLogger } from "./logger.js";
 import { createServiceMetrics } from "./metrics.js";
@@ -61,6 +62,8 @@ export async function buildOpenApiDocument(env: NodeJS.ProcessEnv = process.env)
       rateLimitPerMinute: config.http.rateLimitPerMinute,
       metricsRegistry: createServiceMetrics(pool, queue).registry,
       events: new JobEventPublisher(webhookQueue, logger),
+      // Never started: rendering the document opens no connection.
+      jobEnds: new JobEndListener(config.controlDatabaseUrl, logger),
       webhookQueue,
       webhookPolicy: parseAllowList(config.webhooks.allow),
       webhookRotationGraceMs: config.webhooks.rotationGraceMs,

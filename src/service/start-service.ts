@@ -11,6 +11,7 @@ import {
 import { createSecretBox } from "../control/secret-box.js";
 import { ErrorCode, FleetwayError, isFleetwayError } from "../engine/errors.js";
 import { loadMigrations } from "../engine/load-migrations.js";
+import { JobEndListener } from "../control/job-end-listener.js";
 import { buildApp } from "../http/build-app.js";
 import { createServiceMetrics } from "../http/metrics.js";
 import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
@@ -155,7 +156,12 @@ export async function startService(
 
   let app: FastifyInstance | null = null;
   let url: string | null = null;
+  const jobEnds = new JobEndListener(
+    config.controlDatabaseUrl,
+    logger.child({ component: "job-ends" }),
+  );
   if (mode !== "worker") {
+    jobEnds.start();
     app = await buildApp({
       pool,
       migrations,
@@ -167,6 +173,7 @@ export async function startService(
       rateLimitPerMinute: config.http.rateLimitPerMinute,
       metricsRegistry: metrics.registry,
       events,
+      jobEnds,
       webhookQueue,
       webhookPolicy,
       webhookRotationGraceMs: config.webhooks.rotationGraceMs,
@@ -189,6 +196,8 @@ export async function startService(
     stop() {
       stopping ??= (async () => {
         logger.info("shutting down");
+        // Requests waiting for a job answer now, so closing the server does not wait for them.
+        await jobEnds.stop();
         await app?.close();
         await worker?.close(config.shutdownGraceMs);
         await webhookWorker?.close();

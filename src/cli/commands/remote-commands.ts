@@ -17,6 +17,9 @@ interface RemoteOpts extends RemoteOptions {
 
 const POLL_MS = 500;
 
+/** How long one `jobs submit --wait` request lets the service hold it (the API allows 55). */
+const JOB_WAIT_SECONDS = 30;
+
 function remote(command: Command): Command {
   return command
     .option("--url <url>", "Fleetway base URL (default $FLEETWAY_URL or http://127.0.0.1:8080)")
@@ -159,13 +162,20 @@ export function registerRemoteCommands(program: Command, io: CliIo, signal: Abor
         target: opts.target,
       });
       io.stderr(`Job ${job.id} queued\n`);
+      // Each request is held by the service until the job ends (or JOB_WAIT_SECONDS pass), so
+      // the job's end is seen at once, without polling. Ctrl-C stops waiting, not the job.
       while (
         opts.wait &&
         !["succeeded", "failed", "cancelled"].includes(job.state) &&
         !signal.aborted
       ) {
-        await sleep(POLL_MS, signal);
-        job = await client.get(`/v1/jobs/${job.id}`);
+        const last = job;
+        job = await client
+          .get<typeof job>(`/v1/jobs/${job.id}?wait=${String(JOB_WAIT_SECONDS)}`, signal)
+          .catch((error: unknown) => {
+            if (signal.aborted) return last;
+            throw error;
+          });
       }
       if (opts.json) printJson(io, job);
       else

@@ -22,8 +22,9 @@ export class ApiClient {
     return new ApiClient(url.replace(/\/+$/, ""), key);
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.request<T>("GET", path);
+  /** @param signal aborts the request: it then rejects with the signal's reason */
+  get<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return this.request<T>("GET", path, undefined, undefined, signal);
   }
 
   post<T>(path: string, body: unknown, idempotencyKey?: string): Promise<T> {
@@ -35,6 +36,7 @@ export class ApiClient {
     path: string,
     body?: unknown,
     idempotencyKey?: string,
+    signal?: AbortSignal,
   ): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -45,8 +47,10 @@ export class ApiClient {
         method,
         headers,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {
+      if (signal?.aborted === true) throw signal.reason;
       throw new FleetwayError(
         ErrorCode.SERVICE_UNAVAILABLE,
         `Cannot reach Fleetway at ${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}`,

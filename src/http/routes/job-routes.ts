@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
+import type { JobEndWait } from "../../control/job-end-listener.js";
 import { listJobEvents } from "../../control/job-event-store.js";
 import { listJobs, requireJob } from "../../control/job-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
@@ -13,6 +14,17 @@ import { JobEventSchema, JobRequestBody, JobState } from "../schemas/job-schemas
 import { jobView } from "../views.js";
 
 const JobParams = Type.Object({ id: Type.String({ format: "uuid" }) });
+
+/** The longest `GET /v1/jobs/{id}?wait=` (below common proxy and load-balancer idle timeouts). */
+const MAX_WAIT_SECONDS = 55;
+
+/**
+ * A waiting request reads its job again at least this often: the end's notification can be
+ * missed (see JobEndListener), and this bounds how late the answer comes then.
+ */
+const WAIT_RECHECK_MS = 5_000;
+
+const ACTIVE_STATES: ReadonlySet<string> = new Set(["queued", "running"]);
 
 /** Submitting, inspecting and cancelling migration jobs. */
 export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
@@ -87,11 +99,49 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
       schema: {
         tags: ["jobs"],
         summary: "A job's state, phase, progress, steps with timings and error detail",
+        description:
+          "With `wait`, a queued or running job's answer is held until the job ends or `wait` " +
+          "seconds pass, whichever comes first; the job is answered as it is then (check `state`). " +
+          "Deploy tooling can follow a job to its end with one request per `wait` seconds instead of polling.",
         params: JobParams,
+        querystring: Type.Object({
+          wait: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: MAX_WAIT_SECONDS,
+              default: 0,
+              description: "Seconds to wait for an active job to end (0: answer at once)",
+            }),
+          ),
+        }),
         response: { 200: Type.Ref("Job"), ...ErrorResponses },
       },
     },
-    async (request) => jobView(await requireJob(pool, request.params.id)),
+    async (request, reply) => {
+      const { id } = request.params;
+      const waitMs = (request.query.wait ?? 0) * 1000;
+      if (waitMs === 0) return jobView(await requireJob(pool, id));
+      const deadline = Date.now() + waitMs;
+      let wait: JobEndWait | null = null;
+      let gone = false;
+      reply.raw.once("close", () => {
+        gone = true;
+        wait?.cancel();
+      });
+      for (;;) {
+        // Registered before the read: an end committed in between still wakes this request.
+        wait = deps.jobEnds.waitForEnd(id, Math.min(deadline - Date.now(), WAIT_RECHECK_MS));
+        try {
+          const job = await requireJob(pool, id);
+          const answerNow =
+            !ACTIVE_STATES.has(job.state) || Date.now() >= deadline || gone || deps.jobEnds.stopped;
+          if (answerNow) return jobView(job);
+          await wait.ended;
+        } finally {
+          wait.cancel();
+        }
+      }
+    },
   );
 
   app.get(
