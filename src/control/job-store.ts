@@ -46,6 +46,9 @@ export function jobNotFound(id: string): FleetwayError {
  * A rollout's job marks its rollout tenant active in the statement that inserts it. Only then:
  * the UPDATE fires the counting trigger on rollout_tenants even when it moves nobody.
  */
+const NO_JOB_QUEUED_SUBSCRIBER = `NOT EXISTS (
+           SELECT 1 FROM webhook_subscriptions s WHERE s.enabled AND 'job.queued' = ANY (s.event_types))`;
+
 const MARK_ROLLOUT_TENANT_ACTIVE = `, in_rollout AS (
          UPDATE rollout_tenants rt SET state = 'active', job_id = job.id, error = NULL
            FROM job
@@ -66,25 +69,61 @@ export async function insertJob(
   job: NewJob,
   queuedData: Record<string, unknown>,
 ): Promise<{ job: JobRecord; queued: AppendedJobEvent }> {
-  let rows: (JobRow & SubscriptionColumns)[];
+  const inserted = await insertJobRow(db, job, queuedData, false);
+  if (inserted === null) throw new Error("a job insert without a gate was gated");
+  return inserted;
+}
+
+/**
+ * {@link insertJob} on its own, outside any transaction, when nobody is to be told: it inserts
+ * nothing and returns null when an enabled subscription asks for `job.queued` (whose delivery
+ * must then be recorded with the event: use insertJob in a transaction). One statement and one
+ * commit for the common POST, where insertJob needs BEGIN and COMMIT around it.
+ *
+ * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
+ */
+export async function insertJobUnlessSubscribed(
+  db: Queryable,
+  job: NewJob,
+  queuedData: Record<string, unknown>,
+): Promise<JobRecord | null> {
+  return (await insertJobRow(db, job, queuedData, true))?.job ?? null;
+}
+
+/** Null only when `unlessSubscribed` and a subscription asks for `job.queued`. */
+async function insertJobRow(
+  db: Queryable,
+  job: NewJob,
+  queuedData: Record<string, unknown>,
+  unlessSubscribed: boolean,
+): Promise<{ job: JobRecord; queued: AppendedJobEvent } | null> {
+  let rows: (JobRow & SubscriptionColumns & { inserted: boolean; gate_open: boolean })[];
   try {
     // DO NOTHING (rather than catching the violation) keeps a surrounding transaction usable,
-    // so the active job can be looked up and named.
+    // so the active job can be looked up and named. INSERT ... SELECT (for the gate) types its
+    // parameters from the SELECT, hence the casts.
     ({ rows } = await db.query(
-      `WITH job AS (
+      `WITH gate AS (
+         SELECT ${unlessSubscribed ? NO_JOB_QUEUED_SUBSCRIBER : "true"} AS open
+       ), job AS (
          INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
                            statement_timeout_ms, state, callback_url, callback_secret_sealed,
                            rollout_id, callback_url_sealed, event_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, 1)
+         SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::integer, $7::integer, 'queued',
+                $8::text, $9::text, $10::uuid, $11::text, 1
+           FROM gate WHERE gate.open
          ON CONFLICT DO NOTHING RETURNING ${JOB_COLUMNS}
        ), queued AS (
          INSERT INTO job_events (job_id, seq, type, data)
          SELECT id, 1, 'job.queued', $12::jsonb FROM job
        )${job.rolloutId === undefined ? "" : MARK_ROLLOUT_TENANT_ACTIVE}
-       SELECT ${JOB_COLUMNS_OF_CTE}, s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
+       SELECT ${JOB_COLUMNS_OF_CTE}, job.id IS NOT NULL AS inserted, gate.open AS gate_open,
+              s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
               s.url_masked AS subscription_url_masked
-         FROM job
-         LEFT JOIN webhook_subscriptions s ON s.enabled AND 'job.queued' = ANY (s.event_types)
+         FROM gate
+         LEFT JOIN job ON true
+         LEFT JOIN webhook_subscriptions s
+           ON job.id IS NOT NULL AND s.enabled AND 'job.queued' = ANY (s.event_types)
         ORDER BY s.id`,
       [
         randomUUID(),
@@ -105,13 +144,14 @@ export async function insertJob(
     if (sqlStateOf(error) === FOREIGN_KEY_VIOLATION) throw tenantNotFound(job.tenantId);
     throw error;
   }
-  const inserted = rows[0];
-  if (inserted !== undefined) {
+  const first = rows[0];
+  if (first?.inserted === true) {
     return {
-      job: toJob(inserted),
+      job: toJob(first),
       queued: { seq: 1, type: "job.queued", data: queuedData, subscribers: subscribersOf(rows) },
     };
   }
+  if (first?.gate_open === false) return null;
   const active = await activeJobOf(db, job.tenantId);
   throw new FleetwayError(
     ErrorCode.TENANT_BUSY,

@@ -2,13 +2,14 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { inTransaction } from "../control/control-db.js";
 import type { JobRecord } from "../control/job-record.js";
-import { insertJob } from "../control/job-store.js";
+import { insertJob, insertJobUnlessSubscribed, type NewJob } from "../control/job-store.js";
 import type { Queryable } from "../control/queryable.js";
 import type { SecretBox } from "../control/secret-box.js";
 import { requireTenant } from "../control/tenant-store.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { Operation } from "../engine/plan/migration-plan.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
+import { parseRelativeTarget } from "../engine/target/relative-target.js";
 import { withoutCredentials } from "../http/views.js";
 import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import {
@@ -63,31 +64,37 @@ export async function createJob(
   const heads =
     known !== undefined ? known.heads : (await requireTenant(tx, request.tenantId)).heads;
   validateTarget(deps.migrations, request.operation, request.target, heads);
-  const { job, queued } = await insertJob(
-    tx,
-    {
-      tenantId: request.tenantId,
-      operation: request.operation,
-      target: request.target,
-      transactionMode: request.transactionMode ?? "per-revision",
-      lockTimeoutMs: request.lockTimeoutMs,
-      statementTimeoutMs: request.statementTimeoutMs,
-      callbackUrl:
-        request.callbackUrl === undefined ? undefined : withoutCredentials(request.callbackUrl),
-      callbackUrlSealed:
-        request.callbackUrl === undefined ? undefined : deps.secretBox.encrypt(request.callbackUrl),
-      rolloutId: request.rolloutId,
-      callbackSecretSealed:
-        request.callbackSecret === undefined
-          ? undefined
-          : deps.secretBox.encrypt(request.callbackSecret),
-    },
-    { operation: request.operation, target: request.target },
-  );
+  const { job, queued } = await insertJob(tx, newJob(deps, request), queuedData(request));
   const deliveryIds = await deps.events.recordDeliveries(tx, job.id, [queued], {
     hasCallback: job.callbackUrlSealed !== null,
   });
   return { job, deliveryIds };
+}
+
+/** The job row a request asks for, its callback URL and secret sealed. */
+function newJob(deps: Pick<SubmitDeps, "secretBox">, request: JobRequest): NewJob {
+  return {
+    tenantId: request.tenantId,
+    operation: request.operation,
+    target: request.target,
+    transactionMode: request.transactionMode ?? "per-revision",
+    lockTimeoutMs: request.lockTimeoutMs,
+    statementTimeoutMs: request.statementTimeoutMs,
+    callbackUrl:
+      request.callbackUrl === undefined ? undefined : withoutCredentials(request.callbackUrl),
+    callbackUrlSealed:
+      request.callbackUrl === undefined ? undefined : deps.secretBox.encrypt(request.callbackUrl),
+    rolloutId: request.rolloutId,
+    callbackSecretSealed:
+      request.callbackSecret === undefined
+        ? undefined
+        : deps.secretBox.encrypt(request.callbackSecret),
+  };
+}
+
+/** What `job.queued` records of the request. */
+function queuedData(request: JobRequest): Record<string, unknown> {
+  return { operation: request.operation, target: request.target };
 }
 
 /**
@@ -129,9 +136,51 @@ export async function afterJobsCommitted(
   await deps.events.enqueue(created.flatMap((c) => c.deliveryIds));
 }
 
-/** Records and enqueues one job. */
+/**
+ * Records and enqueues one job. The common request (an upgrade to an absolute target such as
+ * `head`, no callback) is checked without the tenant's heads and recorded in one statement
+ * outside a transaction, unless a subscription wants its `job.queued` (see
+ * insertJobUnlessSubscribed); everything else reads the tenant and records the job and its
+ * deliveries in a transaction.
+ */
 export async function submitJob(deps: SubmitDeps, request: JobRequest): Promise<JobRecord> {
+  if (needsNoTenantRead(request) && targetIsValid(deps.migrations, request)) {
+    const job = await insertJobUnlessSubscribed(
+      deps.pool,
+      newJob(deps, request),
+      queuedData(request),
+    );
+    if (job !== null) {
+      await afterJobCommitted(deps, { job, deliveryIds: [] });
+      return job;
+    }
+  }
+  // A refused target is refused by this path too, after the tenant's existence (404 first).
   const created = await inTransaction(deps.pool, (tx) => createJob(deps, tx, request));
   await afterJobCommitted(deps, created);
   return created.job;
+}
+
+function targetIsValid(migrations: Migrations, request: JobRequest): boolean {
+  try {
+    validateTarget(migrations, request.operation, request.target, null);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the job can be recorded without reading its tenant first: an upgrade's absolute
+ * target (`head`, `heads`, `label@head`, a revision) resolves without the tenant's heads, so
+ * validateTarget's verdict does not depend on them; relative targets, downgrades and stamps
+ * resolve from them. A callback needs its `job.queued` delivery recorded with the job.
+ */
+function needsNoTenantRead(request: JobRequest): boolean {
+  return (
+    request.operation === "upgrade" &&
+    parseRelativeTarget(request.target) === null &&
+    request.callbackUrl === undefined &&
+    request.rolloutId === undefined
+  );
 }
