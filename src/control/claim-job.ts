@@ -13,10 +13,15 @@ export interface ClaimedJob {
   /** Null when the tenant was deleted after the job was queued. */
   readonly tenant: ClaimedTenant | null;
   /**
-   * Whether an enabled webhook subscription asks for job or tenant events: the job's events
-   * may then need deliveries, written with them (JobEventPublisher.commitWithDeliveries).
+   * Which events of this job enabled webhook subscriptions ask for: their deliveries are then
+   * written with the events (JobEventPublisher.commitWithDeliveries).
    */
-  readonly subscribed: boolean;
+  readonly subscribed: {
+    /** Any `job.*` event: the progress writes and the outcome may need deliveries. */
+    readonly jobEvents: boolean;
+    /** `tenant.ready`: the outcome of a tenant's first successful job may need one. */
+    readonly tenantReady: boolean;
+  };
 }
 
 const JOB_COLUMNS = jobColumns();
@@ -26,7 +31,8 @@ interface ClaimRow extends JobRow {
   claimed_tenant_id: string | null;
   claimed_database_url_sealed: string | null;
   claimed_schema_name: string | null;
-  claimed_subscribed: boolean;
+  claimed_job_events_subscribed: boolean;
+  claimed_tenant_ready_subscribed: boolean;
 }
 
 /**
@@ -59,8 +65,11 @@ export async function claimJobForRun(
             EXISTS (SELECT 1 FROM webhook_subscriptions s
                      WHERE s.enabled
                        AND EXISTS (SELECT 1 FROM unnest(s.event_types) AS e (type)
-                                    WHERE e.type LIKE 'job.%' OR e.type = 'tenant.ready'))
-              AS claimed_subscribed
+                                    WHERE e.type LIKE 'job.%'))
+              AS claimed_job_events_subscribed,
+            EXISTS (SELECT 1 FROM webhook_subscriptions s
+                     WHERE s.enabled AND 'tenant.ready' = ANY (s.event_types))
+              AS claimed_tenant_ready_subscribed
        FROM claimed LEFT JOIN tenants t ON t.id = claimed.tenant_id`,
     [jobId, workerId, JSON.stringify({ workerId })],
   );
@@ -74,5 +83,12 @@ export async function claimJobForRun(
           databaseUrlSealed: row.claimed_database_url_sealed,
           schema: row.claimed_schema_name ?? "public",
         };
-  return { job: toJob(row), tenant, subscribed: row.claimed_subscribed };
+  return {
+    job: toJob(row),
+    tenant,
+    subscribed: {
+      jobEvents: row.claimed_job_events_subscribed,
+      tenantReady: row.claimed_tenant_ready_subscribed,
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { jsonbText } from "../engine/jsonb-text.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
 
@@ -82,33 +83,46 @@ export interface NewDelivery {
   readonly payload: Record<string, unknown>;
 }
 
-/** Records deliveries due now; returns their ids for the queue. */
+/**
+ * Records deliveries due now, in one statement; returns their ids for the queue. A delivery to a
+ * subscription deleted since its event found it is left out (its row would fail the foreign key,
+ * and with it the transaction recording the event): the subscription is locked (FOR KEY SHARE)
+ * while the delivery is inserted, so a delete either comes first and is seen, or waits.
+ */
 export async function insertDeliveries(
   db: Queryable,
   deliveries: readonly NewDelivery[],
 ): Promise<string[]> {
-  const ids: string[] = [];
-  for (const d of deliveries) {
-    const id = randomUUID();
-    await db.query(
-      `INSERT INTO webhook_deliveries (id, subscription_id, job_id, url_sealed, url_masked, message_id,
-                                       event_type, payload, state, next_attempt_at, rollout_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), $9)`,
-      [
-        id,
-        d.subscriptionId,
-        d.jobId,
-        d.urlSealed,
-        d.urlMasked,
-        `msg_${id.replace(/-/g, "")}`,
-        d.eventType,
-        JSON.stringify(d.payload),
-        d.rolloutId ?? null,
-      ],
-    );
-    ids.push(id);
-  }
-  return ids;
+  if (deliveries.length === 0) return [];
+  const ids = deliveries.map(() => randomUUID());
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO webhook_deliveries (id, subscription_id, job_id, url_sealed, url_masked, message_id,
+                                     event_type, payload, state, next_attempt_at, rollout_id)
+     SELECT d.id, d.subscription_id, d.job_id, d.url_sealed, d.url_masked, d.message_id,
+            d.event_type, d.payload, 'pending', now(), d.rollout_id
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                   $7::text[], $8::jsonb[], $9::uuid[]) WITH ORDINALITY
+            AS d (id, subscription_id, job_id, url_sealed, url_masked, message_id, event_type,
+                  payload, rollout_id, ord)
+      WHERE d.subscription_id IS NULL
+         OR EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = d.subscription_id
+                    FOR KEY SHARE)
+      ORDER BY d.ord
+     RETURNING id`,
+    [
+      ids,
+      deliveries.map((d) => d.subscriptionId),
+      deliveries.map((d) => d.jobId),
+      deliveries.map((d) => d.urlSealed),
+      deliveries.map((d) => d.urlMasked),
+      ids.map((id) => `msg_${id.replace(/-/g, "")}`),
+      deliveries.map((d) => d.eventType),
+      // The payload echoes the job (an error message may hold a NUL, which jsonb refuses).
+      deliveries.map((d) => jsonbText(d.payload)),
+      deliveries.map((d) => d.rolloutId ?? null),
+    ],
+  );
+  return rows.map((r) => r.id);
 }
 
 export function deliveryNotFound(id: string): FleetwayError {

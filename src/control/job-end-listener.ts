@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { Logger } from "pino";
-import { pgConnectionConfig } from "../engine/runner/connect.js";
+import { tenantConnectionConfig } from "../engine/runner/connect.js";
 
 /**
  * The channel on which the control database announces a job's end: the `jobs_notify_ended`
@@ -11,6 +11,9 @@ export const JOB_ENDED_CHANNEL = "fleetway_job_ended";
 
 /** After the listening connection failed, the next attempt to open it waits this long. */
 const RECONNECT_MS = 1_000;
+
+/** How long stop() waits for the connection to close. */
+const STOP_WAIT_MS = 1_000;
 
 /** One wait for one job's end; cancel() when the answer no longer matters. */
 export interface JobEndWait {
@@ -54,10 +57,20 @@ export class JobEndListener {
   async stop(): Promise<void> {
     this.isStopped = true;
     if (this.reconnect !== null) clearTimeout(this.reconnect);
+    this.reconnect = null;
     this.wakeAll();
     const client = this.client;
     this.client = null;
-    await client?.end().catch(() => undefined);
+    if (client === null) return;
+    // A half-open connection may never answer the goodbye: shutdown does not wait on it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      client.end().catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, STOP_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /**
@@ -65,7 +78,9 @@ export class JobEndListener {
    * stopped, or `ms` passed. Register before reading the job, so an end committed between the
    * read and the wait is not missed.
    */
-  waitForEnd(id: string, ms: number): JobEndWait {
+  waitForEnd(jobId: string, ms: number): JobEndWait {
+    // Notifications carry the id as PostgreSQL prints a uuid; a request may write it in capitals.
+    const id = jobId.toLowerCase();
     let wake = (): void => undefined;
     const ended = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -93,7 +108,11 @@ export class JobEndListener {
 
   private async listen(): Promise<void> {
     if (this.isStopped) return;
-    const client = new pg.Client(pgConnectionConfig(this.controlDatabaseUrl, "fleetway-job-ends"));
+    // An idle LISTEN connection is what NAT and load balancers drop silently: TCP keepalive
+    // notices, so it is reopened (tenantConnectionConfig also bounds the connection attempt).
+    const client = new pg.Client(
+      tenantConnectionConfig(this.controlDatabaseUrl, "fleetway-job-ends"),
+    );
     client.on("notification", (message) => {
       if (message.channel === JOB_ENDED_CHANNEL && message.payload !== undefined) {
         this.wake(message.payload);

@@ -90,7 +90,10 @@ export async function runJobAttempt(
     return { kind: "finished", job: existing };
   }
   const { job, tenant } = claimed;
-  const webhooks = { hasCallback: job.callbackUrlSealed !== null, subscribed: claimed.subscribed };
+  const webhooks = {
+    hasCallback: job.callbackUrlSealed !== null,
+    subscribed: claimed.subscribed.jobEvents,
+  };
   if (tenant === null) {
     // Defensive: deleting a tenant deletes its jobs (and is refused while one is active).
     return {
@@ -148,7 +151,7 @@ export async function runJobAttempt(
       { ...outcome, steps: recorder.currentSteps },
       unwritten.progress,
       [...unwritten.events, event],
-      recorder.deliveriesExpected,
+      recorder.deliveriesExpected || (heads !== undefined && claimed.subscribed.tenantReady),
       heads === undefined ? undefined : { tenantId: tenant.id, heads },
     );
     unwritten = { progress: {}, events: [] };

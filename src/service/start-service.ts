@@ -161,7 +161,6 @@ export async function startService(
     logger.child({ component: "job-ends" }),
   );
   if (mode !== "worker") {
-    jobEnds.start();
     app = await buildApp({
       pool,
       migrations,
@@ -180,6 +179,8 @@ export async function startService(
       provisionAdminUrl: config.provisionAdminUrl,
     });
     url = await app.listen({ port: config.http.port, host: config.http.host });
+    // Requests that wait before it listens are woken once it does (JobEndListener).
+    jobEnds.start();
   }
   logger.info(
     { mode, url, migrations: migrations.graph.size, heads: migrations.graph.realHeads },

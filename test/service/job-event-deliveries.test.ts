@@ -114,6 +114,40 @@ describe("job events and their webhook deliveries", () => {
     assert.deepEqual(await deliveredTypes(jobId), ["job.started", "job.succeeded", "tenant.ready"]);
   });
 
+  it("leaves out a subscription deleted since its event found it, and records the rest", async () => {
+    const jobId = await queuedJobForNewTenant();
+    const job = await getJob(control.pool, jobId);
+    assert.ok(job !== null);
+    const subscriber = async (url: string) => {
+      const s = await insertSubscription(control.pool, {
+        urlSealed: secretBox.encrypt(url),
+        urlMasked: url,
+        eventTypes: ["rollout.halted"],
+        description: null,
+        secretSealed: secretBox.encrypt("whsec_dGVzdA=="),
+      });
+      return { id: s.id, urlSealed: s.urlSealed, urlMasked: s.urlMasked };
+    };
+    const deleted = await subscriber("https://gone.example.com/hook");
+    const kept = await subscriber("https://kept.example.com/hook");
+    await control.pool.query("DELETE FROM webhook_subscriptions WHERE id = $1", [deleted.id]);
+    // The job's error echoes what the tenant's database said, NUL included.
+    const failed = { ...job, error: { code: "MIGRATION_FAILED", message: "bad\u0000byte" } };
+    const ids = await new JobEventPublisher(null, silent).recordDeliveries(
+      control.pool,
+      jobId,
+      [{ seq: 9, type: "job.failed", data: {}, subscribers: [deleted, kept] }],
+      { hasCallback: false, job: failed },
+    );
+    assert.equal(ids.length, 1);
+    const { rows } = await control.pool.query<{ subscription_id: string; message: string }>(
+      `SELECT subscription_id, payload #>> '{data,error,message}' AS message
+         FROM webhook_deliveries WHERE job_id = $1`,
+      [jobId],
+    );
+    assert.deepEqual(rows, [{ subscription_id: kept.id, message: "bad\uFFFDbyte" }]);
+  });
+
   it("a worker stopping once a progress event committed leaves its delivery recorded", async () => {
     const jobId = await queuedJobForNewTenant();
     await runStoppingWhen(jobId, () => hasEvent(jobId, "job.started"));

@@ -32,18 +32,27 @@ async function wokenWithin(wait: JobEndWait, ms: number): Promise<boolean> {
   return woken;
 }
 
-/** Waits until the listener's connection is listening (its backend shows the LISTEN). */
-async function listening(control: ControlTestDatabase): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const { rows } = await control.pool.query(
-      `SELECT 1 FROM pg_stat_activity
-        WHERE application_name = 'fleetway-job-ends' AND datname = current_database()
-          AND query LIKE 'LISTEN%'`,
-    );
-    if (rows.length > 0) return;
+/** How many listeners' connections are listening (their backends show the LISTEN). */
+async function listeners(control: ControlTestDatabase): Promise<number> {
+  const { rows } = await control.pool.query(
+    `SELECT 1 FROM pg_stat_activity
+      WHERE application_name = 'fleetway-job-ends' AND datname = current_database()
+        AND query LIKE 'LISTEN%'`,
+  );
+  return rows.length;
+}
+
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await condition()) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error("the listener never listened");
+}
+
+/** Waits until a listener's connection is listening. */
+async function listening(control: ControlTestDatabase): Promise<void> {
+  await until(async () => (await listeners(control)) > 0);
 }
 
 describe("JobEndListener", () => {
@@ -70,8 +79,11 @@ describe("JobEndListener", () => {
     assert.equal(await wokenWithin(waitingForOther, 20_000), true);
     // The other job's end (announced before this one's) did not wake this waiter.
     assert.equal(await wokenWithin(waitingForMine, 200), false);
+    // The id as a client may write it: in capitals (notifications carry it in lower case).
+    const inCapitals = listener.waitForEnd(mine.toUpperCase(), 60_000);
     await finishJob(control.pool, mine, { state: "failed", error: null });
     assert.equal(await wokenWithin(waitingForMine, 20_000), true);
+    assert.equal(await wokenWithin(inCapitals, 20_000), true);
   });
 
   it("wakes every waiter when its connection comes back, and hears ends after that", async () => {
@@ -98,7 +110,13 @@ describe("JobEndListener", () => {
     await stopping.stop();
     assert.equal(await wokenWithin(held, 1_000), true);
     assert.equal(await wokenWithin(stopping.waitForEnd(job, 60_000), 1_000), true);
+    // Started again, it listens again.
+    stopping.start();
+    await until(async () => (await listeners(control)) === 2);
+    const again = stopping.waitForEnd(job, 60_000);
     await finishJob(control.pool, job, { state: "cancelled", error: null });
+    assert.equal(await wokenWithin(again, 20_000), true);
+    await stopping.stop();
   });
 });
 

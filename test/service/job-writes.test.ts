@@ -184,24 +184,24 @@ describe("claimJobForRun", () => {
     await finishJob(pool, cancelled, { state: "cancelled", error: null });
   });
 
-  it("tells whether an enabled subscription asks for job or tenant events", async () => {
-    const subscribedNow = async (): Promise<boolean | undefined> => {
+  it("tells whether enabled subscriptions ask for job events or tenant.ready", async () => {
+    const subscribedNow = async (): Promise<unknown> => {
       const id = await newJob();
       const claimed = await claimJobForRun(pool, id, "worker-1");
       await finishJob(pool, id, { state: "succeeded", error: null });
       return claimed?.subscribed;
     };
-    assert.equal(await subscribedNow(), false);
+    assert.deepEqual(await subscribedNow(), { jobEvents: false, tenantReady: false });
     await subscribe(pool, "sealed-rollouts", "https://rollouts.example/hook", ["rollout.halted"]);
-    assert.equal(await subscribedNow(), false, "rollout events come from no job's writes");
+    assert.deepEqual(await subscribedNow(), { jobEvents: false, tenantReady: false });
     const ready = await subscribe(pool, "sealed-ready", "https://ready.example/hook", [
       "tenant.ready",
     ]);
-    assert.equal(await subscribedNow(), true);
+    assert.deepEqual(await subscribedNow(), { jobEvents: false, tenantReady: true });
     await disableSubscription(pool, ready.id, "test");
-    assert.equal(await subscribedNow(), false);
+    assert.deepEqual(await subscribedNow(), { jobEvents: false, tenantReady: false });
     await subscribe(pool, "sealed-jobs", "https://jobs.example/hook", ["job.failed"]);
-    assert.equal(await subscribedNow(), true);
+    assert.deepEqual(await subscribedNow(), { jobEvents: true, tenantReady: false });
   });
 });
 

@@ -170,12 +170,19 @@ export function registerRemoteCommands(program: Command, io: CliIo, signal: Abor
         !signal.aborted
       ) {
         const last = job;
+        const asked = Date.now();
         job = await client
           .get<typeof job>(`/v1/jobs/${job.id}?wait=${String(JOB_WAIT_SECONDS)}`, signal)
           .catch((error: unknown) => {
             if (signal.aborted) return last;
             throw error;
           });
+        // A server that answered an active job at once (an older one, or one shutting down)
+        // is asked again no faster than polling would.
+        const early = POLL_MS - (Date.now() - asked);
+        if (early > 0 && !["succeeded", "failed", "cancelled"].includes(job.state)) {
+          await sleep(early, signal);
+        }
       }
       if (opts.json) printJson(io, job);
       else

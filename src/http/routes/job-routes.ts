@@ -123,7 +123,8 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
       if (waitMs === 0) return jobView(await requireJob(pool, id));
       const deadline = Date.now() + waitMs;
       let wait: JobEndWait | null = null;
-      let gone = false;
+      // The client may have left before the handler ran (its close event is then past).
+      let gone = request.raw.socket.destroyed;
       reply.raw.once("close", () => {
         gone = true;
         wait?.cancel();
