@@ -42,12 +42,14 @@ export function jobNotFound(id: string): FleetwayError {
   return new FleetwayError(ErrorCode.JOB_NOT_FOUND, `Job '${id}' does not exist`, { jobId: id });
 }
 
+/** insertJobUnlessSubscribed's gate: nobody is to be told of `job.queued`. */
+const NO_JOB_QUEUED_SUBSCRIBER = `NOT EXISTS (
+           SELECT 1 FROM webhook_subscriptions s WHERE s.enabled AND 'job.queued' = ANY (s.event_types))`;
+
 /**
  * A rollout's job marks its rollout tenant active in the statement that inserts it. Only then:
  * the UPDATE fires the counting trigger on rollout_tenants even when it moves nobody.
  */
-const NO_JOB_QUEUED_SUBSCRIBER = `NOT EXISTS (
-           SELECT 1 FROM webhook_subscriptions s WHERE s.enabled AND 'job.queued' = ANY (s.event_types))`;
 
 const MARK_ROLLOUT_TENANT_ACTIVE = `, in_rollout AS (
          UPDATE rollout_tenants rt SET state = 'active', job_id = job.id, error = NULL

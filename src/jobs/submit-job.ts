@@ -9,7 +9,6 @@ import { requireTenant } from "../control/tenant-store.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { Operation } from "../engine/plan/migration-plan.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
-import { parseRelativeTarget } from "../engine/target/relative-target.js";
 import { withoutCredentials } from "../http/views.js";
 import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import {
@@ -17,7 +16,7 @@ import {
   enqueueMigrationJobs,
   type MigrationQueue,
 } from "./migration-queue.js";
-import { validateTarget } from "./validate-target.js";
+import { isAbsoluteUpgrade, validateTarget } from "./validate-target.js";
 
 export interface JobRequest {
   readonly tenantId: string;
@@ -171,15 +170,13 @@ function targetIsValid(migrations: Migrations, request: JobRequest): boolean {
 }
 
 /**
- * Whether the job can be recorded without reading its tenant first: an upgrade's absolute
- * target (`head`, `heads`, `label@head`, a revision) resolves without the tenant's heads, so
- * validateTarget's verdict does not depend on them; relative targets, downgrades and stamps
- * resolve from them. A callback needs its `job.queued` delivery recorded with the job.
+ * Whether the job can be recorded without reading its tenant first: an absolute upgrade's target
+ * is validated without the tenant's heads (validateTarget). A callback needs its `job.queued`
+ * delivery recorded with the job; a rollout's jobs are created in the coordinator's transaction.
  */
 function needsNoTenantRead(request: JobRequest): boolean {
   return (
-    request.operation === "upgrade" &&
-    parseRelativeTarget(request.target) === null &&
+    isAbsoluteUpgrade(request.operation, request.target) &&
     request.callbackUrl === undefined &&
     request.rolloutId === undefined
   );

@@ -133,6 +133,28 @@ describe("submitJob", () => {
     assert.equal((unknownRevision as { code?: string }).code, "UNKNOWN_REVISION");
   });
 
+  it("judges an absolute upgrade target alike on both paths, whatever the tenant's heads", async () => {
+    // Heads recorded one above the other (a stamp to "A,B" leaves them so): the worker judges
+    // them from the live version table; refusing them at POST depended on the path taken.
+    const [head] = migrations.graph.heads;
+    assert.ok(head !== undefined);
+    const parent = migrations.graph.node(head).downRevisions[0];
+    assert.ok(parent !== undefined);
+    const fast = await newTenant();
+    const slow = await newTenant();
+    await control.pool.query("UPDATE tenants SET heads = $2 WHERE id = ANY ($1)", [
+      [fast, slow],
+      [parent, head],
+    ]);
+    const accepted = await submitJob(deps(control.pool), upgrade(fast));
+    assert.equal(accepted.state, "queued");
+    const withCallback = await submitJob(deps(control.pool), {
+      ...upgrade(slow),
+      callbackUrl: "https://hooks.example.com/callback",
+    });
+    assert.equal(withCallback.state, "queued");
+  });
+
   it("reads the tenant in a transaction for a relative target", async () => {
     const tenantId = await newTenant();
     const { result, statements } = await counted((d) => submitJob(d, upgrade(tenantId, "+1")));
