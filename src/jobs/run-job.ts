@@ -22,6 +22,7 @@ import { tenantView } from "../http/views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
+import { isConnectionError } from "../engine/runner/connect.js";
 import type { TenantConnections } from "../engine/runner/tenant-connections.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { JobProgressRecorder, type UnwrittenProgress } from "./job-progress-recorder.js";
@@ -59,6 +60,15 @@ export type AttemptOutcome =
   | { readonly kind: "retry"; readonly error: FleetwayError }
   /** The worker is shutting down: the job was put back to queued for another worker. */
   | { readonly kind: "interrupted" };
+
+/** The migration succeeded but the control database could not be told: another attempt will. */
+class SuccessNotRecorded extends Error {
+  constructor(cause: unknown) {
+    super("the job succeeded but its outcome could not be recorded; the next attempt will", {
+      cause,
+    });
+  }
+}
 
 /** Failures that another attempt may not meet: the tenant was busy or unreachable. */
 const TRANSIENT: readonly ErrorCode[] = [ErrorCode.LOCK_BUSY, ErrorCode.CONNECTION_FAILED];
@@ -191,13 +201,20 @@ export async function runJobAttempt(
       },
       { type: "job.succeeded", data: { fromHeads: result.fromHeads, toHeads: result.toHeads } },
       result.toHeads,
-    );
+    ).catch((error: unknown) => {
+      // The tenant is migrated: a control database that went away must not get it recorded as
+      // failed once it is back. The attempt fails instead, the job stays running, and the next
+      // attempt (the queue's retry, or the reconciler's) finds nothing to do and succeeds.
+      if (isConnectionError(error)) throw new SuccessNotRecorded(error);
+      throw error;
+    });
     logger.info(
       { tenantId: tenant.id, toHeads: result.toHeads, steps: result.steps.length },
       "job succeeded",
     );
     return { kind: "finished", job: finished };
   } catch (thrown) {
+    if (thrown instanceof SuccessNotRecorded) throw thrown;
     const error = asFleetwayError(thrown);
     if (stop.reason === "shutdown") {
       await recorder.flush();

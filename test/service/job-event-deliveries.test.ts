@@ -148,6 +148,58 @@ describe("job events and their webhook deliveries", () => {
     assert.deepEqual(rows, [{ subscription_id: kept.id, message: "bad\uFFFDbyte" }]);
   });
 
+  it("a success the control database could not record is recorded by the next attempt", async () => {
+    const jobId = await queuedJobForNewTenant();
+    // The control database goes away just as the outcome is written, once.
+    let failed = false;
+    const failing = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        get: (object, property, receiver): unknown => {
+          const value: unknown = Reflect.get(object, property, receiver);
+          if (property === "connect" && typeof value === "function") {
+            return async () => failing(await (value as () => Promise<object>).apply(object));
+          }
+          if (property !== "query" || typeof value !== "function") return value;
+          return (text: unknown, values?: unknown) => {
+            if (!failed && typeof text === "string" && text.includes("finished_at = now()")) {
+              failed = true;
+              return Promise.reject(new Error("Connection terminated unexpectedly"));
+            }
+            return (value as (t: unknown, v?: unknown) => unknown).call(object, text, values);
+          };
+        },
+      });
+    const deps = (pool: RunJobDeps["pool"]): RunJobDeps => ({
+      pool,
+      migrations,
+      secretBox,
+      logger: silent,
+      migration: {
+        lockTimeoutMs: 5000,
+        statementTimeoutMs: 0,
+        lockTimeoutRetries: 0,
+        advisoryLockTimeoutMs: 5000,
+      },
+      heartbeatMs: 60_000,
+      workerId: "worker-1",
+      events: new JobEventPublisher(null, silent),
+    });
+    const signal = new AbortController().signal;
+
+    await assert.rejects(runJobAttempt(deps(failing(control.pool)), jobId, false, signal));
+    assert.equal(failed, true);
+    assert.equal((await getJob(control.pool, jobId))?.state, "running");
+
+    const second = await runJobAttempt(deps(control.pool), jobId, false, signal);
+    assert.equal(second.kind === "finished" ? second.job?.state : second.kind, "succeeded");
+    // Each attempt announced its start (job.started); the outcome and readiness came once.
+    const delivered = await deliveredTypes(jobId);
+    assert.deepEqual(
+      delivered.filter((type) => type !== "job.started"),
+      ["job.succeeded", "tenant.ready"],
+    );
+  });
+
   it("a worker stopping once a progress event committed leaves its delivery recorded", async () => {
     const jobId = await queuedJobForNewTenant();
     await runStoppingWhen(jobId, () => hasEvent(jobId, "job.started"));
