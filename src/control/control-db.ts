@@ -91,6 +91,12 @@ export function createControlPool(
   const pool = new pg.Pool({ ...pgConnectionConfig(url, "fleetway"), max });
   // An idle client that loses its connection emits on the pool; the next checkout reconnects.
   pool.on("error", () => undefined);
+  // A client lent out (a transaction) that loses its connection emits on itself, and with no
+  // listener that would end the process, with every job in flight on it: the failing query
+  // reports the loss instead, and the pool discards the client when it comes back.
+  pool.on("connect", (client) => {
+    client.on("error", () => undefined);
+  });
   if (options.preparedStatements ?? true) usePreparedStatements(pool);
   return pool;
 }
