@@ -60,7 +60,21 @@ export class JobProgressRecorder {
       /** Whether a webhook subscription asked for job events when the job was claimed. */
       readonly subscribed: boolean;
     },
+    /** Whether an earlier attempt of the job recorded its plan (steps and progress). */
+    private readonly planRecorded = false,
   ) {}
+
+  /** Set when this attempt found nothing left to do and left the earlier attempt's plan shown. */
+  private keptPlan = false;
+
+  /**
+   * Whether this run found nothing left to do after an earlier attempt recorded its plan (a
+   * re-run after a crash, or after the outcome could not be written): the job keeps showing
+   * that plan rather than an empty one, and announces no second start.
+   */
+  get keptRecordedPlan(): boolean {
+    return this.keptPlan;
+  }
 
   get currentSteps(): readonly JobStepRecord[] {
     return this.steps;
@@ -199,6 +213,10 @@ export class JobProgressRecorder {
         if (event.waitedMs > 0) this.record({ phase: "migrating" });
         return;
       case "planned": {
+        if (this.planRecorded && event.plan.steps.length === 0) {
+          this.keptPlan = true;
+          return;
+        }
         this.steps = event.plan.steps.map(pendingStep);
         this.record(
           {

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import { appendJobEvent } from "../control/job-event-store.js";
-import type { JobRecord } from "../control/job-record.js";
+import type { JobRecord, JobStepRecord } from "../control/job-record.js";
 import { claimJobForRun } from "../control/claim-job.js";
 import {
   finishJobWithEvents,
@@ -141,7 +141,14 @@ export async function runJobAttempt(
   }, deps.heartbeatMs);
   heartbeat.unref();
 
-  const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events, webhooks);
+  const recorder = new JobProgressRecorder(
+    pool,
+    jobId,
+    logger,
+    deps.events,
+    webhooks,
+    job.stepsTotal !== null,
+  );
   /** What the recorder handed back, kept until written (should the first attempt fail). */
   let unwritten: UnwrittenProgress | null = null;
   /**
@@ -158,7 +165,7 @@ export async function runJobAttempt(
     const finished = await finishWithEvents(
       deps,
       job,
-      { ...outcome, steps: recorder.currentSteps },
+      { steps: recorder.currentSteps, ...outcome },
       unwritten.progress,
       [...unwritten.events, event],
       recorder.deliveriesExpected || (heads !== undefined && claimed.subscribed.tenantReady),
@@ -192,14 +199,25 @@ export async function runJobAttempt(
         }
       },
     });
+    // Nothing left to do after an earlier attempt applied the plan: that plan is what happened.
+    const kept = recorder.keptRecordedPlan;
+    const applied = kept ? job.steps.map(appliedStep) : null;
     const finished = await finish(
       {
         state: "succeeded",
         toHeads: result.toHeads,
         error: null,
-        stepsDone: result.steps.length,
+        ...(applied === null
+          ? { stepsDone: result.steps.length }
+          : { steps: applied, stepsDone: applied.length }),
       },
-      { type: "job.succeeded", data: { fromHeads: result.fromHeads, toHeads: result.toHeads } },
+      {
+        type: "job.succeeded",
+        data: {
+          fromHeads: kept ? (job.fromHeads ?? result.fromHeads) : result.fromHeads,
+          toHeads: result.toHeads,
+        },
+      },
       result.toHeads,
     ).catch((error: unknown) => {
       // The tenant is migrated: a control database that went away must not get it recorded as
@@ -315,6 +333,14 @@ async function finishWithEvents(
     ],
   );
   return finished.job;
+}
+
+/**
+ * A step of an earlier attempt's plan, once a re-run found nothing left to do: applied, whatever
+ * that attempt managed to record of it (its timings, if they were never written, stay unknown).
+ */
+function appliedStep(step: JobStepRecord): JobStepRecord {
+  return step.state === "succeeded" ? step : { ...step, state: "succeeded" };
 }
 
 /** The error as jobs and events show it: code and message with the error's data beside them. */
