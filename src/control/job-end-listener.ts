@@ -36,6 +36,8 @@ export class JobEndListener {
   private readonly waiters = new Map<string, Set<() => void>>();
   private reconnect: NodeJS.Timeout | null = null;
   private isStopped = false;
+  /** Set while connection attempts fail, so an outage is logged once. */
+  private failing = false;
 
   constructor(
     private readonly controlDatabaseUrl: string,
@@ -50,6 +52,8 @@ export class JobEndListener {
   /** Opens the listening connection in the background (and again whenever it fails). */
   start(): void {
     this.isStopped = false;
+    // Already listening, connecting, or about to reconnect: one connection is enough.
+    if (this.client !== null || this.reconnect !== null) return;
     void this.listen();
   }
 
@@ -125,6 +129,8 @@ export class JobEndListener {
       if (error !== undefined) {
         this.logger.warn({ err: error }, "lost the control database's job-end notifications");
       }
+      // An error need not close the connection: closed here, so it is not left behind.
+      client.end().catch(() => undefined);
       this.scheduleReconnect();
     };
     client.on("error", lost);
@@ -140,12 +146,15 @@ export class JobEndListener {
         await client.end().catch(() => undefined);
         return;
       }
+      this.failing = false;
       // Ends announced while nobody listened went unheard: everyone reads again.
       this.wakeAll();
     } catch (error) {
       if (this.client === client) {
         this.client = null;
-        this.logger.warn({ err: error }, "cannot listen for job ends; retrying");
+        // Once per outage, not once a second while the database is down.
+        if (!this.failing) this.logger.warn({ err: error }, "cannot listen for job ends; retrying");
+        this.failing = true;
         this.scheduleReconnect();
       }
       await client.end().catch(() => undefined);

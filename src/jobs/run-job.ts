@@ -279,7 +279,15 @@ export async function runJobAttempt(
  * subscriptions want its event is not known: its deliveries are always written with it.
  */
 function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | null> {
-  const error = { code: ErrorCode.MIGRATION_CANCELLED, message: "Cancelled before it started" };
+  const error = {
+    code: ErrorCode.MIGRATION_CANCELLED,
+    // An earlier attempt (its worker lost, or its outcome unwritten) may have applied revisions.
+    message:
+      job.attempts === 0
+        ? "Cancelled before it started"
+        : "Cancelled before its next attempt; an earlier attempt may have applied revisions " +
+          "(the tenant's status and history say where it is)",
+  };
   return finishWithEvents(
     deps,
     job,

@@ -82,6 +82,24 @@ describe("a job cancelled before it started", () => {
     const job = await getJob(control.pool, jobId);
     assert.equal(job?.state, "cancelled");
     assert.equal(job.error?.code, "MIGRATION_CANCELLED");
+    assert.equal(job.error.message, "Cancelled before it started");
     assert.deepEqual(await eventTypes(jobId), ["job.queued", "job.cancelled"]);
+
+    // Re-queued after an attempt that may have applied revisions (its worker was lost): the
+    // message does not claim nothing ran.
+    const again = await control.queuedJob();
+    await control.pool.query(
+      "UPDATE jobs SET cancel_requested = true, attempts = 1 WHERE id = $1",
+      [again],
+    );
+    await runJobAttempt(
+      { ...deps, pool: control.pool },
+      again,
+      false,
+      new AbortController().signal,
+    );
+    const requeued = await getJob(control.pool, again);
+    assert.equal(requeued?.state, "cancelled");
+    assert.match(String(requeued.error?.message), /^Cancelled before its next attempt/);
   });
 });

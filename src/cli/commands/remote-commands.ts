@@ -17,8 +17,11 @@ interface RemoteOpts extends RemoteOptions {
 
 const POLL_MS = 500;
 
-/** How long one `jobs submit --wait` request lets the service hold it (the API allows 55). */
-const JOB_WAIT_SECONDS = 30;
+/**
+ * How long one `jobs submit --wait` request lets the service hold it (the API allows 55): under
+ * the 30 s idle timeout of some proxies in front of it.
+ */
+const JOB_WAIT_SECONDS = 25;
 
 function remote(command: Command): Command {
   return command
