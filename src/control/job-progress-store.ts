@@ -149,13 +149,47 @@ function appendedEvents(
   return [...appended.values()];
 }
 
+/** A tenant's heads as a successful job left them, recorded with the job's outcome. */
+export interface JobHeads {
+  readonly tenantId: string;
+  readonly heads: readonly string[];
+}
+
+/** The outcome's statement found the tenant's first success: these subscriptions want `tenant.ready`. */
+export interface BecameReady {
+  readonly subscribers: readonly EventSubscriber[];
+}
+
+/**
+ * The CTEs recording a successful job's heads (`$12` tenant, `$13` heads) and marking the tenant
+ * ready on its first success, only when `job` (the outcome's UPDATE) moved the job: an attempt
+ * another attempt already finished leaves the tenant's heads alone. The tenant row is locked
+ * first (FOR UPDATE), so two first successes cannot both see it not ready.
+ */
+const RECORD_HEADS = `, ready_before AS (
+       SELECT t.ready_at FROM tenants t, job WHERE t.id = $12 FOR UPDATE OF t
+     ), tenant AS (
+       UPDATE tenants t SET heads = $13, heads_seen_at = now(), ready_at = COALESCE(t.ready_at, now())
+         FROM ready_before WHERE t.id = $12
+       RETURNING ready_before.ready_at IS NULL AS became_ready
+     )`;
+
+/** The columns telling whether the tenant became ready and who wants to hear it. */
+const BECAME_READY_COLUMNS = `, (SELECT became_ready FROM tenant) AS became_ready,
+            (SELECT json_agg(json_build_object('id', s.id, 'urlSealed', s.url_sealed,
+                                               'urlMasked', s.url_masked) ORDER BY s.id)
+               FROM tenant, webhook_subscriptions s
+              WHERE tenant.became_ready AND s.enabled AND 'tenant.ready' = ANY (s.event_types))
+              AS ready_subscribers`;
+
 /**
  * Moves an active job to its final state with the worker's last progress (`last`: what its
  * recorder had not written yet) and appends `events` to its log (the last progress events, then
  * the outcome's), in ONE statement: the job row, its events and the subscriptions that want them,
- * as {@link writeJobProgress} returns them. Both happen only if the job is still queued or
- * running; a job another attempt already finished is left as it is and gets no events (`job`
- * null).
+ * as {@link writeJobProgress} returns them. After a success, `heads` records the tenant's heads
+ * in the same statement and reports its first success (`ready`). All of it happens only if the job
+ * is still queued or running; a job another attempt already finished is left as it is, with its
+ * tenant, and gets no events (`job` null).
  */
 export async function finishJobWithEvents(
   db: Queryable,
@@ -164,7 +198,8 @@ export async function finishJobWithEvents(
   last: Pick<JobProgress, "fromHeads" | "stepsTotal" | "stepsDone">,
   events: readonly NewJobEvent[],
   webhookTypes: readonly string[],
-): Promise<{ job: JobRecord | null; appended: AppendedJobEvent[] }> {
+  heads?: JobHeads,
+): Promise<{ job: JobRecord | null; appended: AppendedJobEvent[]; ready: BecameReady | null }> {
   const { rows } = await db.query<
     JobRow & {
       appended_seq: number | null;
@@ -172,6 +207,8 @@ export async function finishJobWithEvents(
       subscription_id: string | null;
       url_sealed: string | null;
       url_masked: string | null;
+      became_ready?: boolean | null;
+      ready_subscribers?: EventSubscriber[] | null;
     }
   >(
     `WITH job AS (
@@ -188,9 +225,9 @@ export async function finishJobWithEvents(
        SELECT $1, job.event_seq - cardinality($7::text[]) + e.ord, e.type, e.data
          FROM job, unnest($7::text[], $8::jsonb[]) WITH ORDINALITY AS e (type, data, ord)
        RETURNING seq, type
-     )
+     )${heads === undefined ? "" : RECORD_HEADS}
      SELECT ${JOB_COLUMNS_OF_CTE}, a.seq AS appended_seq, a.type AS appended_type,
-            s.id AS subscription_id, s.url_sealed, s.url_masked
+            s.id AS subscription_id, s.url_sealed, s.url_masked${heads === undefined ? "" : BECAME_READY_COLUMNS}
        FROM job
        LEFT JOIN appended a ON true
        LEFT JOIN webhook_subscriptions s
@@ -208,10 +245,11 @@ export async function finishJobWithEvents(
       [...webhookTypes],
       last.fromHeads === undefined ? null : [...last.fromHeads],
       last.stepsTotal ?? null,
+      ...(heads === undefined ? [] : [heads.tenantId, [...heads.heads]]),
     ],
   );
   const first = rows[0];
-  if (first === undefined) return { job: null, appended: [] };
+  if (first === undefined) return { job: null, appended: [], ready: null };
   return {
     job: toJob(first),
     appended: appendedEvents(
@@ -224,5 +262,6 @@ export async function finishJobWithEvents(
       })),
       events,
     ),
+    ready: first.became_ready === true ? { subscribers: first.ready_subscribers ?? [] } : null,
   };
 }

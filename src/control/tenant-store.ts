@@ -1,11 +1,6 @@
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { sqlStateOf } from "../engine/runner/connect.js";
 import { columnList } from "./column-list.js";
-import {
-  subscribersOf,
-  type EventSubscriber,
-  type SubscriptionColumns,
-} from "./job-progress-store.js";
 import { decodeCursor, toPage, type Page } from "./pagination.js";
 import { type Queryable, UNIQUE_VIOLATION } from "./queryable.js";
 
@@ -247,45 +242,4 @@ export async function recordTenantHeads(
     id,
     [...heads],
   ]);
-}
-
-/** A tenant whose first migration just succeeded, with the subscriptions to tell. */
-export interface BecameReady {
-  readonly tenant: TenantRecord;
-  readonly subscribers: readonly EventSubscriber[];
-}
-
-const TENANT_COLUMNS_OF_U = columnList<TenantRow>(TENANT_ROW, "u");
-
-/**
- * After a successful job: records the heads it left and marks the tenant ready if this was its
- * first successful migration, in one statement. Only that first time, returns the tenant and the
- * enabled subscriptions asking for `tenant.ready`, found in the same statement.
- */
-export async function recordJobHeads(
-  db: Queryable,
-  id: string,
-  heads: readonly string[],
-): Promise<BecameReady | null> {
-  const { rows } = await db.query<TenantRow & SubscriptionColumns & { became_ready: boolean }>(
-    `WITH before AS (SELECT ready_at FROM tenants WHERE id = $1 FOR UPDATE),
-     updated AS (
-       UPDATE tenants t SET heads = $2, heads_seen_at = now(), ready_at = COALESCE(t.ready_at, now())
-         FROM before WHERE t.id = $1
-       RETURNING ${TENANT_COLUMNS_OF_T}, before.ready_at IS NULL AS became_ready
-     )
-     SELECT ${TENANT_COLUMNS_OF_U}, u.became_ready, s.id AS subscription_id,
-            s.url_sealed AS subscription_url_sealed, s.url_masked AS subscription_url_masked
-       FROM updated u
-       LEFT JOIN webhook_subscriptions s
-         ON u.became_ready AND s.enabled AND 'tenant.ready' = ANY (s.event_types)
-      ORDER BY s.id`,
-    [id, [...heads]],
-  );
-  const first = rows[0];
-  if (first?.became_ready !== true) return null;
-  return {
-    tenant: toTenant(first),
-    subscribers: subscribersOf(rows),
-  };
 }

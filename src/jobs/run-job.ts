@@ -6,6 +6,8 @@ import { claimJobForRun } from "../control/claim-job.js";
 import {
   finishJobWithEvents,
   writeJobProgress,
+  type EventSubscriber,
+  type JobHeads,
   type NewJobEvent,
 } from "../control/job-progress-store.js";
 import {
@@ -17,7 +19,8 @@ import {
   type JobProgress,
 } from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
-import { recordJobHeads } from "../control/tenant-store.js";
+import { getTenant } from "../control/tenant-store.js";
+import type { Queryable } from "../control/queryable.js";
 import { tenantView } from "../http/views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
@@ -312,35 +315,41 @@ async function finishWithEvents(
   last: JobProgress,
   events: readonly NewJobEvent[],
   deliveriesExpected: boolean,
-  heads?: { readonly tenantId: string; readonly heads: readonly string[] },
+  heads?: JobHeads,
 ): Promise<JobRecord | null> {
-  const { finished } = await deps.events.commitWithDeliveries(
+  const finished = await deps.events.commitWithDeliveries(
     deps.pool,
     deliveriesExpected,
-    async (db) => ({
-      ready: heads === undefined ? null : await recordJobHeads(db, heads.tenantId, heads.heads),
-      finished: await finishJobWithEvents(db, job.id, outcome, last, events, WEBHOOK_EVENT_TYPES),
-    }),
+    (db) => finishJobWithEvents(db, job.id, outcome, last, events, WEBHOOK_EVENT_TYPES, heads),
     // The job's own events first: a receiver hears that the job succeeded, then that its
     // tenant became ready.
-    async (db, { ready, finished }) => [
-      ...(finished.job === null
+    async (db, { job: ended, appended, ready }) => [
+      ...(ended === null
         ? []
-        : await deps.events.recordDeliveries(db, job.id, finished.appended, {
+        : await deps.events.recordDeliveries(db, job.id, appended, {
             hasCallback: job.callbackUrlSealed !== null,
-            job: finished.job,
+            job: ended,
           })),
-      ...(ready === null
+      ...(ready === null || heads === undefined
         ? []
-        : await deps.events.recordTenantReady(
-            db,
-            tenantView(ready.tenant),
-            job.id,
-            ready.subscribers,
-          )),
+        : await recordTenantReady(deps, db, heads.tenantId, job.id, ready.subscribers)),
     ],
   );
   return finished.job;
+}
+
+/** `tenant.ready`'s deliveries, with the tenant as the API shows it (read only when wanted). */
+async function recordTenantReady(
+  deps: RunJobDeps,
+  db: Queryable,
+  tenantId: string,
+  jobId: string,
+  subscribers: readonly EventSubscriber[],
+): Promise<string[]> {
+  if (subscribers.length === 0) return [];
+  const tenant = await getTenant(db, tenantId);
+  if (tenant === null) return [];
+  return deps.events.recordTenantReady(db, tenantView(tenant), jobId, subscribers);
 }
 
 /**

@@ -10,7 +10,7 @@ import { listJobEvents } from "../../src/control/job-event-store.js";
 import { finishJobWithEvents, writeJobProgress } from "../../src/control/job-progress-store.js";
 import { claimJobForRun } from "../../src/control/claim-job.js";
 import { finishJob, getJob } from "../../src/control/job-store.js";
-import { getTenant, recordJobHeads } from "../../src/control/tenant-store.js";
+import { getTenant } from "../../src/control/tenant-store.js";
 import { disableSubscription, insertSubscription } from "../../src/control/webhook-store.js";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/job-event-publisher.js";
 import {
@@ -205,36 +205,6 @@ describe("claimJobForRun", () => {
   });
 });
 
-describe("recordJobHeads", () => {
-  let control: ControlTestDatabase;
-
-  before(async () => {
-    control = await createControlTestDatabase();
-  });
-  after(async () => {
-    await control.drop();
-  });
-
-  it("returns the tenant and its tenant.ready subscribers once, on the first success only", async () => {
-    const wantsReady = await subscribe(control.pool, "sealed-ready", "https://ready.example/hook", [
-      "tenant.ready",
-      "job.failed",
-    ]);
-    await subscribe(control.pool, "sealed-other", "https://other.example/hook", ["job.succeeded"]);
-    const first = await recordJobHeads(control.pool, "acme", ["r1"]);
-    assert.equal(first?.tenant.id, "acme");
-    assert.deepEqual(first.tenant.heads, ["r1"]);
-    assert.notEqual(first.tenant.readyAt, null);
-    assert.deepEqual(first.subscribers, [
-      { id: wantsReady.id, urlSealed: "sealed-ready", urlMasked: "https://ready.example/hook" },
-    ]);
-
-    assert.equal(await recordJobHeads(control.pool, "acme", ["r2"]), null);
-    assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, ["r2"]);
-    assert.equal(await recordJobHeads(control.pool, "nobody", ["r1"]), null);
-  });
-});
-
 describe("finishJobWithEvents", () => {
   let control: ControlTestDatabase;
 
@@ -286,6 +256,59 @@ describe("finishJobWithEvents", () => {
     );
   });
 
+  it("records a success's heads with it, and the tenant's first success once", async () => {
+    const wantsReady = await subscribe(control.pool, "sealed-ready", "https://ready.example/hook", [
+      "tenant.ready",
+      "job.failed",
+    ]);
+    await subscribe(control.pool, "sealed-other", "https://other.example/hook", ["job.cancelled"]);
+    const succeed = async (heads: string[]) => {
+      const id = await control.queuedJob();
+      await claimJobForRun(control.pool, id, "worker-1");
+      return finishJobWithEvents(
+        control.pool,
+        id,
+        { state: "succeeded", toHeads: heads, error: null },
+        {},
+        [{ type: "job.succeeded", data: {} }],
+        WEBHOOK_EVENT_TYPES,
+        { tenantId: "acme", heads },
+      );
+    };
+    const first = await succeed(["r1"]);
+    assert.equal(first.job?.state, "succeeded");
+    assert.deepEqual(first.ready, {
+      subscribers: [
+        { id: wantsReady.id, urlSealed: "sealed-ready", urlMasked: "https://ready.example/hook" },
+      ],
+    });
+    const tenant = await getTenant(control.pool, "acme");
+    assert.deepEqual(tenant?.heads, ["r1"]);
+    assert.notEqual(tenant.readyAt, null);
+
+    const second = await succeed(["r2"]);
+    assert.equal(second.ready, null);
+    assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, ["r2"]);
+  });
+
+  it("leaves the tenant's heads alone when another attempt finished the job", async () => {
+    const id = await control.queuedJob();
+    await claimJobForRun(control.pool, id, "worker-1");
+    await finishJob(control.pool, id, { state: "succeeded", toHeads: ["r9"], error: null });
+    const before = await getTenant(control.pool, "acme");
+    const stale = await finishJobWithEvents(
+      control.pool,
+      id,
+      { state: "succeeded", toHeads: ["r0"], error: null },
+      {},
+      [{ type: "job.succeeded", data: {} }],
+      WEBHOOK_EVENT_TYPES,
+      { tenantId: "acme", heads: ["r0"] },
+    );
+    assert.deepEqual(stale, { job: null, appended: [], ready: null });
+    assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, before?.heads);
+  });
+
   it("leaves a job another attempt finished as it is, without events", async () => {
     const id = await control.queuedJob();
     await claimJobForRun(control.pool, id, "worker-1");
@@ -298,7 +321,7 @@ describe("finishJobWithEvents", () => {
       [{ type: "job.succeeded", data: {} }],
       WEBHOOK_EVENT_TYPES,
     );
-    assert.deepEqual(result, { job: null, appended: [] });
+    assert.deepEqual(result, { job: null, appended: [], ready: null });
     assert.equal((await getJob(control.pool, id))?.state, "failed");
     const events = await listJobEvents(control.pool, id, { limit: 10 });
     assert.deepEqual(
