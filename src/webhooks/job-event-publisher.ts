@@ -156,8 +156,8 @@ export class JobEventPublisher {
   }
 
   /**
-   * Records `tenant.ready` deliveries to the subscriptions that ask for it (found by
-   * recordJobHeads): a new tenant's first migration succeeded.
+   * Records `tenant.ready` deliveries to the subscriptions that ask for it (found by the
+   * outcome's statement, finishJobWithEvents): a new tenant's first migration succeeded.
    *
    * @returns ids of the deliveries to enqueue once the transaction commits
    */
