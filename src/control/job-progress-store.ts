@@ -153,6 +153,9 @@ function appendedEvents(
 export interface JobHeads {
   readonly tenantId: string;
   readonly heads: readonly string[];
+  /** Where the job ran (as claimed): a tenant moved meanwhile (PATCH) keeps its heads unknown. */
+  readonly databaseUrlSealed: string;
+  readonly schema: string;
 }
 
 /** The outcome's statement found the tenant's first success: these subscriptions want `tenant.ready`. */
@@ -163,11 +166,15 @@ export interface BecameReady {
 /**
  * The CTEs recording a successful job's heads (`$12` tenant, `$13` heads) and marking the tenant
  * ready on its first success, only when `job` (the outcome's UPDATE) moved the job: an attempt
- * another attempt already finished leaves the tenant's heads alone. The tenant row is locked
- * first (FOR UPDATE), so two first successes cannot both see it not ready.
+ * another attempt already finished leaves the tenant's heads alone. So does a tenant whose
+ * database or schema changed since the job was claimed (`$14`, `$15`): its new place's heads are
+ * not these. The tenant row is locked first (FOR NO KEY UPDATE: job inserts' foreign-key checks
+ * need not wait), so two first successes cannot both see it not ready.
  */
 const RECORD_HEADS = `, ready_before AS (
-       SELECT t.ready_at FROM tenants t, job WHERE t.id = $12 FOR UPDATE OF t
+       SELECT t.ready_at FROM tenants t, job
+        WHERE t.id = $12 AND t.database_url_sealed = $14 AND t.schema_name = $15
+          FOR NO KEY UPDATE OF t
      ), tenant AS (
        UPDATE tenants t SET heads = $13, heads_seen_at = now(), ready_at = COALESCE(t.ready_at, now())
          FROM ready_before WHERE t.id = $12
@@ -245,7 +252,9 @@ export async function finishJobWithEvents(
       [...webhookTypes],
       last.fromHeads === undefined ? null : [...last.fromHeads],
       last.stepsTotal ?? null,
-      ...(heads === undefined ? [] : [heads.tenantId, [...heads.heads]]),
+      ...(heads === undefined
+        ? []
+        : [heads.tenantId, [...heads.heads], heads.databaseUrlSealed, heads.schema]),
     ],
   );
   const first = rows[0];

@@ -306,14 +306,27 @@ export async function countJobsByState(db: Queryable): Promise<Record<JobState, 
   return counts;
 }
 
+/**
+ * What a queued job cancelled before a worker ran it says: whether an earlier attempt ran (its
+ * worker lost, or its outcome unwritten: the job was queued again), which may have applied
+ * revisions.
+ */
+export function cancelledBeforeRunMessage(attempts: number): string {
+  return attempts === 0
+    ? "Cancelled before it started"
+    : "Cancelled before its next attempt; an earlier attempt may have applied revisions " +
+        "(the tenant's status and history say where it is)";
+}
+
 /** Cancels a job that no worker has started; null when it is already running or finished. */
 export async function cancelQueuedJob(db: Queryable, id: string): Promise<JobRecord | null> {
   const { rows } = await db.query<JobRow>(
     `UPDATE jobs SET state = 'cancelled', phase = NULL, cancel_requested = true,
-            error = jsonb_build_object('code', 'MIGRATION_CANCELLED', 'message', 'Cancelled before it started'),
+            error = jsonb_build_object('code', 'MIGRATION_CANCELLED',
+                                       'message', CASE WHEN attempts = 0 THEN $2::text ELSE $3::text END),
             finished_at = now(), updated_at = now()
       WHERE id = $1 AND state = 'queued' RETURNING ${JOB_COLUMNS}`,
-    [id],
+    [id, cancelledBeforeRunMessage(0), cancelledBeforeRunMessage(1)],
   );
   return rows[0] === undefined ? null : toJob(rows[0]);
 }

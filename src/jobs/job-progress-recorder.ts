@@ -5,7 +5,7 @@ import type { JobProgress } from "../control/job-store.js";
 import type { TransactionalQueryable } from "../control/queryable.js";
 import { isConnectionError, sqlStateOf } from "../engine/runner/connect.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
-import type { PlanStep } from "../engine/plan/migration-plan.js";
+import type { MigrationPlan, PlanStep } from "../engine/plan/migration-plan.js";
 import type { RunProgressEvent } from "../engine/runner/run-options.js";
 
 /** How long a step runs before its "running" state is written to the control database. */
@@ -60,8 +60,11 @@ export class JobProgressRecorder {
       /** Whether a webhook subscription asked for job events when the job was claimed. */
       readonly subscribed: boolean;
     },
-    /** Whether an earlier attempt of the job recorded its plan (steps and progress). */
-    private readonly planRecorded = false,
+    /**
+     * Whether an empty plan (nothing left to do) means an earlier attempt applied the plan it
+     * recorded: the job then keeps showing that one. By default it never does.
+     */
+    private readonly earlierPlanApplied: (plan: MigrationPlan) => boolean = () => false,
   ) {}
 
   /** Set when this attempt found nothing left to do and left the earlier attempt's plan shown. */
@@ -213,7 +216,7 @@ export class JobProgressRecorder {
         if (event.waitedMs > 0) this.record({ phase: "migrating" });
         return;
       case "planned": {
-        if (this.planRecorded && event.plan.steps.length === 0) {
+        if (event.plan.steps.length === 0 && this.earlierPlanApplied(event.plan)) {
           this.keptPlan = true;
           return;
         }

@@ -11,6 +11,7 @@ import {
   type NewJobEvent,
 } from "../control/job-progress-store.js";
 import {
+  cancelledBeforeRunMessage,
   finishJob,
   getJob,
   heartbeatJob,
@@ -24,6 +25,7 @@ import type { Queryable } from "../control/queryable.js";
 import { tenantView } from "../http/views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
+import type { MigrationPlan } from "../engine/plan/migration-plan.js";
 import { migrate } from "../engine/migrate.js";
 import { isConnectionError } from "../engine/runner/connect.js";
 import type { TenantConnections } from "../engine/runner/tenant-connections.js";
@@ -144,13 +146,8 @@ export async function runJobAttempt(
   }, deps.heartbeatMs);
   heartbeat.unref();
 
-  const recorder = new JobProgressRecorder(
-    pool,
-    jobId,
-    logger,
-    deps.events,
-    webhooks,
-    job.stepsTotal !== null,
+  const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events, webhooks, (plan) =>
+    earlierPlanApplied(job, plan),
   );
   /** What the recorder handed back, kept until written (should the first attempt fail). */
   let unwritten: UnwrittenProgress | null = null;
@@ -168,11 +165,19 @@ export async function runJobAttempt(
     const finished = await finishWithEvents(
       deps,
       job,
-      { steps: recorder.currentSteps, ...outcome },
+      // A kept plan stays as recorded unless the outcome says otherwise.
+      { ...(recorder.keptRecordedPlan ? {} : { steps: recorder.currentSteps }), ...outcome },
       unwritten.progress,
       [...unwritten.events, event],
       recorder.deliveriesExpected || (heads !== undefined && claimed.subscribed.tenantReady),
-      heads === undefined ? undefined : { tenantId: tenant.id, heads },
+      heads === undefined
+        ? undefined
+        : {
+            tenantId: tenant.id,
+            heads,
+            databaseUrlSealed: tenant.databaseUrlSealed,
+            schema: tenant.schema,
+          },
     );
     unwritten = { progress: {}, events: [] };
     return finished;
@@ -284,12 +289,7 @@ export async function runJobAttempt(
 function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | null> {
   const error = {
     code: ErrorCode.MIGRATION_CANCELLED,
-    // An earlier attempt (its worker lost, or its outcome unwritten) may have applied revisions.
-    message:
-      job.attempts === 0
-        ? "Cancelled before it started"
-        : "Cancelled before its next attempt; an earlier attempt may have applied revisions " +
-          "(the tenant's status and history say where it is)",
+    message: cancelledBeforeRunMessage(job.attempts),
   };
   return finishWithEvents(
     deps,
@@ -350,6 +350,22 @@ async function recordTenantReady(
   const tenant = await getTenant(db, tenantId);
   if (tenant === null) return [];
   return deps.events.recordTenantReady(db, tenantView(tenant), jobId, subscribers);
+}
+
+/**
+ * Whether a re-run that found nothing left to do (`plan` empty) finds the tenant where the plan
+ * an earlier attempt recorded was taking it: an upgrade whose last step's revision is among the
+ * tenant's heads now. Anything else (no plan recorded, a downgrade or stamp, a tenant that is
+ * somewhere else, e.g. moved to another database meanwhile) records the empty plan as it is.
+ */
+function earlierPlanApplied(job: JobRecord, plan: MigrationPlan): boolean {
+  const last = job.steps.at(-1);
+  return (
+    job.stepsTotal !== null &&
+    job.operation === "upgrade" &&
+    last?.revision != null &&
+    plan.fromHeads.includes(last.revision)
+  );
 }
 
 /**

@@ -52,8 +52,26 @@ describe("a job cancelled before it started", () => {
       { name: "ops" },
     ).catch(() => null);
     assert.equal(outcome?.kind, "cancelled");
-    assert.equal((await getJob(control.pool, jobId))?.state, "cancelled");
+    const job = await getJob(control.pool, jobId);
+    assert.equal(job?.state, "cancelled");
+    assert.equal(job.error?.message, "Cancelled before it started");
     assert.deepEqual(await eventTypes(jobId), ["job.queued", "job.cancelled"]);
+
+    // Queued again after an attempt (its worker lost): the message does not claim nothing ran.
+    const again = await control.queuedJob();
+    await control.pool.query("UPDATE jobs SET attempts = 1 WHERE id = $1", [again]);
+    await cancelJob(
+      {
+        pool: control.pool,
+        events: new JobEventPublisher(null, silent),
+        queue: { remove: () => Promise.resolve(1) },
+      },
+      again,
+      { name: "ops" },
+    );
+    const requeued = await getJob(control.pool, again);
+    assert.equal(requeued?.state, "cancelled");
+    assert.match(String(requeued.error?.message), /^Cancelled before its next attempt/);
   });
 
   it("by the worker, once its cancel was requested: with its event in one statement", async () => {

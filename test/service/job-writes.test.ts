@@ -10,7 +10,7 @@ import { listJobEvents } from "../../src/control/job-event-store.js";
 import { finishJobWithEvents, writeJobProgress } from "../../src/control/job-progress-store.js";
 import { claimJobForRun } from "../../src/control/claim-job.js";
 import { finishJob, getJob } from "../../src/control/job-store.js";
-import { getTenant } from "../../src/control/tenant-store.js";
+import { getTenant, updateTenant } from "../../src/control/tenant-store.js";
 import { disableSubscription, insertSubscription } from "../../src/control/webhook-store.js";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/job-event-publisher.js";
 import {
@@ -205,6 +205,9 @@ describe("claimJobForRun", () => {
   });
 });
 
+/** Where control-database.ts registers `acme`. */
+const WHERE_ACME_RUNS = { databaseUrlSealed: "sealed-url", schema: "acme" };
+
 describe("finishJobWithEvents", () => {
   let control: ControlTestDatabase;
 
@@ -272,7 +275,7 @@ describe("finishJobWithEvents", () => {
         {},
         [{ type: "job.succeeded", data: {} }],
         WEBHOOK_EVENT_TYPES,
-        { tenantId: "acme", heads },
+        { tenantId: "acme", heads, ...WHERE_ACME_RUNS },
       );
     };
     const first = await succeed(["r1"]);
@@ -291,6 +294,25 @@ describe("finishJobWithEvents", () => {
     assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, ["r2"]);
   });
 
+  it("leaves the heads unknown of a tenant moved to another schema while its job ran", async () => {
+    const id = await control.queuedJob();
+    await claimJobForRun(control.pool, id, "worker-1");
+    await updateTenant(control.pool, "acme", { schema: "acme_moved" });
+    const finished = await finishJobWithEvents(
+      control.pool,
+      id,
+      { state: "succeeded", toHeads: ["r7"], error: null },
+      {},
+      [{ type: "job.succeeded", data: {} }],
+      WEBHOOK_EVENT_TYPES,
+      { tenantId: "acme", heads: ["r7"], ...WHERE_ACME_RUNS },
+    );
+    assert.equal(finished.job?.state, "succeeded");
+    // Moving the tenant cleared what was known of its version table; the job ran elsewhere.
+    assert.equal((await getTenant(control.pool, "acme"))?.heads, null);
+    await updateTenant(control.pool, "acme", { schema: WHERE_ACME_RUNS.schema });
+  });
+
   it("leaves the tenant's heads alone when another attempt finished the job", async () => {
     const id = await control.queuedJob();
     await claimJobForRun(control.pool, id, "worker-1");
@@ -303,7 +325,7 @@ describe("finishJobWithEvents", () => {
       {},
       [{ type: "job.succeeded", data: {} }],
       WEBHOOK_EVENT_TYPES,
-      { tenantId: "acme", heads: ["r0"] },
+      { tenantId: "acme", heads: ["r0"], ...WHERE_ACME_RUNS },
     );
     assert.deepEqual(stale, { job: null, appended: [], ready: null });
     assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, before?.heads);
