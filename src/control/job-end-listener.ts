@@ -128,6 +128,8 @@ export class JobEndListener {
       this.client = null;
       if (error !== undefined) {
         this.logger.warn({ err: error }, "lost the control database's job-end notifications");
+        // Logged once: failed reconnections during the same outage are not logged again.
+        this.failing = true;
       }
       // An error need not close the connection: closed here, so it is not left behind.
       client.end().catch(() => undefined);

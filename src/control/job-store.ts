@@ -50,7 +50,6 @@ const NO_JOB_QUEUED_SUBSCRIBER = `NOT EXISTS (
  * A rollout's job marks its rollout tenant active in the statement that inserts it. Only then:
  * the UPDATE fires the counting trigger on rollout_tenants even when it moves nobody.
  */
-
 const MARK_ROLLOUT_TENANT_ACTIVE = `, in_rollout AS (
          UPDATE rollout_tenants rt SET state = 'active', job_id = job.id, error = NULL
            FROM job

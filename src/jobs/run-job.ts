@@ -305,8 +305,8 @@ function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | 
  * A job's outcome with its last progress and events in one statement (a worker stopping after it
  * never leaves a finished job nobody was told about) and their webhook deliveries, committed
  * together when deliveries are expected (JobEventPublisher.commitWithDeliveries). After a
- * success, `heads` first records the heads the job left and whether the tenant became ready
- * (`tenant.ready`). Null when the job had already finished: no outcome or event is then written.
+ * success, the same statement records `heads`, the heads the job left, and whether the tenant
+ * became ready (`tenant.ready`). Null when the job had already finished: nothing is then written.
  */
 async function finishWithEvents(
   deps: RunJobDeps,

@@ -160,6 +160,7 @@ export async function submitJob(deps: SubmitDeps, request: JobRequest): Promise<
   return created.job;
 }
 
+/** Whether validateTarget accepts the request's target (the caller reads no tenant heads). */
 function targetIsValid(migrations: Migrations, request: JobRequest): boolean {
   try {
     validateTarget(migrations, request.operation, request.target, null);

@@ -235,15 +235,4 @@ export class JobEventPublisher {
       }
     }
   }
-
-  /** Outside a transaction: record, then enqueue. */
-  async publish(
-    db: Queryable,
-    jobId: string,
-    type: string,
-    data: Record<string, unknown> = {},
-    known: { hasCallback?: boolean } = {},
-  ): Promise<void> {
-    await this.enqueue(await this.record(db, jobId, type, data, known));
-  }
 }

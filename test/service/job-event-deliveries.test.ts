@@ -65,23 +65,26 @@ describe("job events and their webhook deliveries", () => {
     return job.id;
   }
 
+  /** A worker's dependencies, writing to the control database through `pool`. */
+  const workerWith = (pool: RunJobDeps["pool"]): RunJobDeps => ({
+    pool,
+    migrations,
+    secretBox,
+    logger: silent,
+    migration: {
+      lockTimeoutMs: 5000,
+      statementTimeoutMs: 0,
+      lockTimeoutRetries: 0,
+      advisoryLockTimeoutMs: 5000,
+    },
+    heartbeatMs: 60_000,
+    workerId: "worker-1",
+    events: new JobEventPublisher(null, silent),
+  });
+
   /** Runs one attempt of the job in a worker that stops for good once `stopped()` says so. */
   async function runStoppingWhen(jobId: string, stopped: () => Promise<boolean>): Promise<void> {
-    const deps: RunJobDeps = {
-      pool: stoppingPool(control.pool, stopped),
-      migrations,
-      secretBox,
-      logger: silent,
-      migration: {
-        lockTimeoutMs: 5000,
-        statementTimeoutMs: 0,
-        lockTimeoutRetries: 0,
-        advisoryLockTimeoutMs: 5000,
-      },
-      heartbeatMs: 60_000,
-      workerId: "worker-1",
-      events: new JobEventPublisher(null, silent),
-    };
+    const deps = workerWith(stoppingPool(control.pool, stopped));
     // The attempt fails once the worker has stopped; what it left committed is the point.
     await runJobAttempt(deps, jobId, false, new AbortController().signal).catch(() => undefined);
   }
@@ -169,28 +172,13 @@ describe("job events and their webhook deliveries", () => {
           };
         },
       });
-    const deps = (pool: RunJobDeps["pool"]): RunJobDeps => ({
-      pool,
-      migrations,
-      secretBox,
-      logger: silent,
-      migration: {
-        lockTimeoutMs: 5000,
-        statementTimeoutMs: 0,
-        lockTimeoutRetries: 0,
-        advisoryLockTimeoutMs: 5000,
-      },
-      heartbeatMs: 60_000,
-      workerId: "worker-1",
-      events: new JobEventPublisher(null, silent),
-    });
     const signal = new AbortController().signal;
 
-    await assert.rejects(runJobAttempt(deps(failing(control.pool)), jobId, false, signal));
+    await assert.rejects(runJobAttempt(workerWith(failing(control.pool)), jobId, false, signal));
     assert.equal(failed, true);
     assert.equal((await getJob(control.pool, jobId))?.state, "running");
 
-    const second = await runJobAttempt(deps(control.pool), jobId, false, signal);
+    const second = await runJobAttempt(workerWith(control.pool), jobId, false, signal);
     assert.equal(second.kind === "finished" ? second.job?.state : second.kind, "succeeded");
     // The second attempt found nothing to do: the job shows the plan the first one applied,
     // from where the tenant started, and was announced once.
