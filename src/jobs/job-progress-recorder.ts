@@ -12,9 +12,11 @@ import type { RunProgressEvent } from "../engine/runner/run-options.js";
 const STARTED_STEP_DELAY_MS = 200;
 
 /**
- * Progress is written at most this often while a job runs (the first report goes at once, the
- * last with the job's outcome): steps of a few milliseconds each would otherwise cost a
- * control-database write each. Pollers and webhooks see progress at most this late.
+ * Progress is written at most this often while a job runs, the first report too (the last goes
+ * with the job's outcome): steps of a few milliseconds each would otherwise cost a
+ * control-database write each, and a job that ends within the interval (a no-op, a small
+ * migration) writes its plan and progress with its outcome, in one statement. Pollers and
+ * webhooks see progress at most this late; the job shows `running` from its claim.
  */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -127,6 +129,8 @@ export class JobProgressRecorder {
   }
 
   private async writeAll(): Promise<void> {
+    // The first report waits like the others: what the job does in the meantime joins it.
+    if (!this.hurried()) await this.pause();
     while (
       !this.closed &&
       (Object.keys(this.pendingProgress).length > 0 || this.pendingEvents.length > 0)

@@ -108,6 +108,50 @@ describe("JobProgressRecorder", () => {
     assert.ok(writes <= 4, `${writes} writes for ${STEPS + 1} reports`);
   });
 
+  it("a job that ends within the interval writes nothing before its outcome, which carries it all", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    let writes = 0;
+    const counting: Queryable = {
+      query: (async (text: string, values?: unknown[]) => {
+        writes++;
+        return pool.query(text, values);
+      }) as Queryable["query"],
+    };
+    const recorder = recorderFor(counting, id);
+    const step: PlanStep = {
+      kind: "revision",
+      revision: "r0",
+      direction: "up",
+      headChange: { kind: "insert", version: "r0" },
+      headsAfter: ["r0"],
+    };
+    const plan: MigrationPlan = {
+      operation: "upgrade",
+      target: "head",
+      fromHeads: [],
+      steps: [step],
+      toHeads: ["r0"],
+    };
+    recorder.onRunnerEvent({ kind: "lock-acquired", waitedMs: 0 });
+    recorder.onRunnerEvent({ kind: "planned", plan });
+    recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 5 });
+    const left = await recorder.close();
+
+    assert.equal(writes, 0, "the plan and the step go with the outcome");
+    assert.deepEqual(
+      left.events.map((e) => e.type),
+      ["job.started", "job.progress"],
+    );
+    assert.deepEqual(
+      { stepsTotal: left.progress.stepsTotal, stepsDone: left.progress.stepsDone },
+      { stepsTotal: 1, stepsDone: 1 },
+    );
+  });
+
   it("close() waits for the write in flight and hands back what is left, for the job's outcome", async () => {
     // acme has one active job at most: end the one of the test above.
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
@@ -140,7 +184,10 @@ describe("JobProgressRecorder", () => {
       steps: [step],
       toHeads: ["r0"],
     };
-    recorder.onRunnerEvent({ kind: "planned", plan }); // starts a write at once, held above
+    recorder.onRunnerEvent({ kind: "planned", plan });
+    // Without flush() the first write would wait for the interval; it starts now and is held above.
+    void recorder.flush();
+    await new Promise((resolve) => setImmediate(resolve));
     recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
     recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
     const closing = recorder.close();
@@ -191,11 +238,12 @@ describe("JobProgressRecorder", () => {
       steps: [step],
       toHeads: ["r0"],
     };
-    recorder.onRunnerEvent({ kind: "planned", plan }); // the first write, which fails
+    recorder.onRunnerEvent({ kind: "planned", plan });
     recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
     recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
-    // The writer retries after a pause, with what failed and what came since.
-    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    // The first write (after the interval) fails; the writer retries after a pause, with what
+    // failed and what came since.
+    await new Promise((resolve) => setTimeout(resolve, 1_400));
     await recorder.flush();
 
     assert.equal(writes, 2);
@@ -227,6 +275,7 @@ describe("JobProgressRecorder", () => {
       toHeads: [],
     };
     recorder.onRunnerEvent({ kind: "planned", plan });
+    await recorder.flush(); // the write fails: the database is down
     const left = await recorder.close();
     assert.deepEqual(
       left.events.map((e) => e.type),
