@@ -116,6 +116,19 @@ describe("submitJob", () => {
     assert.equal(await queue.getJobState(job.id), "waiting");
   });
 
+  it("answers a busy tenant in the insert's one statement, naming its active job", async () => {
+    const tenantId = await newTenant();
+    const first = await submitJob(deps(control.pool), upgrade(tenantId));
+    const { result, statements } = await counted((d) => submitJob(d, upgrade(tenantId)));
+    assert.equal(statements, 1, "the active job comes with the refused insert");
+    assert.equal((result as { code?: string }).code, "TENANT_BUSY");
+    assert.deepEqual((result as { data: unknown }).data, {
+      tenantId,
+      activeJobId: first.id,
+      activeJobState: "queued",
+    });
+  });
+
   it("refuses what the transactional path refuses, in the same order", async () => {
     const tenantId = await newTenant();
     const first = await submitJob(deps(control.pool), upgrade(tenantId));
