@@ -98,13 +98,7 @@ async function insertJobRow(
   queuedData: Record<string, unknown>,
   unlessSubscribed: boolean,
 ): Promise<{ job: JobRecord; queued: AppendedJobEvent } | null> {
-  let rows: (JobRow &
-    SubscriptionColumns & {
-      inserted: boolean;
-      gate_open: boolean;
-      busy_job_id: string | null;
-      busy_job_state: JobState | null;
-    })[];
+  let rows: (JobRow & SubscriptionColumns & { inserted: boolean; gate_open: boolean })[];
   try {
     // DO NOTHING (rather than catching the violation) keeps a surrounding transaction usable,
     // so the active job can be looked up and named. INSERT ... SELECT (for the gate) types its
@@ -126,19 +120,11 @@ async function insertJobRow(
        )${job.rolloutId === undefined ? "" : MARK_ROLLOUT_TENANT_ACTIVE}
        SELECT ${JOB_COLUMNS_OF_CTE}, job.id IS NOT NULL AS inserted, gate.open AS gate_open,
               s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
-              s.url_masked AS subscription_url_masked,
-              busy.id AS busy_job_id, busy.state AS busy_job_state
+              s.url_masked AS subscription_url_masked
          FROM gate
          LEFT JOIN job ON true
          LEFT JOIN webhook_subscriptions s
            ON job.id IS NOT NULL AND s.enabled AND 'job.queued' = ANY (s.event_types)
-         -- Nothing inserted past the gate: the tenant is busy, and the 409 names its active job.
-         LEFT JOIN LATERAL (
-           SELECT b.id, b.state FROM jobs b
-            WHERE job.id IS NULL AND gate.open
-              AND b.tenant_id = $2::text AND b.state IN ('queued', 'running')
-            LIMIT 1
-         ) busy ON true
         ORDER BY s.id`,
       [
         randomUUID(),
@@ -167,12 +153,7 @@ async function insertJobRow(
     };
   }
   if (first?.gate_open === false) return null;
-  // The statement's snapshot predates a conflicting job that committed while it ran (the insert
-  // waited for it, then did nothing): only then is the active job looked up again.
-  const active =
-    first?.busy_job_id != null && first.busy_job_state !== null
-      ? { id: first.busy_job_id, state: first.busy_job_state }
-      : await activeJobOf(db, job.tenantId);
+  const active = await activeJobOf(db, job.tenantId);
   throw new FleetwayError(
     ErrorCode.TENANT_BUSY,
     `Tenant '${job.tenantId}' already has an active job${active === null ? "" : ` (${active.id}, ${active.state})`}`,

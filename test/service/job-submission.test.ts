@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type pg from "pg";
+import pg from "pg";
 import { pino } from "pino";
-import { getJob } from "../../src/control/job-store.js";
+import { claimJobForRun } from "../../src/control/claim-job.js";
+import { finishJob, getJob, insertJob } from "../../src/control/job-store.js";
 import { createSecretBox } from "../../src/control/secret-box.js";
 import { insertTenant } from "../../src/control/tenant-store.js";
 import { insertSubscription } from "../../src/control/webhook-store.js";
@@ -44,6 +45,19 @@ function countingPool(pool: pg.Pool): { pool: pg.Pool; statements: () => number 
       },
     });
   return { pool: counted(pool), statements: () => statements };
+}
+
+/** Resolves once some backend of this database waits for a lock (the POST's insert, here). */
+async function waitForLockWait(pool: pg.Pool): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if ((rows[0]?.n ?? 0) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error("nobody waited for a lock");
 }
 
 describe("submitJob", () => {
@@ -116,17 +130,57 @@ describe("submitJob", () => {
     assert.equal(await queue.getJobState(job.id), "waiting");
   });
 
-  it("answers a busy tenant in the insert's one statement, naming its active job", async () => {
+  it("names the job that made the tenant busy when the active one finished during the insert", async () => {
     const tenantId = await newTenant();
     const first = await submitJob(deps(control.pool), upgrade(tenantId));
-    const { result, statements } = await counted((d) => submitJob(d, upgrade(tenantId)));
-    assert.equal(statements, 1, "the active job comes with the refused insert");
-    assert.equal((result as { code?: string }).code, "TENANT_BUSY");
-    assert.deepEqual((result as { data: unknown }).data, {
-      tenantId,
-      activeJobId: first.id,
-      activeJobState: "queued",
-    });
+    // Another process finishes the active job and queues the next one, and commits only after
+    // the POST's insert began (and waited for it): the insert's snapshot still shows the first.
+    // A client of its own: the pool's two connections go to the POST and to watching it wait.
+    const other = new pg.Client({ connectionString: control.db.url });
+    await other.connect();
+    let next: string;
+    try {
+      await other.query("BEGIN");
+      await finishJob(other, first.id, { state: "succeeded", error: null });
+      next = (
+        await insertJob(
+          other,
+          { tenantId, operation: "upgrade", target: "head", transactionMode: "per-revision" },
+          {},
+        )
+      ).job.id;
+      const refused = submitJob(deps(control.pool), upgrade(tenantId)).catch(
+        (error: unknown) => error,
+      );
+      await waitForLockWait(control.pool);
+      await other.query("COMMIT");
+      const busy = (await refused) as { code?: string; data?: Record<string, unknown> };
+      assert.equal(busy.code, "TENANT_BUSY");
+      assert.deepEqual(busy.data, { tenantId, activeJobId: next, activeJobState: "queued" });
+    } finally {
+      await other.end();
+    }
+  });
+
+  it("names the active job's state as it is once claimed during the insert", async () => {
+    const tenantId = await newTenant();
+    const first = await submitJob(deps(control.pool), upgrade(tenantId));
+    const other = new pg.Client({ connectionString: control.db.url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await claimJobForRun(other, first.id, "worker-1");
+      const refused = submitJob(deps(control.pool), upgrade(tenantId)).catch(
+        (error: unknown) => error,
+      );
+      await waitForLockWait(control.pool);
+      await other.query("COMMIT");
+      const busy = (await refused) as { code?: string; data?: Record<string, unknown> };
+      assert.equal(busy.code, "TENANT_BUSY");
+      assert.deepEqual(busy.data, { tenantId, activeJobId: first.id, activeJobState: "running" });
+    } finally {
+      await other.end();
+    }
   });
 
   it("refuses what the transactional path refuses, in the same order", async () => {
