@@ -12,11 +12,11 @@ import type { RunProgressEvent } from "../engine/runner/run-options.js";
 const STARTED_STEP_DELAY_MS = 200;
 
 /**
- * Progress is written at most this often while a job runs, the first report too (the last goes
- * with the job's outcome): steps of a few milliseconds each would otherwise cost a
- * control-database write each, and a job that ends within the interval (a no-op, a small
- * migration) writes its plan and progress with its outcome, in one statement. Pollers and
- * webhooks see progress at most this late; the job shows `running` from its claim.
+ * Progress is written at most this often while a job runs (the last report goes with the job's
+ * outcome): steps of a few milliseconds each would otherwise cost a control-database write each.
+ * The first report waits too, unless it is a plan with steps to apply, so a job with nothing to
+ * do (a no-op) writes its plan with its outcome, in one statement. Pollers and webhooks see
+ * progress at most this late; the job shows `running` from its claim.
  */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -50,6 +50,8 @@ export class JobProgressRecorder {
   private flushing = false;
   /** Set by close(): the writer stops after the write in flight. */
   private closed = false;
+  /** Set while what is pending must be written without waiting the interval (see "planned"). */
+  private urgent = false;
 
   constructor(
     private readonly db: TransactionalQueryable,
@@ -129,8 +131,8 @@ export class JobProgressRecorder {
   }
 
   private async writeAll(): Promise<void> {
-    // The first report waits like the others: what the job does in the meantime joins it.
-    if (!this.hurried()) await this.pause();
+    // The first report waits like the others (a plan with steps does not: see "planned").
+    if (this.mayWait()) await this.pause();
     while (
       !this.closed &&
       (Object.keys(this.pendingProgress).length > 0 || this.pendingEvents.length > 0)
@@ -139,6 +141,7 @@ export class JobProgressRecorder {
       const events = this.pendingEvents;
       this.pendingProgress = {};
       this.pendingEvents = [];
+      this.urgent = false;
       try {
         // The events and their webhook deliveries commit together (see commitWithDeliveries).
         await this.events.commitWithDeliveries(
@@ -170,7 +173,7 @@ export class JobProgressRecorder {
         await this.pause(RETRY_AFTER_OUTAGE_MS);
         continue;
       }
-      if (!this.hurried()) await this.pause();
+      if (this.mayWait()) await this.pause();
     }
     this.writer = null;
   }
@@ -178,6 +181,11 @@ export class JobProgressRecorder {
   /** flush() or close() was called (possibly during the last write): no pause before the next. */
   private hurried(): boolean {
     return this.flushing || this.closed;
+  }
+
+  /** Whether the next write may wait for the interval: nothing pending has to go at once. */
+  private mayWait(): boolean {
+    return !this.hurried() && !this.urgent;
   }
 
   /** Lets reports accumulate for the next write, until the interval ends or flush() is called. */
@@ -242,6 +250,15 @@ export class JobProgressRecorder {
             },
           },
         );
+        if (this.steps.length > 0) {
+          // Steps about to be applied are recorded before they are (after the write in flight, if
+          // any), not with the outcome: should this attempt's outcome never be written (the
+          // control database lost, the worker killed), the next attempt finds them applied and
+          // shows this plan (earlierPlanApplied) rather than an empty one. A plan with nothing to
+          // do is found again by a re-run, and waits.
+          this.urgent = true;
+          this.wake?.();
+        }
         return;
       }
       case "step-started":

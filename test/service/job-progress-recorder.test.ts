@@ -41,6 +41,18 @@ function recorderFor(db: Queryable, id: string): JobProgressRecorder {
   );
 }
 
+/** `pool` as a Queryable that counts the statements sent through it. */
+function countingWrites(pool: pg.Pool): { queryable: Queryable; writes: () => number } {
+  let writes = 0;
+  const queryable: Queryable = {
+    query: (async (text: string, values?: unknown[]) => {
+      writes++;
+      return pool.query(text, values);
+    }) as Queryable["query"],
+  };
+  return { queryable, writes: () => writes };
+}
+
 describe("JobProgressRecorder", () => {
   let control: ControlTestDatabase;
   let pool: pg.Pool;
@@ -108,18 +120,41 @@ describe("JobProgressRecorder", () => {
     assert.ok(writes <= 4, `${writes} writes for ${STEPS + 1} reports`);
   });
 
-  it("a job that ends within the interval writes nothing before its outcome, which carries it all", async () => {
+  it("a job with nothing to do writes nothing before its outcome, which carries its plan", async () => {
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
     const id = await control.queuedJob();
     await claimJobForRun(pool, id, "worker-1");
-    let writes = 0;
-    const counting: Queryable = {
-      query: (async (text: string, values?: unknown[]) => {
-        writes++;
-        return pool.query(text, values);
-      }) as Queryable["query"],
+    const { queryable, writes } = countingWrites(pool);
+    const recorder = recorderFor(queryable, id);
+    const plan: MigrationPlan = {
+      operation: "upgrade",
+      target: "head",
+      fromHeads: ["r0"],
+      steps: [],
+      toHeads: ["r0"],
     };
-    const recorder = recorderFor(counting, id);
+    recorder.onRunnerEvent({ kind: "lock-acquired", waitedMs: 0 });
+    recorder.onRunnerEvent({ kind: "planned", plan });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const left = await recorder.close();
+
+    assert.equal(writes(), 0, "the plan goes with the outcome");
+    assert.deepEqual(
+      left.events.map((e) => e.type),
+      ["job.started"],
+    );
+    assert.deepEqual(
+      { stepsTotal: left.progress.stepsTotal, fromHeads: left.progress.fromHeads },
+      { stepsTotal: 0, fromHeads: ["r0"] },
+    );
+  });
+
+  it("writes a plan with steps before they run, without waiting the interval", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    const { queryable, writes } = countingWrites(pool);
+    const recorder = recorderFor(queryable, id);
     const step: PlanStep = {
       kind: "revision",
       revision: "r0",
@@ -134,22 +169,26 @@ describe("JobProgressRecorder", () => {
       steps: [step],
       toHeads: ["r0"],
     };
-    recorder.onRunnerEvent({ kind: "lock-acquired", waitedMs: 0 });
+    // The lock wait's report starts the writer's pause; the plan ends it.
+    recorder.onRunnerEvent({ kind: "lock-waiting", holder: null });
     recorder.onRunnerEvent({ kind: "planned", plan });
-    recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 5 });
+    // Well within the 100 ms interval: only a plan written at once is written by now.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(writes(), 1);
+    // Should this attempt's outcome never be written, the next one finds this plan recorded.
+    await recorder.flush();
+    const job = await getJob(pool, id);
+    assert.deepEqual(
+      { stepsTotal: job?.stepsTotal, steps: job?.steps.map((s) => s.revision) },
+      { stepsTotal: 1, steps: ["r0"] },
+    );
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["job.queued", "job.running", "job.waiting_for_lock", "job.started"],
+    );
     const left = await recorder.close();
-
-    assert.equal(writes, 0, "the plan and the step go with the outcome");
-    assert.deepEqual(
-      left.events.map((e) => e.type),
-      ["job.started", "job.progress"],
-    );
-    assert.deepEqual(
-      { stepsTotal: left.progress.stepsTotal, stepsDone: left.progress.stepsDone },
-      { stepsTotal: 1, stepsDone: 1 },
-    );
+    assert.deepEqual(left.events, []);
   });
 
   it("close() waits for the write in flight and hands back what is left, for the job's outcome", async () => {
@@ -184,10 +223,8 @@ describe("JobProgressRecorder", () => {
       steps: [step],
       toHeads: ["r0"],
     };
-    recorder.onRunnerEvent({ kind: "planned", plan });
-    // Without flush() the first write would wait for the interval; it starts now and is held above.
-    void recorder.flush();
-    await new Promise((resolve) => setImmediate(resolve));
+    recorder.onRunnerEvent({ kind: "planned", plan }); // a plan with steps: written at once
+    await new Promise((resolve) => setImmediate(resolve)); // the write has begun, held above
     recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
     recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
     const closing = recorder.close();
@@ -238,12 +275,12 @@ describe("JobProgressRecorder", () => {
       steps: [step],
       toHeads: ["r0"],
     };
-    recorder.onRunnerEvent({ kind: "planned", plan });
+    recorder.onRunnerEvent({ kind: "planned", plan }); // written at once: the write that fails
+    await new Promise((resolve) => setImmediate(resolve));
     recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
     recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
-    // The first write (after the interval) fails; the writer retries after a pause, with what
-    // failed and what came since.
-    await new Promise((resolve) => setTimeout(resolve, 1_400));
+    // The writer retries after a pause, with what failed and what came since.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
     await recorder.flush();
 
     assert.equal(writes, 2);
@@ -263,8 +300,14 @@ describe("JobProgressRecorder", () => {
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
     const id = await control.queuedJob();
     await claimJobForRun(pool, id, "worker-1");
+    // Fails a moment after it is sent, so that close() comes while the write is in flight.
     const down: Queryable = {
-      query: () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432")),
+      query: () =>
+        new Promise((_resolve, reject) =>
+          setTimeout(() => {
+            reject(new Error("connect ECONNREFUSED 127.0.0.1:5432"));
+          }, 20),
+        ),
     };
     const recorder = recorderFor(down, id);
     const plan: MigrationPlan = {
@@ -275,7 +318,8 @@ describe("JobProgressRecorder", () => {
       toHeads: [],
     };
     recorder.onRunnerEvent({ kind: "planned", plan });
-    await recorder.flush(); // the write fails: the database is down
+    void recorder.flush(); // a plan with nothing to do would wait the interval
+    await new Promise((resolve) => setImmediate(resolve)); // the write has begun
     const left = await recorder.close();
     assert.deepEqual(
       left.events.map((e) => e.type),
