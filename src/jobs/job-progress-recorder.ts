@@ -158,7 +158,7 @@ export class JobProgressRecorder {
         // or an error of this process) would also fail the job's outcome if handed on: dropped.
         if (!worthRetrying(error)) {
           this.logger.warn({ err: error }, "could not record job progress; dropped");
-          if (!this.hurried()) await this.pause();
+          if (this.mayWait()) await this.pause();
           continue;
         }
         // Anything else (the database unreachable, restarting, out of connections, read-only
@@ -251,11 +251,11 @@ export class JobProgressRecorder {
           },
         );
         if (this.steps.length > 0) {
-          // Steps about to be applied are recorded before they are (after the write in flight, if
-          // any), not with the outcome: should this attempt's outcome never be written (the
-          // control database lost, the worker killed), the next attempt finds them applied and
-          // shows this plan (earlierPlanApplied) rather than an empty one. A plan with nothing to
-          // do is found again by a re-run, and waits.
+          // Written now (after the write in flight, if any) while its steps run, not with the
+          // outcome: should this attempt's outcome never be written (the control database lost
+          // at the end: close() waits for this write; the worker killed after it), the next
+          // attempt finds the steps applied and shows this plan (earlierPlanApplied) rather than
+          // an empty one. A plan with nothing to do is found again by a re-run, and waits.
           this.urgent = true;
           this.wake?.();
         }

@@ -116,8 +116,9 @@ describe("JobProgressRecorder", () => {
     assert.equal(job?.phase, "migrating");
     assert.equal(job.stepsDone, STEPS);
     assert.ok(job.steps.every((s) => s.state === "succeeded"));
-    // Steps ~3 ms apart, writes at most every 100 ms: far fewer writes than the 13 reports.
-    assert.ok(writes <= 4, `${writes} writes for ${STEPS + 1} reports`);
+    // Steps ~3 ms apart, writes at most every 100 ms: far fewer writes than the 13 reports (with
+    // room for a slow machine).
+    assert.ok(writes <= 6, `${writes} writes for ${STEPS + 1} reports`);
   });
 
   it("a job with nothing to do writes nothing before its outcome, which carries its plan", async () => {
@@ -303,29 +304,38 @@ describe("JobProgressRecorder", () => {
     // Fails a moment after it is sent, so that close() comes while the write is in flight.
     const down: Queryable = {
       query: () =>
-        new Promise((_resolve, reject) =>
+        new Promise<never>((_resolve, reject) =>
           setTimeout(() => {
             reject(new Error("connect ECONNREFUSED 127.0.0.1:5432"));
           }, 20),
         ),
     };
     const recorder = recorderFor(down, id);
+    const step: PlanStep = {
+      kind: "revision",
+      revision: "r0",
+      direction: "up",
+      headChange: { kind: "insert", version: "r0" },
+      headsAfter: ["r0"],
+    };
     const plan: MigrationPlan = {
       operation: "upgrade",
       target: "head",
       fromHeads: [],
-      steps: [],
-      toHeads: [],
+      steps: [step],
+      toHeads: ["r0"],
     };
-    recorder.onRunnerEvent({ kind: "planned", plan });
-    void recorder.flush(); // a plan with nothing to do would wait the interval
+    recorder.onRunnerEvent({ kind: "planned", plan }); // a plan with steps: written at once
     await new Promise((resolve) => setImmediate(resolve)); // the write has begun
+    const closing = Date.now();
     const left = await recorder.close();
+    // Not after the 1 s pause before a retry: close() does not wait on a database that is down.
+    assert.ok(Date.now() - closing < 800, "close() waited for the retry");
     assert.deepEqual(
       left.events.map((e) => e.type),
       ["job.started"],
     );
-    assert.equal(left.progress.stepsTotal, 0);
+    assert.equal(left.progress.stepsTotal, 1);
   });
 
   for (const [what, refusal] of [
