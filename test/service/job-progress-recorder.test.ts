@@ -41,6 +41,21 @@ function recorderFor(db: Queryable, id: string): JobProgressRecorder {
   );
 }
 
+/** A plan of one step, `r0`, from base. */
+function oneStepPlan(): { step: PlanStep; plan: MigrationPlan } {
+  const step: PlanStep = {
+    kind: "revision",
+    revision: "r0",
+    direction: "up",
+    headChange: { kind: "insert", version: "r0" },
+    headsAfter: ["r0"],
+  };
+  return {
+    step,
+    plan: { operation: "upgrade", target: "head", fromHeads: [], steps: [step], toHeads: ["r0"] },
+  };
+}
+
 /** `pool` as a Queryable that counts the statements sent through it. */
 function countingWrites(pool: pg.Pool): { queryable: Queryable; writes: () => number } {
   let writes = 0;
@@ -156,20 +171,7 @@ describe("JobProgressRecorder", () => {
     await claimJobForRun(pool, id, "worker-1");
     const { queryable, writes } = countingWrites(pool);
     const recorder = recorderFor(queryable, id);
-    const step: PlanStep = {
-      kind: "revision",
-      revision: "r0",
-      direction: "up",
-      headChange: { kind: "insert", version: "r0" },
-      headsAfter: ["r0"],
-    };
-    const plan: MigrationPlan = {
-      operation: "upgrade",
-      target: "head",
-      fromHeads: [],
-      steps: [step],
-      toHeads: ["r0"],
-    };
+    const { plan } = oneStepPlan();
     // The lock wait's report starts the writer's pause; the plan ends it.
     recorder.onRunnerEvent({ kind: "lock-waiting", holder: null });
     recorder.onRunnerEvent({ kind: "planned", plan });
@@ -210,20 +212,7 @@ describe("JobProgressRecorder", () => {
       }) as Queryable["query"],
     };
     const recorder = recorderFor(slow, id);
-    const step: PlanStep = {
-      kind: "revision",
-      revision: "r0",
-      direction: "up",
-      headChange: { kind: "insert", version: "r0" },
-      headsAfter: ["r0"],
-    };
-    const plan: MigrationPlan = {
-      operation: "upgrade",
-      target: "head",
-      fromHeads: [],
-      steps: [step],
-      toHeads: ["r0"],
-    };
+    const { step, plan } = oneStepPlan();
     recorder.onRunnerEvent({ kind: "planned", plan }); // a plan with steps: written at once
     await new Promise((resolve) => setImmediate(resolve)); // the write has begun, held above
     recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
@@ -262,20 +251,7 @@ describe("JobProgressRecorder", () => {
       }) as Queryable["query"],
     };
     const recorder = recorderFor(failingOnce, id);
-    const step: PlanStep = {
-      kind: "revision",
-      revision: "r0",
-      direction: "up",
-      headChange: { kind: "insert", version: "r0" },
-      headsAfter: ["r0"],
-    };
-    const plan: MigrationPlan = {
-      operation: "upgrade",
-      target: "head",
-      fromHeads: [],
-      steps: [step],
-      toHeads: ["r0"],
-    };
+    const { step, plan } = oneStepPlan();
     recorder.onRunnerEvent({ kind: "planned", plan }); // written at once: the write that fails
     await new Promise((resolve) => setImmediate(resolve));
     recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
@@ -311,20 +287,7 @@ describe("JobProgressRecorder", () => {
         ),
     };
     const recorder = recorderFor(down, id);
-    const step: PlanStep = {
-      kind: "revision",
-      revision: "r0",
-      direction: "up",
-      headChange: { kind: "insert", version: "r0" },
-      headsAfter: ["r0"],
-    };
-    const plan: MigrationPlan = {
-      operation: "upgrade",
-      target: "head",
-      fromHeads: [],
-      steps: [step],
-      toHeads: ["r0"],
-    };
+    const { plan } = oneStepPlan();
     recorder.onRunnerEvent({ kind: "planned", plan }); // a plan with steps: written at once
     await new Promise((resolve) => setImmediate(resolve)); // the write has begun
     const closing = Date.now();

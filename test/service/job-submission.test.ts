@@ -130,57 +130,59 @@ describe("submitJob", () => {
     assert.equal(await queue.getJobState(job.id), "waiting");
   });
 
-  it("names the job that made the tenant busy when the active one finished during the insert", async () => {
-    const tenantId = await newTenant();
-    const first = await submitJob(deps(control.pool), upgrade(tenantId));
-    // Another process finishes the active job and queues the next one, and commits only after
-    // the POST's insert began (and waited for it): the insert's snapshot still shows the first.
+  /**
+   * A POST for `tenantId` that meets a tenant busy in a transaction of another process, which
+   * commits only once the POST's insert waits for it: the POST's refusal (or result).
+   */
+  async function submitWhileAnotherCommits(
+    tenantId: string,
+    meanwhile: (other: pg.Client) => Promise<void>,
+  ): Promise<{ code?: string; data?: Record<string, unknown> }> {
     // A client of its own: the pool's two connections go to the POST and to watching it wait.
     const other = new pg.Client({ connectionString: control.db.url });
     await other.connect();
-    let next: string;
     try {
       await other.query("BEGIN");
-      await finishJob(other, first.id, { state: "succeeded", error: null });
-      next = (
-        await insertJob(
-          other,
-          { tenantId, operation: "upgrade", target: "head", transactionMode: "per-revision" },
-          {},
-        )
-      ).job.id;
+      await meanwhile(other);
       const refused = submitJob(deps(control.pool), upgrade(tenantId)).catch(
         (error: unknown) => error,
       );
       await waitForLockWait(control.pool);
       await other.query("COMMIT");
-      const busy = (await refused) as { code?: string; data?: Record<string, unknown> };
-      assert.equal(busy.code, "TENANT_BUSY");
-      assert.deepEqual(busy.data, { tenantId, activeJobId: next, activeJobState: "queued" });
+      return (await refused) as { code?: string; data?: Record<string, unknown> };
     } finally {
       await other.end();
     }
+  }
+
+  it("names the job that made the tenant busy when the active one finished during the insert", async () => {
+    const tenantId = await newTenant();
+    const first = await submitJob(deps(control.pool), upgrade(tenantId));
+    // The active job finishes and the next one is queued, committed only after the POST's insert
+    // began (and waited for it): the insert's snapshot still shows the first.
+    let next = "";
+    const busy = await submitWhileAnotherCommits(tenantId, async (other) => {
+      await finishJob(other, first.id, { state: "succeeded", error: null });
+      const request = {
+        tenantId,
+        operation: "upgrade",
+        target: "head",
+        transactionMode: "per-revision",
+      } as const;
+      next = (await insertJob(other, request, {})).job.id;
+    });
+    assert.equal(busy.code, "TENANT_BUSY");
+    assert.deepEqual(busy.data, { tenantId, activeJobId: next, activeJobState: "queued" });
   });
 
   it("names the active job's state as it is once claimed during the insert", async () => {
     const tenantId = await newTenant();
     const first = await submitJob(deps(control.pool), upgrade(tenantId));
-    const other = new pg.Client({ connectionString: control.db.url });
-    await other.connect();
-    try {
-      await other.query("BEGIN");
+    const busy = await submitWhileAnotherCommits(tenantId, async (other) => {
       await claimJobForRun(other, first.id, "worker-1");
-      const refused = submitJob(deps(control.pool), upgrade(tenantId)).catch(
-        (error: unknown) => error,
-      );
-      await waitForLockWait(control.pool);
-      await other.query("COMMIT");
-      const busy = (await refused) as { code?: string; data?: Record<string, unknown> };
-      assert.equal(busy.code, "TENANT_BUSY");
-      assert.deepEqual(busy.data, { tenantId, activeJobId: first.id, activeJobState: "running" });
-    } finally {
-      await other.end();
-    }
+    });
+    assert.equal(busy.code, "TENANT_BUSY");
+    assert.deepEqual(busy.data, { tenantId, activeJobId: first.id, activeJobState: "running" });
   });
 
   it("refuses what the transactional path refuses, in the same order", async () => {
