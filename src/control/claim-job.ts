@@ -40,8 +40,8 @@ interface ClaimRow extends JobRow {
  * counts the attempt, appends `job.running` on the first attempt, and returns the job with its
  * tenant's connection details and whether webhook subscriptions may want its events. Null when
  * the job is not claimable (finished, cancel requested, or gone); the caller reads the job to
- * tell which. A finished job is left alone, so BullMQ
- * delivering a job twice changes nothing; a running one is claimed again (a re-run after a crash).
+ * tell which. A finished job is left alone, so BullMQ delivering a job twice changes nothing; a
+ * running one is claimed again (a re-run after a crash).
  */
 export async function claimJobForRun(
   db: Queryable,

@@ -52,6 +52,8 @@ export class JobProgressRecorder {
   private closed = false;
   /** Set while what is pending must be written without waiting the interval (see "planned"). */
   private urgent = false;
+  /** Set when this attempt found nothing left to do and left the earlier attempt's plan shown. */
+  private keptPlan = false;
 
   constructor(
     private readonly db: TransactionalQueryable,
@@ -70,9 +72,6 @@ export class JobProgressRecorder {
      */
     private readonly earlierPlanApplied: (plan: MigrationPlan) => boolean = () => false,
   ) {}
-
-  /** Set when this attempt found nothing left to do and left the earlier attempt's plan shown. */
-  private keptPlan = false;
 
   /**
    * Whether this run found nothing left to do after an earlier attempt recorded its plan (a
