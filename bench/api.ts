@@ -1,18 +1,21 @@
 /**
  * npm run bench:api -- [--seconds 10] [--connections 50] [--tenants 200] [--reps 3]
+ *                        [--only bare,pg,static,get,post]
  *
  * autocannon against Fleetway's API process, beside a bare Fastify hello-world in the same run
  * (each server in a process of its own, autocannon in this one), alternating, `reps` times:
  *   GET  /v1/jobs/{id}                requests/s as a share of the bare server's (goal ≥ 50 %)
  *   POST /v1/tenants/{id}/jobs        on no-op tenants, requests/s (goal ≥ 2,000)
- * and, to show what limits the GET, an authenticated Fleetway route that reads no database
+ * and, to show what limits the GET, two more rows: a bare Fastify server that answers the same
+ * SELECT from the same database and nothing else (what one database round trip costs an HTTP
+ * server here), and an authenticated Fleetway route that reads no database
  * (GET /v1/migrations/{revision}, answered from memory): the API's own cost per request.
  * The POSTs rotate over many tenants already at head; a tenant whose previous job is still active
  * answers 409, which is counted separately (it is still a served request). Between runs the
  * worker drains every job the POSTs created. Besides requests/s it reports the CPU each part of
  * the machine spent per request, which is what decides the numbers when everything shares cores.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import autocannon from "autocannon";
 import {
@@ -36,6 +39,11 @@ const SECONDS = intFlag(f, "seconds", 10);
 const CONNECTIONS = intFlag(f, "connections", 50);
 const TENANTS = intFlag(f, "tenants", 200);
 const REPS = intFlag(f, "reps", 3);
+/** Run only these rows (comma-separated keys), e.g. `--only get` under a profiler. */
+const ONLY = f
+  .get("only")
+  ?.split(",")
+  .map((key) => key.trim());
 const MIGRATIONS = new URL("../migrations", import.meta.url).pathname;
 
 interface Measured {
@@ -81,20 +89,31 @@ function medianRun(runs: readonly Measured[]): Measured {
   );
 }
 
-const bare = spawn(
-  process.execPath,
-  ["--import", "tsx", new URL("./lib/hello-server.ts", import.meta.url).pathname],
-  { stdio: ["ignore", "pipe", "inherit"] },
-);
-const [firstLine] = (await once(bare.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
-const bareUrl = firstLine.toString().trim();
+/** A server of bench/lib in a process of its own; resolves once it printed its URL. */
+async function startServer(
+  file: string,
+  env: Record<string, string> = {},
+): Promise<{ process: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", new URL(`./lib/${file}`, import.meta.url).pathname],
+    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } },
+  );
+  const [firstLine] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+  return { process: child, url: firstLine.toString().trim() };
+}
 
+const bare = await startServer("hello-server.ts");
 const control = await createDatabase("bench_control");
 const tenants = await createDatabase("bench_api");
 const fleetway = await startFleetway({
   controlDatabaseUrl: databaseUrl(control),
   migrationsDir: MIGRATIONS,
   concurrency: 8,
+});
+// Started once Fleetway created the control database's tables, which it reads.
+const pgRead = await startServer("pg-read-server.ts", {
+  CONTROL_DATABASE_URL: databaseUrl(control),
 });
 try {
   const fleet = await prepareNoopFleet(fleetway, databaseUrl(tenants), TENANTS);
@@ -104,7 +123,8 @@ try {
   const head = migrations.body.heads[0] ?? "";
   const auth = { authorization: `Bearer ${fleetway.apiKey}` };
   const meter = new CpuMeter({
-    "bare server": bare.pid,
+    "bare server": bare.process.pid,
+    "bare + pg": pgRead.process.pid,
     api: fleetway.api.pid,
     worker: fleetway.worker.pid,
     postgres: await postgresPid(ADMIN_URL),
@@ -112,23 +132,33 @@ try {
   });
 
   let next = 0;
-  const contenders: { name: string; run: () => Promise<Measured>; runs: Measured[] }[] = [
+  const all: { key: string; name: string; run: () => Promise<Measured>; runs: Measured[] }[] = [
     {
+      key: "bare",
       name: "bare Fastify GET /hello",
-      run: () => measure(meter, { url: `${bareUrl}/hello` }),
+      run: () => measure(meter, { url: `${bare.url}/hello` }),
       runs: [],
     },
     {
+      key: "pg",
+      name: "bare Fastify + pg, same SELECT",
+      run: () => measure(meter, { url: `${pgRead.url}/jobs/${jobId}` }),
+      runs: [],
+    },
+    {
+      key: "static",
       name: "GET /v1/migrations/{rev} (no database)",
       run: () => measure(meter, { url: `${fleetway.url}/v1/migrations/${head}`, headers: auth }),
       runs: [],
     },
     {
+      key: "get",
       name: "GET /v1/jobs/{id}",
       run: () => measure(meter, { url: `${fleetway.url}/v1/jobs/${jobId}`, headers: auth }),
       runs: [],
     },
     {
+      key: "post",
       name: "POST /v1/tenants/{id}/jobs",
       run: async () => {
         const measured = await measure(meter, {
@@ -154,12 +184,16 @@ try {
       runs: [],
     },
   ];
+  const unknown = ONLY?.filter((key) => !all.some((c) => c.key === key)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(", ")}`);
+  const contenders = all.filter((c) => ONLY === undefined || ONLY.includes(c.key));
   for (let rep = 0; rep < REPS; rep++) {
     // Alternate the order so that no contender always runs first (or right after the POSTs).
     const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
     for (const contender of order) contender.runs.push(await contender.run());
   }
-  const bareRps = median(contenders[0]?.runs.map((r) => r.rps) ?? []);
+  const bareRuns = all.find((c) => c.key === "bare")?.runs ?? [];
+  const bareRps = bareRuns.length === 0 ? null : median(bareRuns.map((r) => r.rps));
   const rows = contenders.map(({ name, runs }) => {
     const m = medianRun(runs);
     const rps = median(runs.map((r) => r.rps));
@@ -168,7 +202,7 @@ try {
       "req/s": rps.toFixed(0),
       "p50 ms": m.p50,
       "p99 ms": m.p99,
-      "vs bare": (rps / bareRps).toFixed(2),
+      "vs bare": bareRps === null ? "n/a" : (rps / bareRps).toFixed(2),
       statuses: JSON.stringify(m.statuses),
     };
   });
@@ -197,7 +231,8 @@ try {
   process.stdout.write(`\nresults: ${path}\n`);
 } finally {
   await fleetway.stop();
-  bare.kill("SIGTERM");
+  bare.process.kill("SIGTERM");
+  pgRead.process.kill("SIGTERM");
   await dropDatabase(control);
   await dropDatabase(tenants);
 }
