@@ -1,8 +1,9 @@
 /**
- * npm run bench:fleet -- [--tenants 200] [--concurrency 8] [--reps 3] [--mode schema|database] [--peer dbmate|none]
- *                          [--warmup 16] [--settle 6] [--only floor,engine,fleetway,dbmate]
+ * npm run bench:fleet -- [--tenants 200] [--concurrency 8] [--reps 3] [--mode schema|database]
+ *                          [--peer dbmate|node-pg-migrate|dbmate,node-pg-migrate|none]
+ *                          [--warmup 16] [--settle 6] [--only floor,engine,fleetway,dbmate,node-pg-migrate]
  *
- * N tenants from base to head with the example migration set, C at a time, four contenders
+ * N tenants from base to head with the example migration set, C at a time, every contender
  * in the same run, alternating, several repetitions:
  *   fleetway  one POST /v1/rollouts (maxParallel C) until every job succeeded; API and worker
  *             are separate processes (the built bin); timed by the rollout's own timestamps
@@ -10,17 +11,16 @@
  *   engine    Fleetway's engine alone, in this process (migrate() per tenant, C at a time, tenant
  *             connections pooled as the worker pools them): the floor plus the engine's
  *             bookkeeping (lock, version and history tables), without the service around it
- *   dbmate    the peer: a per-tenant loop of the dbmate CLI over the same SQL, C at a time
+ *   dbmate    a peer: a per-tenant loop of the dbmate CLI over the same SQL, C at a time
+ *   node-pg-migrate  a peer (only with --peer or --only): the same loop with the node-pg-migrate CLI
  * Each contender first migrates `warmup` other tenants, untimed: a service that has been running
  * has its code compiled by V8's optimising tiers, and a benchmark of fresh processes would
  * otherwise charge Fleetway for start-up work (measured: about a quarter of the worker's CPU in
  * a 200-tenant run went to JIT compilation and its background threads).
  * Reports medians and ratios to the floor. Never asserts anything.
  */
-import { execFile, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { rm } from "node:fs/promises";
 import pg from "pg";
 import { loadMigrations } from "../src/engine/load-migrations.js";
 import { migrate } from "../src/engine/migrate.js";
@@ -49,6 +49,7 @@ import {
   type CpuParts,
 } from "./lib/cpu-usage.js";
 import { startFleetway, type FleetwayProcesses } from "./lib/fleetway-processes.js";
+import { createPeer, PEERS, type Peer } from "./lib/peer-loops.js";
 
 const f = flags();
 const TENANTS = intFlag(f, "tenants", 200);
@@ -58,14 +59,17 @@ const WARMUP = intFlag(f, "warmup", 2 * CONCURRENCY);
 /** Seconds of quiet before each contender (see settle). */
 const SETTLE_SECONDS = intFlag(f, "settle", 6);
 const MODE = f.get("mode") === "database" ? "database" : "schema";
-const PEER = f.get("peer") ?? "dbmate";
+/** The peer loops to run (bench/lib/peer-loops.ts); dbmate unless said otherwise. */
+const PEER_NAMES = (f.get("peer") ?? "dbmate")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name !== "none");
 /** Run only these contenders (comma-separated), e.g. Fleetway alone at a size the others need not repeat. */
 const ONLY = f
   .get("only")
   ?.split(",")
   .map((name) => name.trim());
 const MIGRATIONS = new URL("../migrations", import.meta.url).pathname;
-const DBMATE = new URL("../node_modules/.bin/dbmate", import.meta.url).pathname;
 
 interface Tenant {
   readonly id: string;
@@ -252,41 +256,9 @@ async function runEngine(fleet: Fleet): Promise<RunCost> {
   }
 }
 
-async function writeDbmateMigrations(steps: readonly SqlStep[]): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "fleetway-bench-dbmate-"));
-  for (const [i, step] of steps.entries()) {
-    const flag = step.transactional ? "" : " transaction:false";
-    await writeFile(
-      join(dir, `${String(20260101000000 + i)}_${step.id}.sql`),
-      `-- migrate:up${flag}\n${step.up}\n\n-- migrate:down${flag}\n${step.down}\n`,
-    );
-  }
-  return dir;
-}
-
-async function runDbmate(fleet: Fleet, dir: string): Promise<RunCost> {
-  return warmThenMeasure(fleet, (tenants) =>
-    pooled(tenants, CONCURRENCY, async (tenant) => {
-      const url = new URL(tenant.url);
-      url.searchParams.set("sslmode", "disable");
-      url.searchParams.set("search_path", tenant.schema);
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn(
-          DBMATE,
-          ["--url", url.toString(), "--migrations-dir", dir, "--no-dump-schema", "up"],
-          { stdio: ["ignore", "ignore", "pipe"] },
-        );
-        let stderr = "";
-        child.stderr.on("data", (chunk: Buffer) => {
-          stderr += chunk.toString();
-        });
-        child.on("exit", (code) => {
-          if (code === 0) resolve();
-          else reject(new Error(`dbmate exited ${String(code)}: ${stderr}`));
-        });
-      });
-    }),
-  );
+/** A per-tenant loop of a peer's CLI, C tenants at a time. */
+function runPeer(fleet: Fleet, peer: Peer): Promise<RunCost> {
+  return warmThenMeasure(fleet, (tenants) => pooled(tenants, CONCURRENCY, (t) => peer.migrate(t)));
 }
 
 async function runFleetway(fleet: Fleet): Promise<RunCost> {
@@ -374,15 +346,20 @@ async function rollout(fleetway: FleetwayProcesses, tag: string): Promise<number
 
 async function main(): Promise<void> {
   const steps = await exampleSqlSteps();
-  const dbmateDir = await writeDbmateMigrations(steps);
+  const unknownPeers = PEER_NAMES.filter((name) => !(PEERS as readonly string[]).includes(name));
+  if (unknownPeers.length > 0) throw new Error(`--peer: no peer ${unknownPeers.join(", ")}`);
+  const peers: Peer[] = [];
   const all: Record<string, (fleet: Fleet) => Promise<RunCost>> = {
     floor: (fleet) => runFloor(fleet, steps),
     engine: runEngine,
     fleetway: runFleetway,
-    ...(PEER === "dbmate" || ONLY?.includes("dbmate") === true
-      ? { dbmate: (fleet: Fleet) => runDbmate(fleet, dbmateDir) }
-      : {}),
   };
+  for (const name of PEERS) {
+    if (!PEER_NAMES.includes(name) && ONLY?.includes(name) !== true) continue;
+    const peer = await createPeer(name, steps);
+    peers.push(peer);
+    all[name] = (fleet) => runPeer(fleet, peer);
+  }
   const unknown = ONLY?.filter((name) => !(name in all)) ?? [];
   if (unknown.length > 0) throw new Error(`--only: no contender ${unknown.join(", ")}`);
   const contenders = Object.fromEntries(
@@ -419,7 +396,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await rm(dbmateDir, { recursive: true, force: true });
+    for (const peer of peers) await rm(peer.dir, { recursive: true, force: true });
     for (const drop of dropAtEnd) await drop();
   }
   // Without the floor in this run (--only), there is nothing to divide by.

@@ -28,13 +28,19 @@ async function bench(name: string, args: readonly string[]): Promise<Record<stri
 }
 
 describe("benchmarks (smoke runs at tiny sizes)", () => {
-  it("bench:fleet runs the floor, the engine alone, Fleetway and the dbmate loop", async () => {
+  it("bench:fleet runs the floor, the engine alone, Fleetway and both peer loops", async () => {
     const results = await bench("fleet", [
       ...["--tenants", "3", "--reps", "1", "--concurrency", "2"],
-      ...["--warmup", "1", "--settle", "0"],
+      ...["--warmup", "1", "--settle", "0", "--peer", "dbmate,node-pg-migrate"],
     ]);
     const times = results.timesMs as Record<string, number[]>;
-    assert.deepEqual(Object.keys(times).sort(), ["dbmate", "engine", "fleetway", "floor"]);
+    assert.deepEqual(Object.keys(times).sort(), [
+      "dbmate",
+      "engine",
+      "fleetway",
+      "floor",
+      "node-pg-migrate",
+    ]);
     for (const values of Object.values(times)) assert.equal(values.length, 1);
     assert.equal(results.warmup, 1);
     // PostgreSQL's CPU is attributed to the backends serving the tenants and the control database.
