@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import { fleetway, jsonOf } from "../support/cli-harness.js";
 
 interface PlanJson {
@@ -236,5 +238,31 @@ describe("fleetway authoring verbs (no database)", () => {
     assert.ok(first);
     assert.equal(first.format, "module");
     assert.deepEqual(first.downRevisions, ["dddd00000001"]);
+  });
+
+  it("the built fleetway command loads a .ts revision outside an ES-module package", async () => {
+    // A process of its own, as a migration author runs it: without the test runner's tsx
+    // (--import tsx), only what the command registers itself loads the revision. On Node 24 a
+    // registration without tsx's CommonJS half failed here ("Cannot find module …?namespace=…").
+    const cjsDir = await mkdtemp(join(tmpdir(), "fleetway-cli-cjs-"));
+    try {
+      await writeFile(
+        join(cjsDir, "aaaa00000001_first.ts"),
+        `export const revision = "aaaa00000001"; export const down_revision = null;
+         export async function upgrade(ctx: { query(sql: string): Promise<unknown> }): Promise<void> {
+           await ctx.query("SELECT 1");
+         }`,
+      );
+      const binary = new URL("../../bin/fleetway.js", import.meta.url).pathname;
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        binary,
+        "heads",
+        "--dir",
+        cjsDir,
+      ]);
+      assert.match(stdout, /^aaaa00000001 \(head\)$/m);
+    } finally {
+      await rm(cjsDir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,10 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { ErrorCode, FleetwayError } from "../../src/engine/errors.js";
 import { revisionChecksum } from "../../src/engine/script/checksum.js";
 import { loadModuleRevision } from "../../src/engine/script/load-module-revision.js";
-import {
-  createModuleImporter,
-  tsImportStrategyFor,
-} from "../../src/engine/script/module-importer.js";
+import { createModuleImporter } from "../../src/engine/script/module-importer.js";
 import type {
   MigrationBody,
   MigrationContext,
@@ -150,52 +147,31 @@ describe("loadModuleRevision", () => {
     }
   });
 
-  // Each strategy is what one range of Node versions needs (module-importer.ts). Before Node 23
-  // both work and both are run, so the one CI's Node does not choose is tested too; from Node 23
-  // on, a shared registration cannot load a revision outside an ES-module package (the reason
-  // per-import exists), so only per-import is run there.
-  const sharedRegistrationWorks = tsImportStrategyFor() === "shared-registration";
-  for (const strategy of ["shared-registration", "per-import"] as const) {
-    const skip = strategy === "shared-registration" && !sharedRegistrationWorks;
-    it(
-      `${strategy}: loads .ts revisions in and outside an ES-module package, with helpers`,
-      {
-        skip: skip && `not used on Node ${process.versions.node}`,
-      },
-      async () => {
-        const cjsDir = await mkdtemp(join(tmpdir(), "fleetway-cjs-"));
-        const importer = createModuleImporter(strategy);
-        try {
-          await writeFile(join(cjsDir, "_helpers.ts"), HELPER_TS);
-          const esm = await loadModuleRevision(await write(".ts", FULL_TS), { importer });
-          const cjs = await loadModuleRevision(
-            await write(
-              ".ts",
-              `import { quote } from "./_helpers.ts";
-             export const revision = "c"; export const down_revision = null;
-             export async function upgrade(ctx: { query(sql: string): Promise<unknown> }): Promise<void> {
-               await ctx.query("SELECT " + quote("it's"));
-             }`,
-              cjsDir,
-            ),
-            { importer },
-          );
-          assert.deepEqual(await run(esm.upgrade), ["UPDATE users SET phone = ''"]);
-          assert.equal(cjs.id, "c");
-          assert.deepEqual(await run(cjs.upgrade), ["SELECT 'it''s'"]);
-        } finally {
-          await importer.close();
-          await rm(cjsDir, { recursive: true, force: true });
-        }
-      },
-    );
-  }
-
-  it("hands .ts revisions to tsx per import from Node 23 on, through one registration before", () => {
-    assert.equal(tsImportStrategyFor("20.20.2"), "shared-registration");
-    assert.equal(tsImportStrategyFor("22.23.5"), "shared-registration");
-    assert.equal(tsImportStrategyFor("24.22.3"), "per-import");
-    assert.equal(tsImportStrategyFor("26.1.0"), "per-import");
+  it("loads .ts revisions in and outside an ES-module package through one importer, with helpers", async () => {
+    const cjsDir = await mkdtemp(join(tmpdir(), "fleetway-cjs-"));
+    const importer = createModuleImporter();
+    try {
+      await writeFile(join(cjsDir, "_helpers.ts"), HELPER_TS);
+      const esm = await loadModuleRevision(await write(".ts", FULL_TS), { importer });
+      const cjs = await loadModuleRevision(
+        await write(
+          ".ts",
+          `import { quote } from "./_helpers.ts";
+           export const revision = "c"; export const down_revision = null;
+           export async function upgrade(ctx: { query(sql: string): Promise<unknown> }): Promise<void> {
+             await ctx.query("SELECT " + quote("it's"));
+           }`,
+          cjsDir,
+        ),
+        { importer },
+      );
+      assert.deepEqual(await run(esm.upgrade), ["UPDATE users SET phone = ''"]);
+      assert.equal(cjs.id, "c");
+      assert.deepEqual(await run(cjs.upgrade), ["SELECT 'it''s'"]);
+    } finally {
+      await importer.close();
+      await rm(cjsDir, { recursive: true, force: true });
+    }
   });
 
   it("accepts a down_revision string, an empty array and synchronous functions", async () => {
