@@ -103,6 +103,13 @@ async function startServer(
   return { process: child, url: firstLine.toString().trim() };
 }
 
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  await exited;
+}
+
 const bare = await startServer("hello-server.ts");
 const control = await createDatabase("bench_control");
 const tenants = await createDatabase("bench_api");
@@ -232,7 +239,8 @@ try {
 } finally {
   await fleetway.stop();
   bare.process.kill("SIGTERM");
-  pgRead.process.kill("SIGTERM");
+  // Gone before its database is dropped under it.
+  await stopServer(pgRead.process);
   await dropDatabase(control);
   await dropDatabase(tenants);
 }
