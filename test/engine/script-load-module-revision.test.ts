@@ -206,6 +206,20 @@ describe("loadModuleRevision", () => {
     }
   });
 
+  it("sees edits of a .js revision in a CommonJS package (cached by file name too)", async () => {
+    const cjsDir = await mkdtemp(join(tmpdir(), "fleetway-cjs-"));
+    try {
+      const source = (id: string): string =>
+        `exports.revision = "${id}"; exports.down_revision = null; exports.upgrade = async () => {};`;
+      const path = await write(".js", source("v1"), cjsDir);
+      assert.equal((await loadModuleRevision(path)).id, "v1");
+      await writeFile(path, source("v2"));
+      assert.equal((await loadModuleRevision(path)).id, "v2");
+    } finally {
+      await rm(cjsDir, { recursive: true, force: true });
+    }
+  });
+
   describe("validation errors", () => {
     const base = {
       revision: '"r"',

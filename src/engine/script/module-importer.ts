@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
 import { extname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { register as registerCommonJs } from "tsx/cjs/api";
@@ -47,8 +48,13 @@ export function createModuleImporter(): ModuleImporter {
         return (await registration.esm.import(url.href, import.meta.url)) as ModuleNamespace;
       }
       // Node caches modules by URL: keying on the content reloads a file changed on disk in a
-      // long-lived process, and still shares the cached module when it did not change.
+      // long-lived process, and still shares the cached module when it did not change. A .js
+      // file in a CommonJS package is also cached by file name in require.cache, which the URL
+      // does not reach: its entry goes, or an edit would be served the old module.
       url.searchParams.set("v", cacheKey);
+      // (An unchanged file keeps its URL, which Node's module map answers before that cache.)
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a cache keyed by file name
+      delete requireCache[path];
       return (await import(url.href)) as ModuleNamespace;
     },
     async close() {
@@ -60,6 +66,9 @@ export function createModuleImporter(): ModuleImporter {
     },
   };
 }
+
+/** Node's CommonJS module cache (the one every `require` shares). */
+const requireCache = createRequire(import.meta.url).cache;
 
 function registerTsx(): TsxRegistration {
   const namespace = randomUUID();
