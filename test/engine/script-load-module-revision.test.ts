@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ErrorCode, FleetwayError } from "../../src/engine/errors.js";
 import { revisionChecksum } from "../../src/engine/script/checksum.js";
@@ -206,18 +206,58 @@ describe("loadModuleRevision", () => {
     }
   });
 
-  it("sees edits of a .js revision in a CommonJS package (cached by file name too)", async () => {
-    const cjsDir = await mkdtemp(join(tmpdir(), "fleetway-cjs-"));
-    try {
-      const source = (id: string): string =>
-        `exports.revision = "${id}"; exports.down_revision = null; exports.upgrade = async () => {};`;
-      const path = await write(".js", source("v1"), cjsDir);
-      assert.equal((await loadModuleRevision(path)).id, "v1");
-      await writeFile(path, source("v2"));
-      assert.equal((await loadModuleRevision(path)).id, "v2");
-    } finally {
+  describe("a .js revision in a CommonJS package (also cached by real path in require.cache)", () => {
+    let cjsDir: string;
+    before(async () => {
+      cjsDir = await mkdtemp(join(tmpdir(), "fleetway-cjs-"));
+    });
+    after(async () => {
       await rm(cjsDir, { recursive: true, force: true });
-    }
+    });
+    const source = (id: string, extra = ""): string =>
+      `${extra}exports.revision = "${id}"; exports.down_revision = null; exports.upgrade = async () => {};`;
+
+    it("is loaded anew once edited, by absolute or relative path or through a symlink", async () => {
+      const absolute = await write(".js", source("a1"), cjsDir);
+      const relativePath = relative(process.cwd(), await write(".js", source("r1"), cjsDir));
+      const target = await write(".js", source("s1"), cjsDir);
+      const link = join(await mkdtemp(join(cjsDir, "links-")), "linked.js");
+      await symlink(target, link);
+      for (const [path, file, id] of [
+        [absolute, absolute, "a"],
+        [relativePath, relativePath, "r"],
+        [link, target, "s"],
+      ] as const) {
+        assert.equal((await loadModuleRevision(path)).id, `${id}1`);
+        await writeFile(file, source(`${id}2`));
+        assert.equal((await loadModuleRevision(path)).id, `${id}2`, path);
+      }
+    });
+
+    it("is evaluated once when unchanged, also when another revision requires it", async () => {
+      const counter = `fleetwayEvaluations${++count}`;
+      const base = join(cjsDir, `base${count}.js`);
+      await writeFile(
+        base,
+        source("base", `globalThis.${counter} = (globalThis.${counter} ?? 0) + 1; `),
+      );
+      const next = await write(
+        ".js",
+        `const base = require(${JSON.stringify(base)});
+         exports.revision = "next"; exports.down_revision = base.revision;
+         exports.upgrade = async () => {};`,
+        cjsDir,
+      );
+      const importer = createModuleImporter();
+      try {
+        assert.deepEqual((await loadModuleRevision(next, { importer })).downRevisions, ["base"]);
+        assert.equal((await loadModuleRevision(base, { importer })).id, "base");
+        assert.equal((await loadModuleRevision(base, { importer })).id, "base");
+        assert.equal((globalThis as Record<string, unknown>)[counter], 1);
+      } finally {
+        await importer.close();
+      }
+    });
   });
 
   describe("validation errors", () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { realpath } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { extname } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -48,13 +49,9 @@ export function createModuleImporter(): ModuleImporter {
         return (await registration.esm.import(url.href, import.meta.url)) as ModuleNamespace;
       }
       // Node caches modules by URL: keying on the content reloads a file changed on disk in a
-      // long-lived process, and still shares the cached module when it did not change. A .js
-      // file in a CommonJS package is also cached by file name in require.cache, which the URL
-      // does not reach: its entry goes, or an edit would be served the old module.
+      // long-lived process, and still shares the cached module when it did not change.
       url.searchParams.set("v", cacheKey);
-      // (An unchanged file keeps its URL, which Node's module map answers before that cache.)
-      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a cache keyed by file name
-      delete requireCache[path];
+      await forgetEditedCommonJs(path, cacheKey);
       return (await import(url.href)) as ModuleNamespace;
     },
     async close() {
@@ -67,8 +64,29 @@ export function createModuleImporter(): ModuleImporter {
   };
 }
 
-/** Node's CommonJS module cache (the one every `require` shares). */
+/** Node's CommonJS module cache (the one every `require` shares), keyed by real path. */
 const requireCache = createRequire(import.meta.url).cache;
+
+/**
+ * The content key each JavaScript revision was last imported with, by real path. Process-wide,
+ * like the require.cache it guards.
+ */
+const importedKeys = new Map<string, string>();
+
+/**
+ * A .js revision in a CommonJS package is also cached in require.cache, by its real path, which
+ * the `?v=` URL does not reach: once its content changed, its entry goes, or the edit would be
+ * served the old module. Only then: an unchanged revision may be `require`d by another, which
+ * must get the same instance, and Node 24 asserts on an entry removed while it is being loaded.
+ */
+async function forgetEditedCommonJs(path: string, cacheKey: string): Promise<void> {
+  // A missing file is reported by the import that follows.
+  const real = await realpath(path).catch(() => path);
+  const last = importedKeys.get(real);
+  importedKeys.set(real, cacheKey);
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a cache keyed by file name
+  if (last !== undefined && last !== cacheKey) delete requireCache[real];
+}
 
 function registerTsx(): TsxRegistration {
   const namespace = randomUUID();
