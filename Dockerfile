@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Fleetway: the API and the worker share this image (`serve`, `api` or `worker`).
 # Node 24, the active LTS line (Node 20 reached its end of life in April 2026). The test suite
-# passes on Node 20 (CI runs it there) and on Node 24 (run by hand with Node 24.22.3).
+# runs on both in CI (.ci/run).
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
