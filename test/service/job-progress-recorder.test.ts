@@ -83,14 +83,8 @@ describe("JobProgressRecorder", () => {
   it("writes every step and event of a fast run, in order, in a few writes", async () => {
     const id = await control.queuedJob();
     await claimJobForRun(pool, id, "worker-1");
-    let writes = 0;
-    const counting: Queryable = {
-      query: (async (text: string, values?: unknown[]) => {
-        writes++;
-        return pool.query(text, values);
-      }) as Queryable["query"],
-    };
-    const recorder = recorderFor(counting, id);
+    const { queryable, writes } = countingWrites(pool);
+    const recorder = recorderFor(queryable, id);
     const steps: PlanStep[] = Array.from({ length: STEPS }, (_v, i) => ({
       kind: "revision",
       revision: `r${i}`,
@@ -133,7 +127,7 @@ describe("JobProgressRecorder", () => {
     assert.ok(job.steps.every((s) => s.state === "succeeded"));
     // Steps ~3 ms apart, writes at most every 100 ms: far fewer writes than the 13 reports (with
     // room for a slow machine).
-    assert.ok(writes <= 6, `${writes} writes for ${STEPS + 1} reports`);
+    assert.ok(writes() <= 6, `${writes()} writes for ${STEPS + 1} reports`);
   });
 
   it("a job with nothing to do writes nothing before its outcome, which carries its plan", async () => {
