@@ -238,7 +238,7 @@ try {
   process.stdout.write(`\nresults: ${path}\n`);
 } finally {
   await fleetway.stop();
-  bare.process.kill("SIGTERM");
+  await stopServer(bare.process);
   // Gone before its database is dropped under it.
   await stopServer(pgRead.process);
   await dropDatabase(control);

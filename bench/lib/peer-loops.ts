@@ -3,11 +3,12 @@
  * it in a shell loop. Each peer gets the example set's SQL (example-sql.ts) in its own migration
  * format, written to a temporary directory, and a command line per tenant.
  */
-import { spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { SqlStep } from "./example-sql.js";
 
 export const PEERS = ["dbmate", "node-pg-migrate"] as const;
@@ -25,6 +26,7 @@ export interface Peer {
   migrate(tenant: PeerTenant): Promise<void>;
 }
 
+const execFileAsync = promisify(execFile);
 const BIN = new URL("../../node_modules/.bin/", import.meta.url).pathname;
 
 export async function createPeer(name: PeerName, steps: readonly SqlStep[]): Promise<Peer> {
@@ -99,20 +101,11 @@ function lockValueOf(tenant: PeerTenant): string {
   return String(digest.readUIntBE(0, 6));
 }
 
-function run(command: string, args: readonly string[], env: Record<string, string> = {}) {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, ...env },
-    });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${command} exited ${String(code)}: ${stderr}`));
-    });
-  });
+/** Runs the CLI to its end; a failure rejects with its exit code and stderr (execFile's error). */
+async function run(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<void> {
+  await execFileAsync(command, args, { env: { ...process.env, ...env } });
 }
