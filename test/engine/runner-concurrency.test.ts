@@ -63,6 +63,49 @@ describe("runner: two runners racing on one database", () => {
   });
 });
 
+describe("runner: two runners racing on a tenant migrated before", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("e1"),
+      {
+        id: "e2",
+        down: ["e1"],
+        up: "CREATE TABLE t_e2 (id int);\nSELECT pg_sleep(0.3);",
+        downgrade: "DROP TABLE t_e2;",
+      },
+    ]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "e1" });
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("the waiter plans from the heads under the lock, not those read with its first try", async () => {
+    // The waiter's first attempt at the lock reads the heads in the same round trip (e1, while
+    // the holder runs e2); planning from them would run e2 a second time.
+    const events: RunProgressEvent[][] = [[], []];
+    const results = await Promise.all(
+      [0, 1].map((i) =>
+        revisions.run({
+          connectionString: db.url,
+          operation: "upgrade",
+          target: "head",
+          onProgress: (e) => events[i]?.push(e),
+        }),
+      ),
+    );
+    assert.deepEqual(results.map((r) => r.plan.steps.length).sort(), [0, 1]);
+    assert.equal(events.flat().filter((e) => e.kind === "lock-waiting").length, 1);
+    const waiter = results.find((r) => r.plan.steps.length === 0);
+    assert.deepEqual(waiter?.fromHeads, ["e2"]);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["e2"]);
+  });
+});
+
 describe("runner: lock busy", () => {
   let db: TestDatabase;
   let revisions: RevisionDir;

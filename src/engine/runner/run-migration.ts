@@ -64,17 +64,20 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
     try {
       const session = resolveSession(options, client, schema, signal, emit);
       const key = advisoryLockKey(lease.database, schema, session.versionTable.table);
-      const waitedMs = await acquireAdvisoryLock(client, key, {
-        timeoutMs: options.advisoryLockTimeoutMs ?? RUN_DEFAULTS.advisoryLockTimeoutMs,
-        signal,
-        sleep: session.sleep,
-        random: session.random,
-        onWaiting: (holder) => {
-          emit({ kind: "lock-waiting", holder });
-        },
-      });
+      const first = await tryLockReadingHeads(client, session, key);
+      const waitedMs = first.locked
+        ? 0
+        : await acquireAdvisoryLock(client, key, {
+            timeoutMs: options.advisoryLockTimeoutMs ?? RUN_DEFAULTS.advisoryLockTimeoutMs,
+            signal,
+            sleep: session.sleep,
+            random: session.random,
+            onWaiting: (holder) => {
+              emit({ kind: "lock-waiting", holder });
+            },
+          });
       emit({ kind: "lock-acquired", waitedMs });
-      const result = await runLocked(session, options);
+      const result = await runLocked(session, options, first);
       // A cancel that fired may still be on its way to this backend: never lend it out again.
       reusable = !signal.aborted;
       return result;
@@ -87,11 +90,19 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
   }
 }
 
-async function runLocked(session: RunSession, options: RunMigrationOptions): Promise<RunResult> {
+async function runLocked(
+  session: RunSession,
+  options: RunMigrationOptions,
+  first: FirstLockAttempt,
+): Promise<RunResult> {
   const { client } = session;
-  const fromHeads =
-    (await readHeadsOfExistingTables(client, session)) ??
-    (await readHeadsCreatingTables(client, session));
+  // Missing tables are created, or found and read, under the lock by ensureTables; rows read
+  // before the lock was granted are read again.
+  const known =
+    first.locked || first.heads === null
+      ? first.heads
+      : (await readHeadsOfExistingTables(client, session)).heads;
+  const fromHeads = known ?? (await readHeadsCreatingTables(client, session));
   const plan = options.plan(fromHeads);
   session.emit({ kind: "planned", plan });
   const applied = options.appliedRevisions(fromHeads);
@@ -135,35 +146,81 @@ function refuseNonTransactional(
 }
 
 /**
+ * What the first attempt at the lock found. `locked` false: not granted, or not known (the query
+ * failed on a missing table, which discards its results); the lock is then polled for. `heads`:
+ * the version table's rows read with the attempt, or null when a table is missing (see
+ * readHeadsOfExistingTables); rows read without the lock are read again under it.
+ */
+interface FirstLockAttempt {
+  readonly locked: boolean;
+  readonly heads: string[] | null;
+}
+
+/**
+ * The first attempt at the tenant's lock and, in the same round trip, the heads (see
+ * readHeadsOfExistingTables): a run that finds nothing to do is then two round trips to the
+ * tenant besides its connection's own. The reads must see everything the previous holder
+ * committed before it unlocked, so each statement needs its own snapshot, taken after the lock
+ * was granted: READ COMMITTED for this implicit transaction, whatever isolation the tenant's
+ * database defaults to. Read while another run holds the lock, the rows are discarded; only a
+ * revision of that run that locks the version table itself (ALTER TABLE) could make this read
+ * wait, until that revision commits, never for anything this session holds.
+ *
+ * On a missing table the query fails as a whole and whether the lock was granted is not known;
+ * the poll that follows then takes it again (a session's advisory locks stack, and all of them
+ * are released with the connection: DISCARD ALL or pg_advisory_unlock_all).
+ */
+async function tryLockReadingHeads(
+  client: pg.ClientBase,
+  session: RunSession,
+  key: bigint,
+): Promise<FirstLockAttempt> {
+  const read = await readHeadsOfExistingTables(client, session, [
+    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    `SELECT pg_try_advisory_lock(${key.toString()}::bigint) AS locked`,
+  ]);
+  const lock = read.prefix[1] as pg.QueryResult<{ locked: boolean }> | undefined;
+  return { locked: lock?.rows[0]?.locked === true, heads: read.heads };
+}
+
+/**
  * The common case, a tenant migrated before, in one round trip: puts the tenant's schema first on
  * the search_path (revisions use unqualified names), reads the version table and checks that the
  * history table exists. A simple query of several statements runs as one implicit transaction, so
  * when the version table (or the schema) is missing, nothing of it stays, not even the
  * search_path; ensureTables then does it all again. Once per tenant, that costs one round trip.
+ * `prefix` statements run first, in the same query, and their results are returned.
  *
- * @returns the version table's rows, sorted; null when a table is missing (see ensureTables)
+ * @returns `heads`: the version table's rows, sorted, or null when a table is missing (see
+ *   ensureTables); `prefix` is empty when the query failed on a missing table
  */
 async function readHeadsOfExistingTables(
   client: pg.ClientBase,
   session: RunSession,
-): Promise<string[] | null> {
+  prefix: readonly string[] = [],
+): Promise<{ prefix: pg.QueryResult[]; heads: string[] | null }> {
   const { schema, versionTable, historyTable } = session;
   try {
     // A simple query takes no parameters: the history table's name goes in as a literal.
     const history = client.escapeLiteral(qualifiedName(schema, historyTable.table));
-    const results = (await client.query(
-      `SET search_path TO ${quoteIdent(schema)}, public;
-       ${selectVersionRowsSql(versionTable)};
-       SELECT to_regclass(${history}) IS NOT NULL AS has_history`,
-    )) as unknown as [
+    const statements = [
+      ...prefix,
+      `SET search_path TO ${quoteIdent(schema)}, public`,
+      selectVersionRowsSql(versionTable),
+      `SELECT to_regclass(${history}) IS NOT NULL AS has_history`,
+    ];
+    const results = (await client.query(statements.join(";\n"))) as unknown as pg.QueryResult[];
+    const [, versions, check] = results.slice(prefix.length) as [
       pg.QueryResult,
       pg.QueryResult<{ version_num: string }>,
       pg.QueryResult<{ has_history: boolean }>,
     ];
-    if (results[2].rows[0]?.has_history !== true) return null;
-    return results[1].rows.map((r) => r.version_num);
+    return {
+      prefix: results.slice(0, prefix.length),
+      heads: check.rows[0]?.has_history === true ? versions.rows.map((r) => r.version_num) : null,
+    };
   } catch (error) {
-    if (sqlStateOf(error) === UNDEFINED_TABLE) return null;
+    if (sqlStateOf(error) === UNDEFINED_TABLE) return { prefix: [], heads: null };
     throw error;
   }
 }
