@@ -11,6 +11,10 @@ import {
   type LockHolder,
   type RunProgressEvent,
 } from "../../src/engine/runner/run-migration.js";
+import {
+  dedicatedConnections,
+  type TenantConnections,
+} from "../../src/engine/runner/tenant-connections.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -106,6 +110,89 @@ describe("runner: two runners racing on a tenant migrated before", () => {
   });
 });
 
+describe("runner: a holder whose revision locks the version table", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("v1"),
+      {
+        // What adopting an Alembic fleet may do: widen the version table, here slowly.
+        id: "v2",
+        down: ["v1"],
+        up: "ALTER TABLE fleetway_version ALTER COLUMN version_num TYPE varchar(64);\nSELECT pg_sleep(2);",
+        downgrade: "SELECT 1;",
+      },
+    ]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "v1" });
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("a waiter's first read does not wait on that table: it polls and gives up in time", async () => {
+    let holding!: () => void;
+    const holderStarted = new Promise<void>((resolve) => (holding = resolve));
+    const holder = revisions.run({
+      connectionString: db.url,
+      operation: "upgrade",
+      target: "head",
+      applicationName: "widening-holder",
+      onProgress: (e) => {
+        if (e.kind === "step-started") holding();
+      },
+    });
+    await holderStarted;
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the ALTER TABLE has run
+    let waited = false;
+    const started = Date.now();
+    // Had the first read waited for the table, it would have waited out the holder's revision
+    // (2 s) and then found the tenant free, instead of giving up after its lock timeout.
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        advisoryLockTimeoutMs: 300,
+        onProgress: (e) => {
+          if (e.kind === "lock-waiting") waited = true;
+        },
+      }),
+      (error: FleetwayError) => error.code === "LOCK_BUSY",
+    );
+    assert.ok(Date.now() - started < 1_500, `gave up after ${Date.now() - started} ms`);
+    assert.equal(waited, true, "reported as waiting for the lock");
+    await holder;
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["v2"]);
+  });
+});
+
+describe("runner: a tenant database defaulting to serializable", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    await db.query(
+      `ALTER DATABASE "${db.name}" SET default_transaction_isolation = 'serializable'`,
+    );
+    revisions = await revisionDir([tableRevision("s1"), tableRevision("s2", ["s1"])]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("is migrated, then found at head, with the lock and the heads read in one query", async () => {
+    const options = { connectionString: db.url, operation: "upgrade" as const };
+    assert.equal((await revisions.run({ ...options, target: "s1" })).plan.steps.length, 1);
+    assert.equal((await revisions.run({ ...options, target: "head" })).plan.steps.length, 1);
+    const again = await revisions.run({ ...options, target: "head" });
+    assert.deepEqual([again.fromHeads, again.plan.steps.length], [["s2"], 0]);
+  });
+});
+
 describe("runner: lock busy", () => {
   let db: TestDatabase;
   let revisions: RevisionDir;
@@ -158,6 +245,42 @@ describe("runner: lock busy", () => {
     assert.equal((reported as LockHolder | null)?.applicationName, "holder-app");
     await holder;
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["b1"]);
+  });
+});
+
+describe("runner: a cancel while the connection is being opened", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([tableRevision("k1")]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" });
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("is not missed: the run with nothing to do ends cancelled, not succeeded", async () => {
+    const cancel = new AbortController();
+    // The abort lands after the connection's own query and before the runner's first one.
+    const connections: TenantConnections = {
+      async acquire(connectionString, applicationName) {
+        const lease = await dedicatedConnections.acquire(connectionString, applicationName);
+        cancel.abort(new Error("cancel requested"));
+        return lease;
+      },
+    };
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        connections,
+        signal: cancel.signal,
+      }),
+      (error: FleetwayError) => error.code === "MIGRATION_CANCELLED",
+    );
   });
 });
 

@@ -64,6 +64,8 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
     try {
       const session = resolveSession(options, client, schema, signal, emit);
       const key = advisoryLockKey(lease.database, schema, session.versionTable.table);
+      // An abort while the connection was being acquired came before the canceller listened.
+      if (session.signal.aborted) throw cancelledError("while waiting for the migration lock");
       const first = await tryLockReadingHeads(client, session, key);
       const waitedMs = first.locked
         ? 0
@@ -147,8 +149,8 @@ function refuseNonTransactional(
 
 /**
  * What the first attempt at the lock found. `locked` false: not granted, or not known (the query
- * failed on a missing table, which discards its results); the lock is then polled for. `heads`:
- * the version table's rows read with the attempt, or null when a table is missing (see
+ * failed, which discards its results); the lock is then polled for. `heads`: the version table's
+ * rows read with the attempt, or null when a table is missing or the query failed (see
  * readHeadsOfExistingTables); rows read without the lock are read again under it.
  */
 interface FirstLockAttempt {
@@ -157,29 +159,43 @@ interface FirstLockAttempt {
 }
 
 /**
+ * How long the first attempt's read may wait for a table lock: only a run holding the tenant's
+ * lock with a revision that locks the version table itself (an ALTER TABLE, as when an adopted
+ * `alembic_version` is widened) makes it wait, and then the lock is polled for instead, within
+ * the run's advisory-lock timeout, like any other busy tenant.
+ */
+const FIRST_READ_LOCK_TIMEOUT = "100ms";
+
+/**
  * The first attempt at the tenant's lock and, in the same round trip, the heads (see
- * readHeadsOfExistingTables): a run that finds nothing to do is then two round trips to the
- * tenant besides its connection's own. The reads must see everything the previous holder
- * committed before it unlocked, so each statement needs its own snapshot, taken after the lock
- * was granted: READ COMMITTED for this implicit transaction, whatever isolation the tenant's
- * database defaults to. Read while another run holds the lock, the rows are discarded; only a
- * revision of that run that locks the version table itself (ALTER TABLE) could make this read
- * wait, until that revision commits, never for anything this session holds.
+ * readHeadsOfExistingTables): a run that finds nothing to do is then one round trip to the
+ * tenant besides its connection's own (identity and release). The reads must see everything the
+ * previous holder committed before it unlocked, so each statement needs its own snapshot, taken
+ * after the lock was granted: READ COMMITTED for this implicit transaction, whatever isolation the
+ * tenant's database defaults to. Read while another run holds the lock, the rows are discarded.
  *
- * On a missing table the query fails as a whole and whether the lock was granted is not known;
- * the poll that follows then takes it again (a session's advisory locks stack, and all of them
- * are released with the connection: DISCARD ALL or pg_advisory_unlock_all).
+ * When the query fails on a missing table (a new tenant) or on its lock timeout, whether the lock
+ * was granted is not known; the poll that follows then takes it again (a session's advisory locks
+ * stack, and every release path releases all of them: DISCARD ALL, pg_advisory_unlock_all, or
+ * closing the session).
  */
 async function tryLockReadingHeads(
   client: pg.ClientBase,
   session: RunSession,
   key: bigint,
 ): Promise<FirstLockAttempt> {
-  const read = await readHeadsOfExistingTables(client, session, [
-    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
-    `SELECT pg_try_advisory_lock(${key.toString()}::bigint) AS locked`,
-  ]);
-  const lock = read.prefix[1] as pg.QueryResult<{ locked: boolean }> | undefined;
+  let read: Awaited<ReturnType<typeof readHeadsOfExistingTables>>;
+  try {
+    read = await readHeadsOfExistingTables(client, session, [
+      "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+      `SET LOCAL lock_timeout = '${FIRST_READ_LOCK_TIMEOUT}'`,
+      `SELECT pg_try_advisory_lock(${key.toString()}::bigint) AS locked`,
+    ]);
+  } catch (error) {
+    if (sqlStateOf(error) === LOCK_NOT_AVAILABLE) return { locked: false, heads: null };
+    throw error;
+  }
+  const lock = read.prefix[2] as pg.QueryResult<{ locked: boolean }> | undefined;
   return { locked: lock?.rows[0]?.locked === true, heads: read.heads };
 }
 
@@ -187,12 +203,13 @@ async function tryLockReadingHeads(
  * The common case, a tenant migrated before, in one round trip: puts the tenant's schema first on
  * the search_path (revisions use unqualified names), reads the version table and checks that the
  * history table exists. A simple query of several statements runs as one implicit transaction, so
- * when the version table (or the schema) is missing, nothing of it stays, not even the
- * search_path; ensureTables then does it all again. Once per tenant, that costs one round trip.
- * `prefix` statements run first, in the same query, and their results are returned.
+ * when the version table (or the schema) is missing, none of its settings stay, not even the
+ * search_path (an advisory lock it took does: session locks ignore transactions); ensureTables
+ * then does it all again. `prefix` statements run first, in the same query, and their results are
+ * returned.
  *
  * @returns `heads`: the version table's rows, sorted, or null when a table is missing (see
- *   ensureTables); `prefix` is empty when the query failed on a missing table
+ *   ensureTables); `prefix` is empty when the query failed
  */
 async function readHeadsOfExistingTables(
   client: pg.ClientBase,
@@ -224,6 +241,9 @@ async function readHeadsOfExistingTables(
     throw error;
   }
 }
+
+/** What PostgreSQL reports when a statement ran out of its lock_timeout. */
+const LOCK_NOT_AVAILABLE = "55P03";
 
 /** The rest of the time: what is missing is created first (a version table created now is empty). */
 async function readHeadsCreatingTables(

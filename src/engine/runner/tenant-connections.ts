@@ -9,7 +9,9 @@ export interface TenantConnection {
   /** The backend's pid, which a cancel is sent to. */
   readonly pid: number;
   /**
-   * Gives the connection back; the session's advisory locks are released before this resolves.
+   * Gives the connection back; the session's advisory locks are released before this resolves,
+   * all of them however often each was taken (the runner may take its lock twice: see
+   * tryLockReadingHeads).
    * `reusable` says the run ended cleanly (no transaction open, nothing cancelled); otherwise the
    * connection is closed, never reused.
    */
