@@ -77,7 +77,7 @@ describe("runner: two runners racing on a tenant migrated before", () => {
       {
         id: "e2",
         down: ["e1"],
-        up: "CREATE TABLE t_e2 (id int);\nSELECT pg_sleep(0.3);",
+        up: "CREATE TABLE t_e2 (id int);\nSELECT pg_sleep(1);",
         downgrade: "DROP TABLE t_e2;",
       },
     ]);
@@ -91,21 +91,26 @@ describe("runner: two runners racing on a tenant migrated before", () => {
   it("the waiter plans from the heads under the lock, not those read with its first try", async () => {
     // The waiter's first attempt at the lock reads the heads in the same round trip (e1, while
     // the holder runs e2); planning from them would run e2 a second time.
-    const events: RunProgressEvent[][] = [[], []];
-    const results = await Promise.all(
-      [0, 1].map((i) =>
-        revisions.run({
-          connectionString: db.url,
-          operation: "upgrade",
-          target: "head",
-          onProgress: (e) => events[i]?.push(e),
-        }),
-      ),
-    );
-    assert.deepEqual(results.map((r) => r.plan.steps.length).sort(), [0, 1]);
-    assert.equal(events.flat().filter((e) => e.kind === "lock-waiting").length, 1);
-    const waiter = results.find((r) => r.plan.steps.length === 0);
-    assert.deepEqual(waiter?.fromHeads, ["e2"]);
+    let holding!: () => void;
+    const holderStarted = new Promise<void>((resolve) => (holding = resolve));
+    const options = { connectionString: db.url, operation: "upgrade" as const, target: "head" };
+    const holder = revisions.run({
+      ...options,
+      onProgress: (e) => {
+        if (e.kind === "step-started") holding();
+      },
+    });
+    await holderStarted;
+    let waited = false;
+    const waiter = await revisions.run({
+      ...options,
+      onProgress: (e) => {
+        if (e.kind === "lock-waiting") waited = true;
+      },
+    });
+    assert.equal((await holder).plan.steps.length, 1);
+    assert.equal(waited, true, "the waiter met the holder");
+    assert.deepEqual([waiter.fromHeads, waiter.plan.steps.length], [["e2"], 0]);
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["e2"]);
   });
 });
@@ -121,7 +126,7 @@ describe("runner: a holder whose revision locks the version table", () => {
         // What adopting an Alembic fleet may do: widen the version table, here slowly.
         id: "v2",
         down: ["v1"],
-        up: "ALTER TABLE fleetway_version ALTER COLUMN version_num TYPE varchar(64);\nSELECT pg_sleep(2);",
+        up: "ALTER TABLE fleetway_version ALTER COLUMN version_num TYPE varchar(64);\nSELECT pg_sleep(3);",
         downgrade: "SELECT 1;",
       },
     ]);
@@ -144,12 +149,21 @@ describe("runner: a holder whose revision locks the version table", () => {
         if (e.kind === "step-started") holding();
       },
     });
+    let holderDone = false;
+    void holder.then(() => (holderDone = true));
     await holderStarted;
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the ALTER TABLE has run
+    // Until the holder's ALTER TABLE holds the version table.
+    for (;;) {
+      const { rows } = await db.query(
+        `SELECT count(*)::int AS n FROM pg_locks
+          WHERE relation = 'fleetway_version'::regclass AND mode = 'AccessExclusiveLock' AND granted`,
+      );
+      if ((rows[0] as { n: number }).n > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     let waited = false;
-    const started = Date.now();
     // Had the first read waited for the table, it would have waited out the holder's revision
-    // (2 s) and then found the tenant free, instead of giving up after its lock timeout.
+    // (3 s) and then found the tenant free, instead of giving up after its lock timeout.
     await assert.rejects(
       revisions.run({
         connectionString: db.url,
@@ -162,7 +176,7 @@ describe("runner: a holder whose revision locks the version table", () => {
       }),
       (error: FleetwayError) => error.code === "LOCK_BUSY",
     );
-    assert.ok(Date.now() - started < 1_500, `gave up after ${Date.now() - started} ms`);
+    assert.equal(holderDone, false, "gave up while the holder still ran");
     assert.equal(waited, true, "reported as waiting for the lock");
     await holder;
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["v2"]);

@@ -159,10 +159,12 @@ interface FirstLockAttempt {
 }
 
 /**
- * How long the first attempt's read may wait for a table lock: only a run holding the tenant's
- * lock with a revision that locks the version table itself (an ALTER TABLE, as when an adopted
- * `alembic_version` is widened) makes it wait, and then the lock is polled for instead, within
- * the run's advisory-lock timeout, like any other busy tenant.
+ * How long the first attempt's read may wait for a table lock. A run holding the tenant's lock
+ * whose revision locks the version table itself (an ALTER TABLE, as when an adopted
+ * `alembic_version` is widened) would otherwise keep it waiting past the run's advisory-lock
+ * timeout: the lock is polled for instead, like any other busy tenant. (When another session
+ * locks the table, e.g. VACUUM FULL, the poll gets the lock at once and the read waits under it,
+ * as any read would.)
  */
 const FIRST_READ_LOCK_TIMEOUT = "100ms";
 
@@ -209,7 +211,8 @@ async function tryLockReadingHeads(
  * returned.
  *
  * @returns `heads`: the version table's rows, sorted, or null when a table is missing (see
- *   ensureTables); `prefix` is empty when the query failed
+ *   ensureTables); `prefix` is empty when the query failed on a missing table (other failures
+ *   are thrown)
  */
 async function readHeadsOfExistingTables(
   client: pg.ClientBase,
