@@ -10,6 +10,7 @@ import {
   readHistory,
   type LockHolder,
   type RunProgressEvent,
+  type RunResult,
 } from "../../src/engine/runner/run-migration.js";
 import {
   dedicatedConnections,
@@ -17,6 +18,25 @@ import {
 } from "../../src/engine/runner/tenant-connections.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+/**
+ * Starts a run that will hold the tenant's lock; `started` resolves once its first step runs,
+ * that is once the lock is held.
+ */
+function startHolder(
+  revisions: RevisionDir,
+  options: Parameters<RevisionDir["run"]>[0],
+): { started: Promise<void>; done: Promise<RunResult> } {
+  let holding!: () => void;
+  const started = new Promise<void>((resolve) => (holding = resolve));
+  const done = revisions.run({
+    ...options,
+    onProgress: (e) => {
+      if (e.kind === "step-started") holding();
+    },
+  });
+  return { started, done };
+}
 
 describe("runner: two runners racing on one database", () => {
   let db: TestDatabase;
@@ -91,16 +111,9 @@ describe("runner: two runners racing on a tenant migrated before", () => {
   it("the waiter plans from the heads under the lock, not those read with its first try", async () => {
     // The waiter's first attempt at the lock reads the heads in the same round trip (e1, while
     // the holder runs e2); planning from them would run e2 a second time.
-    let holding!: () => void;
-    const holderStarted = new Promise<void>((resolve) => (holding = resolve));
     const options = { connectionString: db.url, operation: "upgrade" as const, target: "head" };
-    const holder = revisions.run({
-      ...options,
-      onProgress: (e) => {
-        if (e.kind === "step-started") holding();
-      },
-    });
-    await holderStarted;
+    const holder = startHolder(revisions, options);
+    await holder.started;
     let waited = false;
     const waiter = await revisions.run({
       ...options,
@@ -108,7 +121,7 @@ describe("runner: two runners racing on a tenant migrated before", () => {
         if (e.kind === "lock-waiting") waited = true;
       },
     });
-    assert.equal((await holder).plan.steps.length, 1);
+    assert.equal((await holder.done).plan.steps.length, 1);
     assert.equal(waited, true, "the waiter met the holder");
     assert.deepEqual([waiter.fromHeads, waiter.plan.steps.length], [["e2"], 0]);
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["e2"]);
@@ -138,20 +151,15 @@ describe("runner: a holder whose revision locks the version table", () => {
   });
 
   it("a waiter's first read does not wait on that table: it polls and gives up in time", async () => {
-    let holding!: () => void;
-    const holderStarted = new Promise<void>((resolve) => (holding = resolve));
-    const holder = revisions.run({
+    const holder = startHolder(revisions, {
       connectionString: db.url,
       operation: "upgrade",
       target: "head",
       applicationName: "widening-holder",
-      onProgress: (e) => {
-        if (e.kind === "step-started") holding();
-      },
     });
     let holderDone = false;
-    void holder.then(() => (holderDone = true));
-    await holderStarted;
+    void holder.done.then(() => (holderDone = true));
+    await holder.started;
     // Until the holder's ALTER TABLE holds the version table.
     for (;;) {
       const { rows } = await db.query(
@@ -178,7 +186,7 @@ describe("runner: a holder whose revision locks the version table", () => {
     );
     assert.equal(holderDone, false, "gave up while the holder still ran");
     assert.equal(waited, true, "reported as waiting for the lock");
-    await holder;
+    await holder.done;
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["v2"]);
   });
 });
@@ -222,18 +230,13 @@ describe("runner: lock busy", () => {
   });
 
   it("a waiter gives up after its timeout with an error naming the holder", async () => {
-    let holding!: () => void;
-    const holderStarted = new Promise<void>((resolve) => (holding = resolve));
-    const holder = revisions.run({
+    const holder = startHolder(revisions, {
       connectionString: db.url,
       operation: "upgrade",
       target: "head",
       applicationName: "holder-app",
-      onProgress: (e) => {
-        if (e.kind === "step-started") holding();
-      },
     });
-    await holderStarted;
+    await holder.started;
     let reported: LockHolder | null = null;
     const started = Date.now();
     await assert.rejects(
@@ -257,7 +260,7 @@ describe("runner: lock busy", () => {
     );
     assert.ok(Date.now() - started < 1_400, "gave up before the holder finished");
     assert.equal((reported as LockHolder | null)?.applicationName, "holder-app");
-    await holder;
+    await holder.done;
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["b1"]);
   });
 });

@@ -191,13 +191,14 @@ async function tryLockReadingHeads(
     read = await readHeadsOfExistingTables(client, session, [
       "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
       `SET LOCAL lock_timeout = '${FIRST_READ_LOCK_TIMEOUT}'`,
+      // Last, so that its result is the prefix's last.
       `SELECT pg_try_advisory_lock(${key.toString()}::bigint) AS locked`,
     ]);
   } catch (error) {
     if (sqlStateOf(error) === LOCK_NOT_AVAILABLE) return { locked: false, heads: null };
     throw error;
   }
-  const lock = read.prefix[2] as pg.QueryResult<{ locked: boolean }> | undefined;
+  const lock = read.prefix.at(-1) as pg.QueryResult<{ locked: boolean }> | undefined;
   return { locked: lock?.rows[0]?.locked === true, heads: read.heads };
 }
 
