@@ -32,6 +32,7 @@ import {
 } from "./lib/bench-util.js";
 import { CpuMeter, postgresPid, redisPid, type CpuParts } from "./lib/cpu-usage.js";
 import { startFleetway } from "./lib/fleetway-processes.js";
+import { atLeast, printGoals } from "./lib/goals.js";
 import { prepareNoopFleet, waitIdle } from "./lib/noop-jobs.js";
 
 const f = flags();
@@ -199,8 +200,15 @@ try {
     const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
     for (const contender of order) contender.runs.push(await contender.run());
   }
-  const bareRuns = all.find((c) => c.key === "bare")?.runs ?? [];
-  const bareRps = bareRuns.length === 0 ? null : median(bareRuns.map((r) => r.rps));
+  /** The median requests/s of a row; NaN when --only left it out. */
+  const medianRps = (key: string): number => {
+    const runs = all.find((c) => c.key === key)?.runs ?? [];
+    return runs.length === 0 ? Number.NaN : median(runs.map((r) => r.rps));
+  };
+  const share = (rps: number, of: number): string =>
+    Number.isNaN(of) ? "n/a" : (rps / of).toFixed(2);
+  const bareRps = medianRps("bare");
+  const barePgRps = medianRps("pg");
   const rows = contenders.map(({ name, runs }) => {
     const m = medianRun(runs);
     const rps = median(runs.map((r) => r.rps));
@@ -209,7 +217,9 @@ try {
       "req/s": rps.toFixed(0),
       "p50 ms": m.p50,
       "p99 ms": m.p99,
-      "vs bare": bareRps === null ? "n/a" : (rps / bareRps).toFixed(2),
+      "vs bare": share(rps, bareRps),
+      // The floor of any route that reads the database once (BENCHMARKS.md, "API throughput").
+      "vs bare + pg": share(rps, barePgRps),
       statuses: JSON.stringify(m.statuses),
     };
   });
@@ -227,12 +237,18 @@ try {
     ),
   }));
   printTable("CPU µs per served request (Linux /proc; total excludes autocannon)", cpuRows);
+  const goals = [
+    atLeast("GET /v1/jobs/{id} ≥ 50 % of the bare server", medianRps("get") / bareRps, 0.5, "×"),
+    atLeast("POST /v1/tenants/{id}/jobs ≥ 2,000 req/s", medianRps("post"), 2000, " req/s"),
+  ];
+  printGoals(goals);
   const path = await writeResults("api", {
     seconds: SECONDS,
     connections: CONNECTIONS,
     reps: REPS,
     rows,
     cpuRows,
+    goals,
     runs: Object.fromEntries(contenders.map((c) => [c.name, c.runs])),
   });
   process.stdout.write(`\nresults: ${path}\n`);

@@ -48,6 +48,7 @@ import {
   postgresPid,
   type CpuParts,
 } from "./lib/cpu-usage.js";
+import { atLeast, atMost, printGoals } from "./lib/goals.js";
 import { startFleetway, type FleetwayProcesses } from "./lib/fleetway-processes.js";
 import { createPeer, PEERS, type Peer } from "./lib/peer-loops.js";
 
@@ -402,6 +403,7 @@ async function main(): Promise<void> {
   // Without the floor in this run (--only), there is nothing to divide by.
   const floor = times.floor === undefined ? Number.NaN : median(times.floor);
   const floorCpu = cpu.floor === undefined ? Number.NaN : median(cpu.floor);
+  const engine = times.engine === undefined ? Number.NaN : median(times.engine);
   const ratio = (value: number, of: number): string =>
     Number.isNaN(of) ? "-" : (value / of).toFixed(2);
   const rows = Object.entries(times).map(([name, values]) => ({
@@ -409,6 +411,8 @@ async function main(): Promise<void> {
     "median s": seconds(median(values)),
     "per tenant ms": (median(values) / TENANTS).toFixed(1),
     "× floor": ratio(median(values), floor),
+    // Fleetway ÷ engine is what the service adds to the engine's bookkeeping (BENCHMARKS.md).
+    "× engine": ratio(median(values), engine),
     "CPU s": seconds(median(cpu[name] ?? [])),
     "CPU × floor": ratio(median(cpu[name] ?? []), floorCpu),
     "PostgreSQL CPU s": seconds(median(postgresCpu[name] ?? [])),
@@ -421,6 +425,24 @@ async function main(): Promise<void> {
     ]),
   );
   printTable("Fleetway CPU ms per tenant, by process (median of its runs)", [parts]);
+  const fleetway = times.fleetway === undefined ? Number.NaN : median(times.fleetway);
+  const goals = [
+    atMost("Fleetway ≤ 1.2× the floor", fleetway / floor, 1.2, "×"),
+    ...PEERS.flatMap((name) => {
+      const peerTimes = times[name];
+      return peerTimes === undefined
+        ? []
+        : [
+            atLeast(
+              `Fleetway ≥ 5× faster than the ${name} loop`,
+              median(peerTimes) / fleetway,
+              5,
+              "×",
+            ),
+          ];
+    }),
+  ];
+  printGoals(goals);
   const path = await writeResults("fleet", {
     tenants: TENANTS,
     concurrency: CONCURRENCY,
@@ -433,6 +455,7 @@ async function main(): Promise<void> {
     postgresCpuMs: postgresCpu,
     fleetwayCpuMs: fleetwayCpu,
     rows,
+    goals,
   });
   process.stdout.write(`\nresults: ${path}\n`);
 }

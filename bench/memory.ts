@@ -15,6 +15,7 @@ import {
   writeResults,
 } from "./lib/bench-util.js";
 import { startFleetway } from "./lib/fleetway-processes.js";
+import { atMost, printGoals } from "./lib/goals.js";
 import { prepareNoopFleet, runNoopJobs } from "./lib/noop-jobs.js";
 
 const f = flags();
@@ -58,11 +59,23 @@ try {
     },
   ];
   printTable("worker resident memory", rows);
+  const MB_PER_MIB = 2 ** 20 / 1e6;
+  const goals = [
+    atMost(
+      `worker RSS under 200 MB after ${SMALL} and ${LARGE} jobs`,
+      Math.max(afterSmall, afterLarge) * MB_PER_MIB,
+      200,
+      " MB",
+    ),
+    atMost(`growth from ${SMALL} to ${LARGE} jobs ≤ 10 %`, afterLarge / afterSmall, 1.1, "×"),
+  ];
+  printGoals(goals);
   const path = await writeResults("memory", {
     small: SMALL,
     large: LARGE,
     rssMiB: { start, afterSmall, afterLarge },
     rows,
+    goals,
   });
   process.stdout.write(`\nresults: ${path}\n`);
 } finally {

@@ -17,6 +17,7 @@ import {
   writeResults,
 } from "./lib/bench-util.js";
 import { fleetwayMeter } from "./lib/cpu-usage.js";
+import { atMost, printGoals } from "./lib/goals.js";
 import { startFleetway } from "./lib/fleetway-processes.js";
 import { jobLatenciesMs, prepareNoopFleet, runNoopJobs } from "./lib/noop-jobs.js";
 
@@ -67,6 +68,11 @@ try {
   ];
   printTable("no-op jobs, POST → succeeded", rows);
   printTable("CPU ms per job (Linux /proc; total excludes the bench client)", [cpuPerJob]);
+  const goals = [
+    atMost(`p50 ≤ 15 ms (${CONCURRENCY} in flight)`, median(latencies), 15, " ms"),
+    atMost(`p99 ≤ 50 ms (${CONCURRENCY} in flight)`, percentile(latencies, 99), 50, " ms"),
+  ];
+  printGoals(goals);
   const path = await writeResults("noop", {
     jobs: ids.length,
     tenants: TENANTS,
@@ -74,6 +80,7 @@ try {
     latenciesMs: latencies,
     rows,
     cpuMsPerJob: cpuPerJob,
+    goals,
   });
   process.stdout.write(`\nresults: ${path}\n`);
 } finally {

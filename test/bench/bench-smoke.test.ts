@@ -47,12 +47,32 @@ describe("benchmarks (smoke runs at tiny sizes)", () => {
     const [parts] = results.fleetwayCpuMs as Record<string, number | null>[];
     assert.equal(typeof parts?.["pg control"], "number");
     assert.ok((parts?.["pg tenants"] ?? 0) > 0, JSON.stringify(parts));
+    // Each goal of the issue is judged from the run: against the floor and each peer.
+    const goals = results.goals as { goal: string; met: boolean | null }[];
+    assert.deepEqual(
+      goals.map((g) => g.goal),
+      [
+        "Fleetway ≤ 1.2× the floor",
+        "Fleetway ≥ 5× faster than the dbmate loop",
+        "Fleetway ≥ 5× faster than the node-pg-migrate loop",
+      ],
+    );
+    assert.ok(
+      goals.every((g) => typeof g.met === "boolean"),
+      JSON.stringify(goals),
+    );
   });
 
   it("bench:noop measures every job it ran", async () => {
     const results = await bench("noop", ["--jobs", "6", "--tenants", "2", "--concurrency", "2"]);
     assert.equal((results.latenciesMs as number[]).length, 6);
     assert.ok("worker" in (results.cpuMsPerJob as Record<string, unknown>));
+    const goals = results.goals as { met: boolean | null }[];
+    assert.equal(goals.length, 2);
+    assert.ok(
+      goals.every((g) => typeof g.met === "boolean"),
+      JSON.stringify(goals),
+    );
   });
 
   const tinyApiRun = ["--seconds", "1", "--connections", "2", "--tenants", "3", "--reps", "1"];
@@ -71,6 +91,12 @@ describe("benchmarks (smoke runs at tiny sizes)", () => {
     }
     const cpu = results.cpuRows as Record<string, string>[];
     assert.ok(cpu.every((row) => "api" in row && "postgres" in row && "autocannon" in row));
+    const goals = results.goals as { met: boolean | null }[];
+    assert.equal(goals.length, 2);
+    assert.ok(
+      goals.every((g) => typeof g.met === "boolean"),
+      JSON.stringify(goals),
+    );
   });
 
   it("bench:api --only runs the rows asked for", async () => {
@@ -80,12 +106,24 @@ describe("benchmarks (smoke runs at tiny sizes)", () => {
       rows.map((row) => row.endpoint),
       ["bare Fastify + pg, same SELECT", "GET /v1/jobs/{id}"],
     );
-    // Without the bare server in the run there is nothing to compare with.
+    // Without the bare server in the run there is nothing to compare with; the GET is compared
+    // with the bare + pg row, and neither goal can be judged.
     assert.ok(rows.every((row) => row["vs bare"] === "n/a"));
+    assert.notEqual((rows[1] as Record<string, string>)["vs bare + pg"], "n/a");
+    const goals = results.goals as { met: boolean | null }[];
+    assert.deepEqual(
+      goals.map((g) => g.met),
+      [null, null],
+    );
   });
 
   it("bench:memory reads the worker's memory at both points", async () => {
     const results = await bench("memory", ["--small", "4", "--large", "8", "--concurrency", "2"]);
     assert.equal((results.rows as unknown[]).length, 3);
+    const goals = results.goals as { met: boolean | null }[];
+    assert.ok(
+      goals.every((g) => typeof g.met === "boolean"),
+      JSON.stringify(goals),
+    );
   });
 });
