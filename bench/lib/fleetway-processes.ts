@@ -51,7 +51,6 @@ export async function startFleetway(options: {
     FLEETWAY_QUEUE_PREFIX: prefix,
     FLEETWAY_RATE_LIMIT_PER_MINUTE: "0",
     FLEETWAY_WORKER_CONCURRENCY: String(options.concurrency),
-    FLEETWAY_ROLLOUT_TICK_MS: "250",
     LOG_LEVEL: "warn",
     ...options.env,
   };

@@ -251,8 +251,9 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     env: "FLEETWAY_ROLLOUT_TICK_MS",
     schema: int(20, 60_000),
     expected: "milliseconds (20 or more)",
-    default: "250",
-    description: "How often running rollouts are advanced (launch jobs, finish waves)",
+    default: "1000",
+    description:
+      "How often running rollouts are advanced besides the nudges (creating or resuming a rollout and every job's end advance it at once)",
   },
   {
     env: "FLEETWAY_PROVISION_ADMIN_URL",

@@ -211,6 +211,18 @@ export async function lockRunningRollout(db: Queryable, id: string): Promise<Rol
   return rows[0] === undefined ? null : toRollout(rows[0]);
 }
 
+/**
+ * Whether a rollout is running: after {@link lockRunningRollout} found nothing, tells a rollout
+ * another transaction holds (busy: advance it again soon) from one that is not running.
+ */
+export async function isRolloutRunning(db: Queryable, id: string): Promise<boolean> {
+  const { rows } = await db.query<{ running: boolean }>(
+    "SELECT state = 'running' AS running FROM rollouts WHERE id = $1",
+    [id],
+  );
+  return rows[0]?.running === true;
+}
+
 export async function runningRolloutIds(db: Queryable): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     "SELECT id FROM rollouts WHERE state = 'running' ORDER BY seq",

@@ -32,4 +32,9 @@ export interface AppDeps {
   readonly webhookRotationGraceMs: number;
   /** Admin connection for `provision` and `?drop=true`; null disables them. */
   readonly provisionAdminUrl: string | null;
+  /**
+   * Called once a rollout was created, resumed or retried (committed), so its jobs start now
+   * instead of at the rollout coordinator's next tick.
+   */
+  readonly onRolloutRunnable?: (rolloutId: string) => void;
 }

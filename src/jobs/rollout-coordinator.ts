@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { inTransaction } from "../control/control-db.js";
 import type { Queryable } from "../control/queryable.js";
 import {
+  isRolloutRunning,
   lockRunningRollout,
   nextPendingTenants,
   runningRolloutIds,
@@ -37,19 +38,31 @@ export function allowedFailures(threshold: FailureThreshold, size: number): numb
  * finished within its failure threshold, halts it otherwise. Each rollout is advanced by one
  * process at a time (its row is locked with SKIP LOCKED), and parallelism is counted from the
  * database, so maxParallel holds across every API and worker process.
+ *
+ * @returns the running rollouts it skipped because another transaction held them (another
+ * process's pass, or a route): that pass may have read them before what this one was called for
+ * (a job's end) committed, so they are worth advancing again soon
  */
-export async function advanceRollouts(deps: SubmitDeps, only?: readonly string[]): Promise<void> {
+export async function advanceRollouts(
+  deps: SubmitDeps,
+  only?: readonly string[],
+): Promise<string[]> {
+  const busy: string[] = [];
   for (const id of only ?? (await runningRolloutIds(deps.pool))) {
     const launched: CreatedJob[] = [];
     const deliveries: string[] = [];
     await inTransaction(deps.pool, async (tx) => {
       const rollout = await lockRunningRollout(tx, id);
-      if (rollout === null) return;
+      if (rollout === null) {
+        if (await isRolloutRunning(tx, id)) busy.push(id);
+        return;
+      }
       await advanceOne(deps, tx, rollout, launched, deliveries);
     });
     await afterJobsCommitted(deps, launched);
     await deps.events.enqueue(deliveries);
   }
+  return busy;
 }
 
 async function advanceOne(
@@ -158,16 +171,23 @@ function alreadyAtTarget(deps: SubmitDeps, target: string, heads: readonly strin
 
 export interface RolloutCoordinator {
   /**
-   * Advance this rollout now (one of its jobs just finished) instead of at the next tick, or
-   * every running rollout without an id; calls coalesce.
+   * Advance this rollout now (it was created or resumed, or one of its jobs just finished)
+   * instead of at the next tick, or every running rollout without an id; calls coalesce.
    */
   nudge(rolloutId?: string): void;
   stop(): Promise<void>;
 }
 
+/** How soon a rollout another process was advancing is advanced again, and how many times. */
+const BUSY_RETRY_MS = 25;
+const BUSY_RETRIES = 8;
+
 /**
- * Runs {@link advanceRollouts} every tick, and at once when nudged: workers nudge it when a
- * rollout's job finishes, so the next tenant starts without waiting for the tick.
+ * Runs {@link advanceRollouts} every tick, and at once when nudged: routes nudge it when a
+ * rollout is created or resumed, workers when a rollout's job finishes, so jobs start without
+ * waiting for the tick. A rollout found busy (another process's pass held it, and may have missed
+ * what this pass was for) is advanced again after a few milliseconds, a few times; the tick is
+ * only the safety net (a job ended by the reconciler, a nudge lost to a crash).
  */
 export function startRolloutCoordinator(
   deps: SubmitDeps,
@@ -178,7 +198,28 @@ export function startRolloutCoordinator(
   let stopped = false;
   // What the pass waiting behind the current one will advance: everything, or these rollouts.
   let queued: "all" | Set<string> | null = null;
+  // Rollouts found busy in a row, and how many times.
+  const busyRetries = new Map<string, number>();
+  const retryTimers = new Set<NodeJS.Timeout>();
+  const retryBusy = (advanced: readonly string[] | null, busy: readonly string[]): void => {
+    for (const id of advanced ?? []) if (!busy.includes(id)) busyRetries.delete(id);
+    for (const id of busy) {
+      const retries = (busyRetries.get(id) ?? 0) + 1;
+      if (retries > BUSY_RETRIES) {
+        busyRetries.delete(id); // left to the tick
+        continue;
+      }
+      busyRetries.set(id, retries);
+      const timer = setTimeout(() => {
+        retryTimers.delete(timer);
+        schedule(id);
+      }, BUSY_RETRY_MS * retries);
+      timer.unref();
+      retryTimers.add(timer);
+    }
+  };
   const schedule = (rolloutId?: string): void => {
+    if (stopped) return;
     // One pass waiting behind the current one is enough: it will see everything that happened.
     if (queued !== null) {
       if (rolloutId === undefined) queued = "all";
@@ -186,15 +227,16 @@ export function startRolloutCoordinator(
       return;
     }
     queued = rolloutId === undefined ? "all" : new Set([rolloutId]);
-    running = running.then(() => {
+    running = running.then(async () => {
       const which = queued;
       queued = null;
-      if (stopped || which === null) return undefined;
-      return advanceRollouts(deps, which === "all" ? undefined : [...which]).catch(
-        (error: unknown) => {
-          logger.warn({ err: error }, "rollout coordinator pass failed");
-        },
-      );
+      if (stopped || which === null) return;
+      const only = which === "all" ? null : [...which];
+      try {
+        retryBusy(only, await advanceRollouts(deps, only ?? undefined));
+      } catch (error) {
+        logger.warn({ err: error }, "rollout coordinator pass failed");
+      }
     });
   };
   const timer = setInterval(() => {
@@ -206,6 +248,7 @@ export function startRolloutCoordinator(
     async stop() {
       stopped = true;
       clearInterval(timer);
+      for (const retry of retryTimers) clearTimeout(retry);
       await running;
     },
   };

@@ -90,7 +90,8 @@ export async function startService(
   const metrics = createServiceMetrics(pool, queue);
   const workerId = `${hostname()}:${process.pid}`;
 
-  // Before the worker, which nudges it whenever a rollout's job finishes.
+  // Before the worker, which nudges it whenever a rollout's job finishes, and the API, which
+  // nudges it when a rollout was created, resumed or retried.
   const coordinator = startRolloutCoordinator(
     { pool, migrations, queue, logger, secretBox, events },
     { tickMs: config.rolloutTickMs },
@@ -177,6 +178,9 @@ export async function startService(
       webhookPolicy,
       webhookRotationGraceMs: config.webhooks.rotationGraceMs,
       provisionAdminUrl: config.provisionAdminUrl,
+      onRolloutRunnable: (rolloutId) => {
+        coordinator.nudge(rolloutId);
+      },
     });
     url = await app.listen({ port: config.http.port, host: config.http.host });
     // Requests that wait before it listens are woken once it does (JobEndListener).

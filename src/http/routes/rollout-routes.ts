@@ -150,6 +150,7 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
         };
       });
       await deps.events.enqueue(deliveries);
+      deps.onRolloutRunnable?.(view.id);
       request.log.info({ rolloutId: view.id, tenants: view.totalTenants }, "rollout created");
       return reply.status(202).header("location", `/v1/rollouts/${view.id}`).send(view);
     },
@@ -246,6 +247,7 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
         });
         await before?.(id);
         await deps.events.enqueue(deliveries);
+        if (to === "running") deps.onRolloutRunnable?.(id);
         return reply.status(202).header("location", `/v1/rollouts/${id}`).send(view);
       },
     );
