@@ -253,7 +253,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     expected: "milliseconds (20 or more)",
     default: "1000",
     description:
-      "How often running rollouts are advanced besides the nudges (creating or resuming a rollout and every job's end advance it at once)",
+      "How often running rollouts are advanced besides the nudges (creating, resuming or retrying a rollout and its jobs' ends advance it at once)",
   },
   {
     env: "FLEETWAY_PROVISION_ADMIN_URL",

@@ -33,8 +33,8 @@ export interface AppDeps {
   /** Admin connection for `provision` and `?drop=true`; null disables them. */
   readonly provisionAdminUrl: string | null;
   /**
-   * Called once a rollout was created, resumed or retried (committed), so its jobs start now
-   * instead of at the rollout coordinator's next tick.
+   * Called once a rollout was created, resumed or retried, or one of its queued jobs cancelled
+   * (committed), so it advances now instead of at the rollout coordinator's next tick.
    */
   readonly onRolloutRunnable?: (rolloutId: string) => void;
 }

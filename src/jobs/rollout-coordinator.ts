@@ -39,16 +39,17 @@ export function allowedFailures(threshold: FailureThreshold, size: number): numb
  * process at a time (its row is locked with SKIP LOCKED), and parallelism is counted from the
  * database, so maxParallel holds across every API and worker process.
  *
- * @returns the running rollouts it skipped because another transaction held them (another
- * process's pass, or a route): that pass may have read them before what this one was called for
- * (a job's end) committed, so they are worth advancing again soon
+ * @returns the rollouts it looked at, and among them the running ones it skipped because another
+ * transaction held them (another process's pass, or a route): that pass may have read them
+ * before what this one was called for (a job's end) committed, so they are worth advancing again
  */
 export async function advanceRollouts(
   deps: SubmitDeps,
   only?: readonly string[],
-): Promise<string[]> {
+): Promise<{ visited: string[]; busy: string[] }> {
+  const visited = only === undefined ? await runningRolloutIds(deps.pool) : [...only];
   const busy: string[] = [];
-  for (const id of only ?? (await runningRolloutIds(deps.pool))) {
+  for (const id of visited) {
     const launched: CreatedJob[] = [];
     const deliveries: string[] = [];
     await inTransaction(deps.pool, async (tx) => {
@@ -62,7 +63,7 @@ export async function advanceRollouts(
     await afterJobsCommitted(deps, launched);
     await deps.events.enqueue(deliveries);
   }
-  return busy;
+  return { visited, busy };
 }
 
 async function advanceOne(
@@ -184,10 +185,12 @@ const BUSY_RETRIES = 8;
 
 /**
  * Runs {@link advanceRollouts} every tick, and at once when nudged: routes nudge it when a
- * rollout is created or resumed, workers when a rollout's job finishes, so jobs start without
- * waiting for the tick. A rollout found busy (another process's pass held it, and may have missed
- * what this pass was for) is advanced again after a few milliseconds, a few times; the tick is
- * only the safety net (a job ended by the reconciler, a nudge lost to a crash).
+ * rollout is created, resumed or retried and when a rollout's queued job is cancelled, workers
+ * when a job finishes (its rollout's, or every rollout for a job outside any), so jobs start
+ * without waiting for the tick. A rollout a nudged pass found busy (another process's pass held
+ * it, and may have missed what this pass was for) is advanced again after a few milliseconds, a
+ * few times. Left to the tick: a tenant busy with another rollout's job, which that job's end
+ * does not nudge this rollout for, and anything a crash lost.
  */
 export function startRolloutCoordinator(
   deps: SubmitDeps,
@@ -201,8 +204,9 @@ export function startRolloutCoordinator(
   // Rollouts found busy in a row, and how many times.
   const busyRetries = new Map<string, number>();
   const retryTimers = new Set<NodeJS.Timeout>();
-  const retryBusy = (advanced: readonly string[] | null, busy: readonly string[]): void => {
-    for (const id of advanced ?? []) if (!busy.includes(id)) busyRetries.delete(id);
+  const retryBusy = (visited: readonly string[], busy: readonly string[]): void => {
+    for (const id of visited) if (!busy.includes(id)) busyRetries.delete(id);
+    if (stopped) return;
     for (const id of busy) {
       const retries = (busyRetries.get(id) ?? 0) + 1;
       if (retries > BUSY_RETRIES) {
@@ -231,9 +235,15 @@ export function startRolloutCoordinator(
       const which = queued;
       queued = null;
       if (stopped || which === null) return;
-      const only = which === "all" ? null : [...which];
       try {
-        retryBusy(only, await advanceRollouts(deps, only ?? undefined));
+        if (which === "all") {
+          // A tick was not called for anything that happened: a busy rollout waits for the next.
+          const { visited } = await advanceRollouts(deps);
+          retryBusy(visited, []);
+        } else {
+          const { visited, busy } = await advanceRollouts(deps, [...which]);
+          retryBusy(visited, busy);
+        }
       } catch (error) {
         logger.warn({ err: error }, "rollout coordinator pass failed");
       }

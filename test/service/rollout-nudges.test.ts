@@ -88,6 +88,7 @@ describe("rollout nudges", () => {
     });
     const id = String(created.body.id);
     // Paused while its first job runs: that job ends, and nothing else is launched.
+    await within("the first job exists", async () => (await jobStates("resumed")).length === 1);
     assert.equal((await api.post(`/v1/rollouts/${id}/pause`)).status, 202);
     await within(
       "the first job ended",
@@ -115,12 +116,89 @@ describe("rollout nudges", () => {
       await other.query("BEGIN");
       await other.query("SELECT 1 FROM rollouts WHERE id = $1 FOR UPDATE", [id]);
       await within("the first job ended", async () => (await jobStates("busy"))[0] === "succeeded");
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Long enough for the pass after the job's end to have met the lock (it follows within
+      // milliseconds), shorter than its retries last.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(await jobStates("busy"), ["succeeded"]);
       await other.query("COMMIT");
     } finally {
       await other.end();
     }
     await within("the rollout succeeded", async () => (await rolloutState(id)) === "succeeded");
     assert.deepEqual(await jobStates("busy"), ["succeeded", "succeeded"]);
+  });
+});
+
+describe("rollout nudges without a worker", () => {
+  let svc: TestService;
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+
+  before(async () => {
+    revisions = await revisionDir([tableRevision("r1")]);
+    tenantDb = await createTestDatabase();
+    // An API process alone: the rollout's jobs stay queued.
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      mode: "api",
+      env: { FLEETWAY_ROLLOUT_TICK_MS: "60000" },
+    });
+  });
+  after(async () => {
+    await svc.close();
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+
+  it("cancelling a rollout's queued job settles it and launches the next tenant at once", async () => {
+    const write = svc.auth("write");
+    for (const id of ["q0", "q1"]) {
+      const response = await svc
+        .http()
+        .post("/v1/tenants")
+        .set("authorization", write)
+        .send({ id, name: id, databaseUrl: tenantDb.url, schema: id, tags: ["queued"] });
+      assert.equal(response.status, 201, response.text);
+    }
+    const created = await svc
+      .http()
+      .post("/v1/rollouts")
+      .set("authorization", write)
+      .send({
+        target: "head",
+        tenants: { tags: ["queued"] },
+        maxParallel: 1,
+        failureThreshold: { count: 1 },
+      });
+    assert.equal(created.status, 202, created.text);
+    const jobs = async (): Promise<{ id: string; tenant_id: string; state: string }[]> =>
+      (
+        await svc.controlDb.query(
+          "SELECT id, tenant_id, state FROM jobs WHERE rollout_id = $1 ORDER BY created_at",
+          [created.body.id],
+        )
+      ).rows as { id: string; tenant_id: string; state: string }[];
+    const waitFor = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    await waitFor("the first job is queued", async () => (await jobs()).length === 1);
+    const [first] = await jobs();
+    const cancelled = await svc
+      .http()
+      .post(`/v1/jobs/${first?.id ?? ""}/cancel`)
+      .set("authorization", write);
+    assert.equal(cancelled.status, 202, cancelled.text);
+    await waitFor("the second tenant's job is launched", async () => (await jobs()).length === 2);
+    assert.deepEqual(
+      (await jobs()).map((j) => [j.tenant_id, j.state]),
+      [
+        ["q0", "cancelled"],
+        ["q1", "queued"],
+      ],
+    );
   });
 });

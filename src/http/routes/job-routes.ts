@@ -207,6 +207,10 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
           },
         );
       }
+      // A rollout's queued job ended here, not in a worker: its rollout settles it and fills
+      // the slot now. (A running job's worker nudges when the job stops.)
+      if (outcome.kind === "cancelled" && outcome.job.rolloutId !== null)
+        deps.onRolloutRunnable?.(outcome.job.rolloutId);
       return reply.status(202).header("location", `/v1/jobs/${id}`).send(jobView(outcome.job));
     },
   );
