@@ -172,7 +172,7 @@ function alreadyAtTarget(deps: SubmitDeps, target: string, heads: readonly strin
 
 export interface RolloutCoordinator {
   /**
-   * Advance this rollout now (it was created or resumed, or one of its jobs just finished)
+   * Advance this rollout now (it was created, resumed or retried, or one of its jobs ended)
    * instead of at the next tick, or every running rollout without an id; calls coalesce.
    */
   nudge(rolloutId?: string): void;
@@ -201,6 +201,9 @@ export function startRolloutCoordinator(
   let stopped = false;
   // What the pass waiting behind the current one will advance: everything, or these rollouts.
   let queued: "all" | Set<string> | null = null;
+  // The rollouts that pass was nudged for by id (also when a tick's "all" absorbed them): found
+  // busy, they are retried.
+  let nudged = new Set<string>();
   // Rollouts found busy in a row, and how many times.
   const busyRetries = new Map<string, number>();
   const retryTimers = new Set<NodeJS.Timeout>();
@@ -224,6 +227,7 @@ export function startRolloutCoordinator(
   };
   const schedule = (rolloutId?: string): void => {
     if (stopped) return;
+    if (rolloutId !== undefined) nudged.add(rolloutId);
     // One pass waiting behind the current one is enough: it will see everything that happened.
     if (queued !== null) {
       if (rolloutId === undefined) queued = "all";
@@ -233,17 +237,20 @@ export function startRolloutCoordinator(
     queued = rolloutId === undefined ? "all" : new Set([rolloutId]);
     running = running.then(async () => {
       const which = queued;
+      const wanted = nudged;
       queued = null;
+      nudged = new Set();
       if (stopped || which === null) return;
       try {
-        if (which === "all") {
-          // A tick was not called for anything that happened: a busy rollout waits for the next.
-          const { visited } = await advanceRollouts(deps);
-          retryBusy(visited, []);
-        } else {
-          const { visited, busy } = await advanceRollouts(deps, [...which]);
-          retryBusy(visited, busy);
-        }
+        const { visited, busy } = await advanceRollouts(
+          deps,
+          which === "all" ? undefined : [...which],
+        );
+        // A tick was not called for anything that happened: what it found busy waits for the next.
+        retryBusy(
+          visited,
+          busy.filter((id) => wanted.has(id)),
+        );
       } catch (error) {
         logger.warn({ err: error }, "rollout coordinator pass failed");
       }
