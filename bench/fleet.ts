@@ -400,10 +400,13 @@ async function main(): Promise<void> {
     for (const peer of peers) await rm(peer.dir, { recursive: true, force: true });
     for (const drop of dropAtEnd) await drop();
   }
-  // Without the floor in this run (--only), there is nothing to divide by.
-  const floor = times.floor === undefined ? Number.NaN : median(times.floor);
-  const floorCpu = cpu.floor === undefined ? Number.NaN : median(cpu.floor);
-  const engine = times.engine === undefined ? Number.NaN : median(times.engine);
+  // A contender left out of this run (--only) has no median: NaN, nothing to divide by.
+  const medianOf = (values: readonly number[] | undefined): number =>
+    values === undefined ? Number.NaN : median(values);
+  const floor = medianOf(times.floor);
+  const floorCpu = medianOf(cpu.floor);
+  const engine = medianOf(times.engine);
+  const fleetway = medianOf(times.fleetway);
   const ratio = (value: number, of: number): string =>
     Number.isNaN(of) ? "-" : (value / of).toFixed(2);
   const rows = Object.entries(times).map(([name, values]) => ({
@@ -425,22 +428,16 @@ async function main(): Promise<void> {
     ]),
   );
   printTable("Fleetway CPU ms per tenant, by process (median of its runs)", [parts]);
-  const fleetway = times.fleetway === undefined ? Number.NaN : median(times.fleetway);
   const goals = [
     atMost("Fleetway ≤ 1.2× the floor", fleetway / floor, 1.2, "×"),
-    ...PEERS.flatMap((name) => {
-      const peerTimes = times[name];
-      return peerTimes === undefined
-        ? []
-        : [
-            atLeast(
-              `Fleetway ≥ 5× faster than the ${name} loop`,
-              median(peerTimes) / fleetway,
-              5,
-              "×",
-            ),
-          ];
-    }),
+    ...PEERS.filter((name) => name in times).map((name) =>
+      atLeast(
+        `Fleetway ≥ 5× faster than the ${name} loop`,
+        medianOf(times[name]) / fleetway,
+        5,
+        "×",
+      ),
+    ),
   ];
   printGoals(goals);
   const path = await writeResults("fleet", {

@@ -20,6 +20,7 @@ import {
 import type { RunSession } from "./run-session.js";
 import { runSteps } from "./run-steps.js";
 import { qualifiedName, quoteIdent } from "./sql-identifiers.js";
+import { LOCK_NOT_AVAILABLE } from "./step-error.js";
 import { checksumMismatchError, findChecksumMismatches } from "./verify-checksums.js";
 import {
   createVersionTableSql,
@@ -245,9 +246,6 @@ async function readHeadsOfExistingTables(
     throw error;
   }
 }
-
-/** What PostgreSQL reports when a statement ran out of its lock_timeout. */
-const LOCK_NOT_AVAILABLE = "55P03";
 
 /** The rest of the time: what is missing is created first (a version table created now is empty). */
 async function readHeadsCreatingTables(
