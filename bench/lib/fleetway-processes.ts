@@ -1,8 +1,10 @@
 /** Fleetway as it runs in production: an API process and a worker process, from the built bin. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { Agent, request as httpRequest } from "node:http";
+import { once } from "node:events";
+import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import { createServer } from "node:net";
+import { json } from "node:stream/consumers";
 import { Redis } from "ioredis";
 import { REDIS_URL } from "./bench-util.js";
 
@@ -83,39 +85,20 @@ export async function startFleetway(options: {
     body?: unknown,
   ): Promise<{ status: number; body: T }> => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        `${url}${path}`,
-        {
-          method,
-          agent,
-          headers: {
-            authorization: `Bearer ${apiKey}`,
-            ...(payload === undefined
-              ? {}
-              : {
-                  "content-type": "application/json",
-                  "content-length": Buffer.byteLength(payload),
-                }),
-          },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on("data", (chunk: Buffer) => chunks.push(chunk));
-          response.on("error", reject);
-          response.on("end", () => {
-            try {
-              const text = Buffer.concat(chunks).toString("utf8");
-              resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as T });
-            } catch (error) {
-              reject(error instanceof Error ? error : new Error(String(error)));
-            }
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(payload);
+    const req = httpRequest(`${url}${path}`, {
+      method,
+      agent,
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        ...(payload === undefined
+          ? {}
+          : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }),
+      },
     });
+    req.end(payload);
+    // once() rejects on the request's 'error' (a refused connection, a reset socket).
+    const [response] = (await once(req, "response")) as [IncomingMessage];
+    return { status: response.statusCode ?? 0, body: (await json(response)) as T };
   };
   return {
     url,
