@@ -182,7 +182,12 @@ function buildProgram(ctx: Ctx): Command {
         nonNegativeInt,
       )
       .option("--allow-checksum-mismatch", "run even if an applied revision file changed", false);
-    if (operation === "stamp") command.option("--purge", "delete every version row first", false);
+    if (operation === "stamp")
+      command.option(
+        "--purge",
+        "delete every version row first, in the stamp's transaction (repairs a table naming a missing revision)",
+        false,
+      );
     command.action(async (target: string, opts: RunOpts) => {
       await runOnDatabase(io, await load(opts), {
         ...databaseOptions(opts),

@@ -8,7 +8,7 @@ export type MigrateOptions = Omit<RunMigrationOptions, "plan" | "scripts" | "app
   readonly migrations: Migrations;
   readonly operation: Operation;
   readonly target: string;
-  /** Stamp only: delete every version row first. */
+  /** Stamp only: delete every version row first (Alembic's `--purge`), in the stamp's transaction. */
   readonly purge?: boolean;
 };
 
@@ -21,6 +21,9 @@ export function migrate(options: MigrateOptions): Promise<RunResult> {
   const { graph } = migrations;
   return runMigration({
     ...runOptions,
+    // The purge and the stamp commit together: a version table left empty between them would
+    // send the next upgrade from base over a schema that has every revision.
+    ...(purge === true ? { transactionMode: "all" as const } : {}),
     plan: (heads) =>
       planMigration(graph, { operation: options.operation, target, purge: purge ?? false }, heads),
     scripts: (id) => graph.get(id),

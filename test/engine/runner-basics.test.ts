@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, beforeEach, describe, it } from "node:test";
 import type { FleetwayError } from "../../src/engine/errors.js";
 import {
   readCurrentHeads,
@@ -129,6 +129,83 @@ describe("runner: linear upgrade and downgrade", () => {
     assert.deepEqual(latest.headsAfter, ["r2"]);
     await revisions.run({ connectionString: db.url, operation: "stamp", target: "base" });
     assert.deepEqual(await heads(), []);
+  });
+});
+
+describe("runner: stamp --purge empties the version table first, like Alembic's", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    // Two independent roots, so a stamp that forgot to purge would leave both rows.
+    revisions = await revisionDir([tableRevision("aaaa1"), tableRevision("bbbb1")]);
+    await revisions.run({ connectionString: db.url, operation: "stamp", target: "base" });
+  });
+  beforeEach(async () => {
+    await db.query("DROP TRIGGER IF EXISTS refuse_bbbb1 ON fleetway_version");
+    await db.query("DELETE FROM fleetway_version");
+    await db.query("INSERT INTO fleetway_version VALUES ('aaaa1')");
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+  const heads = () => readCurrentHeads({ connectionString: db.url });
+  const stampPurge = (target: string) =>
+    revisions.run({ connectionString: db.url, operation: "stamp", target, purge: true });
+
+  it("replaces every row with the target and records the purge", async () => {
+    const result = await stampPurge("bbbb1");
+    assert.deepEqual(result.fromHeads, ["aaaa1"]);
+    assert.deepEqual(result.toHeads, ["bbbb1"]);
+    assert.deepEqual(await heads(), ["bbbb1"]);
+    const [stamp, purge] = await readHistory({ connectionString: db.url });
+    assert.deepEqual(
+      [purge?.direction, purge?.headsAfter, stamp?.direction, stamp?.headsAfter],
+      ["stamp", [], "stamp", ["bbbb1"]],
+    );
+  });
+
+  it("to base leaves the table empty", async () => {
+    await stampPurge("base");
+    assert.deepEqual(await heads(), []);
+  });
+
+  it("to the revision the table already holds leaves just that row", async () => {
+    await stampPurge("aaaa1");
+    assert.deepEqual(await heads(), ["aaaa1"]);
+  });
+
+  it("repairs a table naming a revision whose file is gone", async () => {
+    await db.query("UPDATE fleetway_version SET version_num = 'deleted0rev'");
+    await assert.rejects(
+      revisions.run({ connectionString: db.url, operation: "stamp", target: "aaaa1" }),
+      { code: "UNKNOWN_APPLIED_REVISION" },
+    );
+    await stampPurge("aaaa1");
+    assert.deepEqual(await heads(), ["aaaa1"]);
+  });
+
+  it("commits the purge with the stamp: a failing stamp leaves the table as it was", async () => {
+    await db.query(`CREATE OR REPLACE FUNCTION refuse_bbbb1() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN RAISE EXCEPTION 'no bbbb1 here'; END $$`);
+    await db.query(`CREATE TRIGGER refuse_bbbb1 BEFORE INSERT ON fleetway_version
+      FOR EACH ROW WHEN (NEW.version_num = 'bbbb1') EXECUTE FUNCTION refuse_bbbb1()`);
+    await assert.rejects(stampPurge("bbbb1"), { code: "MIGRATION_FAILED" });
+    assert.deepEqual(await heads(), ["aaaa1"]);
+  });
+
+  it("is refused for an upgrade", async () => {
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "heads",
+        purge: true,
+      }),
+      { code: "USAGE_ERROR" },
+    );
+    assert.deepEqual(await heads(), ["aaaa1"]);
   });
 });
 

@@ -137,6 +137,9 @@ export function applyHeadChange(heads: Set<string>, change: HeadChange): void {
       remove(change.from);
       add(change.to);
       return;
+    case "purge":
+      change.delete.forEach(remove);
+      return;
   }
 }
 

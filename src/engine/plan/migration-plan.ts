@@ -24,7 +24,9 @@ export type HeadChange =
       readonly insert: readonly string[];
       readonly from: string;
       readonly to: string;
-    };
+    }
+  /** `stamp --purge` empties the table whatever it holds: DELETE every row read under the lock. */
+  | { readonly kind: "purge"; readonly delete: readonly string[] };
 
 export type Direction = "up" | "down";
 

@@ -25,20 +25,30 @@ export function planMigration<T extends RevisionSpec>(
   currentHeads: readonly string[],
 ): MigrationPlan {
   const fromHeads = [...new Set(currentHeads)].sort();
-  for (const head of fromHeads) {
-    if (!graph.has(head)) {
-      throw new FleetwayError(
-        ErrorCode.UNKNOWN_APPLIED_REVISION,
-        `The database is at revision '${head}', which is not among the loaded revisions ` +
-          `(a revision file removed, or a database ahead of this code?)`,
-        { revision: head, currentHeads: fromHeads },
-      );
+  const purge = request.purge === true;
+  if (purge && request.operation !== "stamp") {
+    throw new FleetwayError(ErrorCode.USAGE_ERROR, "Only stamp can purge the version table", {
+      operation: request.operation,
+    });
+  }
+  // Alembic's `stamp --purge` does not read the heads it erases: it is how a version table naming
+  // a revision that no longer exists is repaired.
+  if (!purge) {
+    for (const head of fromHeads) {
+      if (!graph.has(head)) {
+        throw new FleetwayError(
+          ErrorCode.UNKNOWN_APPLIED_REVISION,
+          `The database is at revision '${head}', which is not among the loaded revisions ` +
+            `(a revision file removed, or a database ahead of this code?)`,
+          { revision: head, currentHeads: fromHeads },
+        );
+      }
     }
   }
-  const heads = new Set(request.purge === true ? [] : fromHeads);
+  const heads = new Set(purge ? [] : fromHeads);
   const steps =
     request.operation === "stamp"
-      ? stampSteps(graph, heads, request.target)
+      ? [...(purge ? purgeSteps(fromHeads) : []), ...stampSteps(graph, heads, request.target)]
       : revisionSteps(graph, heads, request.operation, request.target);
   return {
     operation: request.operation,
@@ -47,6 +57,21 @@ export function planMigration<T extends RevisionSpec>(
     steps,
     toHeads: [...heads].sort(),
   };
+}
+
+/** `stamp --purge`: first a stamp that empties the version table (none when it is empty). */
+function purgeSteps(fromHeads: readonly string[]): PlanStep[] {
+  if (fromHeads.length === 0) return [];
+  return [
+    {
+      kind: "stamp",
+      from: fromHeads,
+      to: [],
+      direction: "down",
+      headChange: { kind: "purge", delete: fromHeads },
+      headsAfter: [],
+    },
+  ];
 }
 
 function revisionSteps<T extends RevisionSpec>(

@@ -100,6 +100,8 @@ export function headChangeSql(change: HeadChange, table: string): string[] {
       return [...change.delete.map(remove), update(change.from, change.to)];
     case "unmerge":
       return [...change.insert.map(insert), update(change.from, change.to)];
+    case "purge":
+      return change.delete.map(remove);
     default:
       return assertNever(change, "head change");
   }

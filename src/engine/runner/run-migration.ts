@@ -108,9 +108,13 @@ async function runLocked(
   const fromHeads = known ?? (await readHeadsCreatingTables(client, session));
   const plan = options.plan(fromHeads);
   session.emit({ kind: "planned", plan });
-  const applied = options.appliedRevisions(fromHeads);
-  // A new tenant has nothing applied, hence no checksums to compare.
-  if (options.operation !== "stamp" && plan.steps.length > 0 && applied.length > 0) {
+  // A new tenant has nothing applied, hence no checksums to compare; a stamp runs nothing (and
+  // with --purge its heads may name revisions that are gone).
+  const applied =
+    options.operation !== "stamp" && plan.steps.length > 0
+      ? options.appliedRevisions(fromHeads)
+      : [];
+  if (applied.length > 0) {
     const mismatches = findChecksumMismatches(
       applied,
       await appliedChecksums(client, session.historyTable),

@@ -86,6 +86,8 @@ export function headChangeOperations(
       return [...change.delete.map(remove), update(change.from, change.to)];
     case "unmerge":
       return [...change.insert.map(insert), update(change.from, change.to)];
+    case "purge":
+      return change.delete.map(remove);
     default:
       return assertNever(change, "head change");
   }
