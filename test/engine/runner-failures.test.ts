@@ -109,6 +109,59 @@ describe("runner: SQL sent in one query with its bookkeeping", () => {
   });
 });
 
+describe("runner: transaction mode all, failing at COMMIT", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    // c2 breaks a deferred foreign key: every step succeeds and the run fails at its COMMIT.
+    revisions = await revisionDir([
+      {
+        id: "c1",
+        up: `CREATE TABLE parent (id int PRIMARY KEY);
+CREATE TABLE child (parent_id int REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);`,
+        downgrade: "DROP TABLE child; DROP TABLE parent;",
+      },
+      {
+        id: "c2",
+        down: ["c1"],
+        up: "INSERT INTO child VALUES (42);",
+        downgrade: "DELETE FROM child;",
+      },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("is MIGRATION_FAILED with its SQLSTATE, rolled back and recorded", async () => {
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        transactionMode: "all",
+      }),
+      (error: FleetwayError) => {
+        assert.equal(error.code, "MIGRATION_FAILED");
+        assert.deepEqual(
+          [error.data.sqlstate, error.data.commit, error.data.constraint],
+          ["23503", true, "child_parent_id_fkey"],
+        );
+        assert.match(error.message, /COMMIT/);
+        return true;
+      },
+    );
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), []);
+    const history = await readHistory({ connectionString: db.url });
+    assert.deepEqual(
+      history.map((h) => [h.revision, h.success, h.error?.sqlstate]),
+      [["c2", false, "23503"]],
+    );
+  });
+});
+
 describe("runner: a version table changed behind the runner's back", () => {
   let db: TestDatabase;
   let revisions: RevisionDir;

@@ -37,7 +37,7 @@ export async function runSteps(
       );
       if (!all) committedHeads = step.headsAfter;
     }
-    if (all) await session.client.query("COMMIT");
+    if (all) await commitRun(session, current?.step ?? null);
     return outcomes;
   } catch (error) {
     if (all) {
@@ -55,6 +55,34 @@ export async function runSteps(
       }
     }
     throw error;
+  }
+}
+
+/**
+ * `all` mode's COMMIT. A deferred constraint fails there, after every step succeeded: that is the
+ * run's failure like a step's (MIGRATION_FAILED with the SQLSTATE), and the caller's catch rolls
+ * back and records it against the last step, the one the failure surfaced after.
+ */
+async function commitRun(session: RunSession, last: PlanStep | null): Promise<void> {
+  try {
+    await session.client.query("COMMIT");
+  } catch (error) {
+    const sqlstate = sqlStateOf(error);
+    const message = error instanceof Error ? error.message : String(error);
+    const fields = error as { detail?: string; constraint?: string };
+    throw new FleetwayError(
+      ErrorCode.MIGRATION_FAILED,
+      `COMMIT of the run's transaction failed${sqlstate === null ? "" : ` (SQLSTATE ${sqlstate})`}: ${message}`,
+      {
+        ...(last === null ? {} : stepData(last)),
+        commit: true,
+        sqlstate,
+        message,
+        detail: fields.detail ?? null,
+        constraint: fields.constraint ?? null,
+      },
+      { cause: error },
+    );
   }
 }
 
