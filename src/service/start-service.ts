@@ -65,155 +65,176 @@ export async function startService(
     throw error;
   }
   const migrations = await loadMigrations(config.migrationsDir);
-  const pool = createControlPool(
-    config.controlDatabaseUrl,
-    Math.max(10, config.worker.concurrency * 2 + 4),
-    { preparedStatements: config.controlPreparedStatements },
-  );
-  const queue = createMigrationQueue({
-    redisUrl: config.redisUrl,
-    prefix: config.queuePrefix,
-    attempts: config.worker.attempts,
-  });
-  queue.on("error", (error) => {
-    logger.warn({ err: error }, "queue connection error");
-  });
-  await queue.waitUntilReady();
-  const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix);
-  webhookQueue.on("error", (error) => {
-    logger.warn({ err: error }, "webhook queue connection error");
-  });
-  await webhookQueue.waitUntilReady();
-  const events = new JobEventPublisher(webhookQueue, logger.child({ component: "webhooks" }));
-  const webhookPolicy = parseAllowList(config.webhooks.allow);
-  const secretBox = createSecretBox(config.encryptionKey);
-  const metrics = createServiceMetrics(pool, queue);
-  const workerId = `${hostname()}:${process.pid}`;
-
-  // Before the worker, which nudges it whenever a rollout's job finishes, and the API, which
-  // nudges it when a rollout was created, resumed or retried.
-  const coordinator = startRolloutCoordinator(
-    { pool, migrations, queue, logger, secretBox, events },
-    { tickMs: config.rolloutTickMs },
-    logger.child({ component: "rollouts" }),
-  );
-  const worker =
-    mode === "api"
-      ? null
-      : startMigrationWorker(
-          {
-            pool,
-            migrations,
-            secretBox,
-            logger: logger.child({ component: "worker" }),
-            migration: config.migration,
-            heartbeatMs: config.reconciler.heartbeatMs,
-            workerId,
-            events,
-            onJobFinished: (job) => {
-              coordinator.nudge(job.rolloutId ?? undefined);
-            },
-            onStepCommitted: (direction, seconds) => {
-              metrics.stepDuration.observe({ direction }, seconds);
-            },
-          },
-          {
-            redisUrl: config.redisUrl,
-            prefix: config.queuePrefix,
-            concurrency: config.worker.concurrency,
-            backoffMs: config.worker.backoffMs,
-            backoffMaxMs: config.worker.backoffMaxMs,
-            staleMs: config.reconciler.staleMs,
-            tenantConnectionIdleMs: config.worker.tenantConnectionIdleMs,
-          },
-        );
-  const webhookWorker =
-    mode === "api"
-      ? null
-      : startWebhookWorker(
-          {
-            pool,
-            secretBox,
-            logger: logger.child({ component: "webhooks" }),
-            policy: webhookPolicy,
-            timeoutMs: config.webhooks.timeoutMs,
-            schedule: config.webhooks.retryScheduleMs,
-            callbackSecret: config.webhooks.callbackSecret,
-          },
-          webhookQueue,
-          {
-            redisUrl: config.redisUrl,
-            prefix: config.queuePrefix,
-            concurrency: config.webhooks.concurrency,
-          },
-        );
-  const reconciler = startReconciler(
-    pool,
-    queue,
-    webhookQueue,
-    config.reconciler,
-    logger.child({ component: "reconciler" }),
-  );
-
-  let app: FastifyInstance | null = null;
-  let url: string | null = null;
-  const jobEnds = new JobEndListener(
-    config.controlDatabaseUrl,
-    logger.child({ component: "job-ends" }),
-  );
-  if (mode !== "worker") {
-    app = await buildApp({
-      pool,
-      migrations,
-      queue,
-      secretBox,
-      logger,
-      apiKeys: config.apiKeys,
-      bodyLimit: config.http.bodyLimit,
-      rateLimitPerMinute: config.http.rateLimitPerMinute,
-      metricsRegistry: metrics.registry,
-      events,
-      jobEnds,
-      webhookQueue,
-      webhookPolicy,
-      webhookRotationGraceMs: config.webhooks.rotationGraceMs,
-      provisionAdminUrl: config.provisionAdminUrl,
-      onRolloutRunnable: (rolloutId) => {
-        coordinator.nudge(rolloutId);
-      },
+  // Everything started from here on is stopped again if a later step fails (the port is in use):
+  // a process that reported its failure must exit, not stay up as a headless worker.
+  const started: (() => Promise<unknown>)[] = [];
+  try {
+    const pool = createControlPool(
+      config.controlDatabaseUrl,
+      Math.max(10, config.worker.concurrency * 2 + 4),
+      { preparedStatements: config.controlPreparedStatements },
+    );
+    started.push(() => pool.end());
+    const queue = createMigrationQueue({
+      redisUrl: config.redisUrl,
+      prefix: config.queuePrefix,
+      attempts: config.worker.attempts,
     });
-    url = await app.listen({ port: config.http.port, host: config.http.host });
-    // Requests that wait before it listens are woken once it does (JobEndListener).
-    jobEnds.start();
-  }
-  logger.info(
-    { mode, url, migrations: migrations.graph.size, heads: migrations.graph.realHeads },
-    "fleetway started",
-  );
+    queue.on("error", (error) => {
+      logger.warn({ err: error }, "queue connection error");
+    });
+    started.push(() => queue.close());
+    await queue.waitUntilReady();
+    const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix);
+    started.push(() => webhookQueue.close());
+    webhookQueue.on("error", (error) => {
+      logger.warn({ err: error }, "webhook queue connection error");
+    });
+    await webhookQueue.waitUntilReady();
+    const events = new JobEventPublisher(webhookQueue, logger.child({ component: "webhooks" }));
+    const webhookPolicy = parseAllowList(config.webhooks.allow);
+    const secretBox = createSecretBox(config.encryptionKey);
+    const metrics = createServiceMetrics(pool, queue);
+    const workerId = `${hostname()}:${process.pid}`;
 
-  let stopping: Promise<void> | null = null;
-  return {
-    app,
-    worker,
-    pool,
-    queue,
-    url,
-    stop() {
-      stopping ??= (async () => {
-        logger.info("shutting down");
-        // Requests waiting for a job answer now, so closing the server does not wait for them.
-        await jobEnds.stop();
-        await app?.close();
-        await worker?.close(config.shutdownGraceMs);
-        await webhookWorker?.close();
-        await coordinator.stop();
-        await reconciler.stop();
-        await queue.close();
-        await webhookQueue.close();
-        await pool.end();
-        logger.info("stopped");
-      })();
-      return stopping;
-    },
-  };
+    // Before the worker, which nudges it whenever a rollout's job finishes, and the API, which
+    // nudges it when a rollout was created, resumed or retried.
+    const coordinator = startRolloutCoordinator(
+      { pool, migrations, queue, logger, secretBox, events },
+      { tickMs: config.rolloutTickMs },
+      logger.child({ component: "rollouts" }),
+    );
+    started.push(() => coordinator.stop());
+    const worker =
+      mode === "api"
+        ? null
+        : startMigrationWorker(
+            {
+              pool,
+              migrations,
+              secretBox,
+              logger: logger.child({ component: "worker" }),
+              migration: config.migration,
+              heartbeatMs: config.reconciler.heartbeatMs,
+              workerId,
+              events,
+              onJobFinished: (job) => {
+                coordinator.nudge(job.rolloutId ?? undefined);
+              },
+              onStepCommitted: (direction, seconds) => {
+                metrics.stepDuration.observe({ direction }, seconds);
+              },
+            },
+            {
+              redisUrl: config.redisUrl,
+              prefix: config.queuePrefix,
+              concurrency: config.worker.concurrency,
+              backoffMs: config.worker.backoffMs,
+              backoffMaxMs: config.worker.backoffMaxMs,
+              staleMs: config.reconciler.staleMs,
+              tenantConnectionIdleMs: config.worker.tenantConnectionIdleMs,
+            },
+          );
+    if (worker !== null) started.push(() => worker.close(config.shutdownGraceMs));
+    const webhookWorker =
+      mode === "api"
+        ? null
+        : startWebhookWorker(
+            {
+              pool,
+              secretBox,
+              logger: logger.child({ component: "webhooks" }),
+              policy: webhookPolicy,
+              timeoutMs: config.webhooks.timeoutMs,
+              schedule: config.webhooks.retryScheduleMs,
+              callbackSecret: config.webhooks.callbackSecret,
+            },
+            webhookQueue,
+            {
+              redisUrl: config.redisUrl,
+              prefix: config.queuePrefix,
+              concurrency: config.webhooks.concurrency,
+            },
+          );
+    if (webhookWorker !== null) started.push(() => webhookWorker.close());
+    const reconciler = startReconciler(
+      pool,
+      queue,
+      webhookQueue,
+      config.reconciler,
+      logger.child({ component: "reconciler" }),
+    );
+    started.push(() => reconciler.stop());
+
+    let app: FastifyInstance | null = null;
+    let url: string | null = null;
+    const jobEnds = new JobEndListener(
+      config.controlDatabaseUrl,
+      logger.child({ component: "job-ends" }),
+    );
+    if (mode !== "worker") {
+      app = await buildApp({
+        pool,
+        migrations,
+        queue,
+        secretBox,
+        logger,
+        apiKeys: config.apiKeys,
+        bodyLimit: config.http.bodyLimit,
+        rateLimitPerMinute: config.http.rateLimitPerMinute,
+        metricsRegistry: metrics.registry,
+        events,
+        jobEnds,
+        webhookQueue,
+        webhookPolicy,
+        webhookRotationGraceMs: config.webhooks.rotationGraceMs,
+        provisionAdminUrl: config.provisionAdminUrl,
+        onRolloutRunnable: (rolloutId) => {
+          coordinator.nudge(rolloutId);
+        },
+      });
+      const listening = app;
+      started.push(() => listening.close());
+      url = await app.listen({ port: config.http.port, host: config.http.host });
+      // Requests that wait before it listens are woken once it does (JobEndListener).
+      jobEnds.start();
+    }
+    logger.info(
+      { mode, url, migrations: migrations.graph.size, heads: migrations.graph.realHeads },
+      "fleetway started",
+    );
+
+    let stopping: Promise<void> | null = null;
+    return {
+      app,
+      worker,
+      pool,
+      queue,
+      url,
+      stop() {
+        stopping ??= (async () => {
+          logger.info("shutting down");
+          // Requests waiting for a job answer now, so closing the server does not wait for them.
+          await jobEnds.stop();
+          await app?.close();
+          await worker?.close(config.shutdownGraceMs);
+          await webhookWorker?.close();
+          await coordinator.stop();
+          await reconciler.stop();
+          await queue.close();
+          await webhookQueue.close();
+          await pool.end();
+          logger.info("stopped");
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    for (const stop of started.reverse()) {
+      await stop().catch((cleanupError: unknown) => {
+        logger.warn({ err: cleanupError }, "stopping after a failed start");
+      });
+    }
+    throw error;
+  }
 }

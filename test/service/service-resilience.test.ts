@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { CONTROL_MIGRATIONS_DIR } from "../../src/control/control-db.js";
@@ -237,5 +238,56 @@ describe("service resilience", () => {
       await second.close();
       await first.close().catch(() => undefined);
     }
+  });
+});
+
+describe("service start-up failing after the workers started", () => {
+  let blocker: Server;
+  let port: number;
+  let controlDb: TestDatabase;
+  const prefix = testQueuePrefix();
+  before(async () => {
+    blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    port = (blocker.address() as AddressInfo).port;
+    controlDb = await createTestDatabase();
+  });
+  after(async () => {
+    await new Promise((resolve) => blocker.close(resolve));
+    await controlDb.drop();
+    await deleteQueueKeys(prefix);
+  });
+
+  it("serve on a port in use reports it and exits, instead of staying up as a headless worker", async () => {
+    const child = spawn(process.execPath, [binary, "serve"], {
+      env: {
+        ...process.env,
+        ...serviceEnv(controlDb.url, prefix),
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exit = await new Promise<number | null | "still running">((resolve) => {
+      const timer = setTimeout(() => {
+        resolve("still running");
+      }, 20_000);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    if (exit === "still running") {
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.once("exit", resolve));
+    }
+    assert.match(stderr, /EADDRINUSE/);
+    assert.notEqual(exit, "still running", "it reported the error but kept running");
+    assert.notEqual(exit, 0);
   });
 });
