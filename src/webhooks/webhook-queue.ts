@@ -35,6 +35,31 @@ export async function enqueueDelivery(
   );
 }
 
+/**
+ * Queues an attempt to run now (a redelivery). An entry with its id may already exist: delayed
+ * (a retry scheduled hours away, which a plain add would leave in place), or finished and kept
+ * (a failed entry, which would swallow the add). The first is promoted, the second replaced; one
+ * already waiting or running is left to run.
+ */
+export async function enqueueDeliveryNow(
+  queue: WebhookQueue,
+  deliveryId: string,
+  attempt: number,
+): Promise<void> {
+  const existing = await queue.getJob(attemptJobId(deliveryId, attempt));
+  if (existing !== undefined) {
+    const state = await existing.getState();
+    if (state === "delayed") {
+      // It may have come due between the two calls; then it is waiting, which is what we want.
+      await existing.promote().catch(() => undefined);
+      return;
+    }
+    if (state === "completed" || state === "failed") await existing.remove();
+    else if (state !== "unknown") return;
+  }
+  await enqueueDelivery(queue, deliveryId, attempt);
+}
+
 export function attemptJobId(deliveryId: string, attempt: number): string {
   return `${deliveryId}-a${attempt}`;
 }

@@ -306,3 +306,62 @@ describe("webhooks", () => {
     assert.match(String(error?.message), /loopback, private, link-local or metadata/);
   });
 });
+
+describe("webhooks: redeliver while the next attempt is scheduled far ahead", () => {
+  let svc: TestService;
+  let receiver: Receiver;
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    revisions = await revisionDir([tableRevision("rd1")]);
+    receiver = await startReceiver();
+    tenantDb = await createTestDatabase();
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      // The first attempt fails; the second is an hour away.
+      env: { FLEETWAY_WEBHOOK_ALLOW: "127.0.0.1", FLEETWAY_WEBHOOK_RETRY_SCHEDULE: "0,1h" },
+    });
+  });
+  after(async () => {
+    await svc.close();
+    await receiver.close();
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+
+  it("sends it now, not when the scheduled attempt comes due", async () => {
+    receiver.script("/later", [{ status: 500 }, { status: 200 }]);
+    const subscribed = await svc
+      .http()
+      .post("/v1/webhooks")
+      .set("authorization", svc.auth("admin"))
+      .send({ url: `${receiver.url}/later`, eventTypes: ["job.succeeded"] });
+    assert.equal(subscribed.status, 201, subscribed.text);
+    const subscriptionId = subscribed.body.subscription.id as string;
+    const tenant = await svc
+      .http()
+      .post("/v1/tenants")
+      .set("authorization", svc.auth("write"))
+      .send({ id: "rd", name: "rd", databaseUrl: tenantDb.url, schema: "rd", migrateTo: "head" });
+    assert.equal(tenant.status, 201, tenant.text);
+    assert.equal((await waitForJob(svc, tenant.body.job.id as string)).state, "succeeded");
+    await receiver.waitFor(1, "/later");
+    let deliveryId: string | undefined;
+    for (let i = 0; i < 200 && deliveryId === undefined; i++) {
+      const list = await svc
+        .http()
+        .get(`/v1/webhooks/${subscriptionId}/deliveries`)
+        .set("authorization", svc.auth("read"));
+      const delivery = list.body.items[0] as { id: string; attempts: number } | undefined;
+      if (delivery?.attempts === 1) deliveryId = delivery.id;
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(deliveryId, "the failed first attempt was recorded");
+    const redeliver = await svc
+      .http()
+      .post(`/v1/deliveries/${deliveryId}/redeliver`)
+      .set("authorization", svc.auth("write"));
+    assert.equal(redeliver.status, 202, redeliver.text);
+    await receiver.waitFor(2, "/later", 5_000);
+  });
+});

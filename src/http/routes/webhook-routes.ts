@@ -20,7 +20,7 @@ import {
 } from "../../control/webhook-store.js";
 import { WEBHOOK_EVENT_TYPES } from "../../webhooks/job-event-publisher.js";
 import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
-import { enqueueDelivery } from "../../webhooks/webhook-queue.js";
+import { enqueueDeliveryNow } from "../../webhooks/webhook-queue.js";
 import { generateWebhookSecret } from "../../webhooks/webhook-secret.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf } from "../schemas/common-schemas.js";
@@ -324,7 +324,7 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
       const existing = await getDelivery(pool, request.params.id);
       if (existing === null) throw deliveryNotFound(request.params.id);
       const delivery = await resetForRedelivery(pool, existing.id);
-      await enqueueDelivery(deps.webhookQueue, delivery.id, delivery.attempts + 1);
+      await enqueueDeliveryNow(deps.webhookQueue, delivery.id, delivery.attempts + 1);
       return reply
         .status(202)
         .header("location", `/v1/deliveries/${delivery.id}`)
