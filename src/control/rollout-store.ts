@@ -393,7 +393,12 @@ export interface PendingTenant {
   readonly heads: string[] | null;
 }
 
-/** The next tenants of a wave to launch, in order, with the heads last seen on them. */
+/**
+ * The next tenants of a wave to launch, in order, with the heads last seen on them. Tenants busy
+ * with another job (a manual one, another rollout's) are passed over, so they do not hold the
+ * rollout's free slots until the tick; they come back in their place once free. (The job's insert
+ * still refuses a tenant that became busy since: TENANT_BUSY.)
+ */
 export async function nextPendingTenants(
   db: Queryable,
   rolloutId: string,
@@ -404,6 +409,8 @@ export async function nextPendingTenants(
     `SELECT rt.tenant_id, t.id IS NOT NULL AS exists, t.heads
        FROM rollout_tenants rt LEFT JOIN tenants t ON t.id = rt.tenant_id
       WHERE rt.rollout_id = $1 AND rt.wave = $2 AND rt.state = 'pending'
+        AND NOT EXISTS (SELECT 1 FROM jobs j
+                         WHERE j.tenant_id = rt.tenant_id AND j.state IN ('queued', 'running'))
       ORDER BY rt.position LIMIT $3`,
     [rolloutId, wave, limit],
   );

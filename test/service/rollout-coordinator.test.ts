@@ -638,4 +638,44 @@ describe("rollout coordinator: one pass", () => {
     );
     assert.deepEqual(rows[0], { state: "failed", code: "TENANT_NOT_FOUND" });
   });
+  it("launches the next free tenant when the first pending one is busy with a job outside the rollout", async () => {
+    for (const id of ["b1", "b2", "b3"]) {
+      await insertTenant(control.pool, {
+        id,
+        name: id,
+        tags: ["busy"],
+        databaseUrlSealed: "sealed-url",
+        databaseUrlMasked: "postgres://db/x",
+        schema: id,
+      });
+    }
+    const { job: manual } = await insertJob(
+      control.pool,
+      { tenantId: "b1", operation: "upgrade", target: "head", transactionMode: "per-revision" },
+      {},
+    );
+    const r = await insertRollout(control.pool, {
+      target: "head",
+      selector: { tags: ["busy"] },
+      waves: [{ percent: 100 }],
+      maxParallel: 1,
+      failureThreshold: { count: 0 },
+      callbackUrl: null,
+      callbackUrlSealed: null,
+    });
+    const states = async (): Promise<Record<string, string>> => {
+      const { rows } = await control.pool.query<{ tenant_id: string; state: string }>(
+        "SELECT tenant_id, state FROM rollout_tenants WHERE rollout_id = $1 ORDER BY tenant_id",
+        [r.id],
+      );
+      return Object.fromEntries(rows.map((row) => [row.tenant_id, row.state]));
+    };
+    await advanceRollouts(deps, [r.id]);
+    assert.deepEqual(await states(), { b1: "pending", b2: "active", b3: "pending" });
+    // b1's own job ends: it comes next, before b3, as its place in the rollout says.
+    await endJob(manual.id, "succeeded");
+    await finishJobOf("b2");
+    await advanceRollouts(deps, [r.id]);
+    assert.deepEqual(await states(), { b1: "active", b2: "succeeded", b3: "pending" });
+  });
 });
