@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { loadMigrations, type Migrations } from "../../src/engine/load-migrations.js";
 import { migrate } from "../../src/engine/migrate.js";
+import { planMigration } from "../../src/engine/plan/plan-migration.js";
+import { renderOfflineSql } from "../../src/engine/plan/render-offline-sql.js";
 import { readCurrentHeads } from "../../src/engine/runner/run-migration.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { topDown } from "../../src/cli/commands/inspect-commands.js";
@@ -48,6 +50,18 @@ describe("example migration set", () => {
       revisions.every((r) => r.downgrade !== null),
       "every revision reversible",
     );
+  });
+
+  it("offline SQL keeps CREATE INDEX CONCURRENTLY outside a transaction, and refuses `all` mode as the runner does", () => {
+    const plan = planMigration(migrations.graph, { operation: "upgrade", target: "head" }, []);
+    const sql = renderOfflineSql(plan, migrations.graph);
+    const concurrently = sql.indexOf("CREATE INDEX CONCURRENTLY");
+    assert.ok(concurrently > 0);
+    const before = sql.slice(0, concurrently);
+    assert.ok(before.lastIndexOf("COMMIT;") > before.lastIndexOf("BEGIN;"), "not inside BEGIN");
+    assert.throws(() => renderOfflineSql(plan, migrations.graph, { transactionMode: "all" }), {
+      code: "NON_TRANSACTIONAL_IN_ALL_MODE",
+    });
   });
 
   it("round trip: upgrade head, downgrade -1, upgrade +1", async () => {

@@ -4,6 +4,7 @@ import type { MigrationBody, RevisionScript } from "../script/revision-script.js
 import { quoteIdent, quoteLiteral } from "../runner/sql-identifiers.js";
 import { createVersionTableSql } from "../runner/version-table.js";
 import type { HeadChange, MigrationPlan, PlanStep } from "./migration-plan.js";
+import { refuseNonTransactionalInAllMode } from "./refuse-non-transactional.js";
 
 export interface OfflineSqlOptions {
   readonly schema?: string;
@@ -26,6 +27,7 @@ export function renderOfflineSql(
   const versionTable = options.versionTable ?? "fleetway_version";
   const table = quoteIdent(versionTable);
   const all = options.transactionMode === "all";
+  if (all) refuseNonTransactionalInAllMode(plan.steps, (id) => graph.get(id));
   const out: string[] = [
     `-- Fleetway offline SQL: ${plan.operation} ${plan.target} from ${formatHeads(plan.fromHeads)} to ${formatHeads(plan.toHeads)}`,
     "",

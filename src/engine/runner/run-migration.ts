@@ -1,4 +1,4 @@
-import { ErrorCode, FleetwayError } from "../errors.js";
+import { refuseNonTransactionalInAllMode } from "../plan/refuse-non-transactional.js";
 import { acquireAdvisoryLock, advisoryLockKey } from "./advisory-lock.js";
 import { abortableSleep } from "./backoff.js";
 import { cancelledError, cancelOnAbort } from "./cancellation.js";
@@ -131,25 +131,10 @@ async function runLocked(
       }
     }
   }
-  if (session.transactionMode === "all") refuseNonTransactional(plan.steps, options);
+  if (session.transactionMode === "all")
+    refuseNonTransactionalInAllMode(plan.steps, options.scripts);
   const steps = await runSteps(session, plan, options.scripts);
   return { plan, fromHeads, toHeads: plan.toHeads, steps };
-}
-
-function refuseNonTransactional(
-  steps: RunResult["plan"]["steps"],
-  options: RunMigrationOptions,
-): void {
-  const offending = steps
-    .filter((s) => s.kind === "revision")
-    .map((s) => options.scripts(s.revision))
-    .filter((script) => !script.transactional);
-  if (offending.length === 0) return;
-  throw new FleetwayError(
-    ErrorCode.NON_TRANSACTIONAL_IN_ALL_MODE,
-    `Transaction mode 'all' cannot run non-transactional revisions: ${offending.map((s) => s.id).join(", ")}`,
-    { revisions: offending.map((s) => s.id) },
-  );
 }
 
 /**
