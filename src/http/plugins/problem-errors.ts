@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
-import { statusOf } from "../error-status.js";
+import { ERROR_STATUS, statusOf } from "../error-status.js";
 import { problem, sendProblem } from "../problem.js";
 
 /**
@@ -11,7 +11,9 @@ import { problem, sendProblem } from "../problem.js";
 export function registerProblemErrors(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | FleetwayError | Error, request, reply) => {
     const instance = request.url.split("?")[0];
-    if (error instanceof FleetwayError) {
+    // A code without a status in ERROR_STATUS is one no route means to answer with (a runner
+    // error reaching a route): a 500 like any other, its message and data only in the log.
+    if (error instanceof FleetwayError && error.code in ERROR_STATUS) {
       const status = statusOf(error.code);
       if (status >= 500) request.log.warn({ err: error }, "request failed");
       return sendProblem(reply, problem(status, error.code, error.message, error.data, instance));
