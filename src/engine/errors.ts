@@ -65,6 +65,8 @@ export const ErrorCode = {
   PROVISIONING_DISABLED: "PROVISIONING_DISABLED",
   PROVISIONING_FAILED: "PROVISIONING_FAILED",
   NOT_PROVISIONED: "NOT_PROVISIONED",
+  // the database or schema exists but does not carry Fleetway's mark for this tenant
+  PROVISIONING_CONFLICT: "PROVISIONING_CONFLICT",
   INTERNAL_ERROR: "INTERNAL_ERROR",
 } as const;
 

@@ -21,6 +21,7 @@ export const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.PROVISIONING_DISABLED]: 422,
   [ErrorCode.NOT_PROVISIONED]: 422,
   [ErrorCode.PROVISIONING_FAILED]: 502,
+  [ErrorCode.PROVISIONING_CONFLICT]: 409,
   [ErrorCode.WEBHOOK_URL_FORBIDDEN]: 422,
   [ErrorCode.TENANT_EXISTS]: 409,
   [ErrorCode.TENANT_BUSY]: 409,

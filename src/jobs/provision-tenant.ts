@@ -1,11 +1,12 @@
+import type pg from "pg";
 import { connect, sqlStateOf } from "../engine/runner/connect.js";
-import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { ErrorCode, FleetwayError, isFleetwayError } from "../engine/errors.js";
+import { quoteIdent, quoteLiteral } from "../engine/runner/sql-identifiers.js";
 import type { Provisioned } from "../control/tenant-store.js";
 
 const DUPLICATE_DATABASE = "42P04";
+const DUPLICATE_SCHEMA = "42P06";
 const UNIQUE_VIOLATION = "23505";
-
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 export function provisioningDisabled(): FleetwayError {
   return new FleetwayError(
@@ -22,54 +23,161 @@ export function provisionedDatabaseUrl(adminUrl: string, database: string): stri
 }
 
 /**
- * Creates the tenant's database through the admin connection. Already existing is fine: a retried
- * sign-up (same Idempotency-Key, or a client retrying after a timeout) must not fail on it.
+ * The comment Fleetway puts on a database or schema it creates for a tenant. A name alone proves
+ * nothing (it may be another tenant's database, or `public`): only what carries this tenant's mark
+ * is accepted again (a retried sign-up) and only that is ever dropped.
  */
-export async function createTenantDatabase(adminUrl: string, database: string): Promise<void> {
-  const client = await connect(adminUrl, "fleetway-provision");
-  try {
-    await client.query(`CREATE DATABASE ${quoteIdent(database)}`);
-  } catch (error) {
-    const state = sqlStateOf(error);
-    if (state !== DUPLICATE_DATABASE && state !== UNIQUE_VIOLATION) throw provisioningFailed(error);
-  } finally {
-    await client.end();
-  }
+export function provisionMark(tenantId: string): string {
+  return `fleetway:tenant:${tenantId}`;
 }
 
-/** Creates the tenant's schema in its database (with the tenant's own connection string). */
-export async function createTenantSchema(databaseUrl: string, schema: string): Promise<void> {
-  const client = await connect(databaseUrl, "fleetway-provision");
-  try {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-  } catch (error) {
-    throw provisioningFailed(error);
-  } finally {
-    await client.end();
-  }
+/**
+ * Creates the tenant's database through the admin connection and marks it as the tenant's. An
+ * existing one is accepted only with this tenant's mark: a retried sign-up (same Idempotency-Key,
+ * or a client retrying after a timeout) must not fail on the database its first attempt created,
+ * and nobody may claim, and later drop, a database Fleetway did not create for them.
+ * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark
+ */
+export async function createTenantDatabase(
+  adminUrl: string,
+  database: string,
+  tenantId: string,
+): Promise<void> {
+  const target = { database };
+  await withClient(adminUrl, async (client) => {
+    try {
+      await client.query(`CREATE DATABASE ${quoteIdent(database)}`);
+    } catch (error) {
+      const state = sqlStateOf(error);
+      if (state !== DUPLICATE_DATABASE && state !== UNIQUE_VIOLATION) throw error;
+      await requireMark(client, target, tenantId, "claim");
+      return;
+    }
+    // CREATE DATABASE cannot run in a transaction, so the mark follows at once. A crash in
+    // between leaves an unmarked database, which a retry refuses (409) rather than claims: the
+    // safe side, since an unmarked database is never dropped either.
+    await client.query(
+      `COMMENT ON DATABASE ${quoteIdent(database)} IS ${quoteLiteral(provisionMark(tenantId))}`,
+    );
+  });
 }
 
-/** Drops exactly what was provisioned: the database (sessions are closed) or the schema. */
+/**
+ * Creates the tenant's schema in its database (with the tenant's own connection string), marked
+ * as the tenant's in the same transaction, so a schema Fleetway created is never without its mark.
+ * An existing schema is accepted only with this tenant's mark (see {@link createTenantDatabase}).
+ * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark
+ */
+export async function createTenantSchema(
+  databaseUrl: string,
+  schema: string,
+  tenantId: string,
+): Promise<void> {
+  const target = { schema };
+  await withClient(databaseUrl, async (client) => {
+    try {
+      await client.query("BEGIN");
+      await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+      await client.query(
+        `COMMENT ON SCHEMA ${quoteIdent(schema)} IS ${quoteLiteral(provisionMark(tenantId))}`,
+      );
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK");
+      const state = sqlStateOf(error);
+      if (state !== DUPLICATE_SCHEMA && state !== UNIQUE_VIOLATION) throw error;
+      await requireMark(client, target, tenantId, "claim");
+    }
+  });
+}
+
+/**
+ * Refuses (PROVISIONING_CONFLICT) when what was provisioned for the tenant exists without its
+ * mark: then Fleetway cannot tell that it created it, so it does not drop it. Gone already is fine.
+ */
+export async function checkProvisionedMark(
+  adminUrl: string | null,
+  databaseUrl: string,
+  tenantId: string,
+  provisioned: Provisioned,
+): Promise<void> {
+  await withProvisionedClient(adminUrl, databaseUrl, provisioned, (client) =>
+    requireMark(client, provisioned, tenantId, "drop"),
+  );
+}
+
+/**
+ * Drops exactly what was provisioned, the database (sessions are closed) or the schema, after
+ * checking its mark again on the same connection: the mark, not the tenant's record, is what
+ * says Fleetway created it.
+ * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark
+ */
 export async function dropProvisioned(
   adminUrl: string | null,
   databaseUrl: string,
+  tenantId: string,
   provisioned: Provisioned,
 ): Promise<void> {
-  if ("database" in provisioned) {
-    if (adminUrl === null) throw provisioningDisabled();
-    const client = await connect(adminUrl, "fleetway-provision");
-    try {
-      await client.query(
-        `DROP DATABASE IF EXISTS ${quoteIdent(provisioned.database)} WITH (FORCE)`,
-      );
-    } finally {
-      await client.end();
-    }
-    return;
-  }
-  const client = await connect(databaseUrl, "fleetway-provision");
+  await withProvisionedClient(adminUrl, databaseUrl, provisioned, async (client) => {
+    if (!(await requireMark(client, provisioned, tenantId, "drop"))) return;
+    await client.query(
+      "database" in provisioned
+        ? `DROP DATABASE IF EXISTS ${quoteIdent(provisioned.database)} WITH (FORCE)`
+        : `DROP SCHEMA IF EXISTS ${quoteIdent(provisioned.schema)} CASCADE`,
+    );
+  });
+}
+
+/**
+ * True when the database or schema exists with this tenant's mark, false when it does not exist.
+ * @throws FleetwayError PROVISIONING_CONFLICT when it exists with another mark or none
+ */
+async function requireMark(
+  client: pg.Client,
+  target: Provisioned,
+  tenantId: string,
+  purpose: "claim" | "drop",
+): Promise<boolean> {
+  const { rows } = await client.query<{ mark: string | null }>(
+    "database" in target
+      ? "SELECT shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname = $1"
+      : "SELECT obj_description(oid, 'pg_namespace') AS mark FROM pg_namespace WHERE nspname = $1",
+    ["database" in target ? target.database : target.schema],
+  );
+  const [row] = rows;
+  if (row === undefined) return false;
+  if (row.mark === provisionMark(tenantId)) return true;
+  const what = "database" in target ? `Database '${target.database}'` : `Schema '${target.schema}'`;
+  throw new FleetwayError(
+    ErrorCode.PROVISIONING_CONFLICT,
+    purpose === "claim"
+      ? `${what} already exists and was not created by Fleetway for tenant '${tenantId}'; ` +
+          "register an existing database with databaseUrl (and schema) instead of provision"
+      : `${what} does not carry Fleetway's mark for tenant '${tenantId}', so Fleetway cannot ` +
+          "tell it created it: not dropped and the tenant is kept (DELETE without drop forgets it)",
+    { tenantId, ...target },
+  );
+}
+
+/** A database is dropped through the admin connection, a schema through the tenant's own. */
+async function withProvisionedClient<T>(
+  adminUrl: string | null,
+  databaseUrl: string,
+  provisioned: Provisioned,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  if (!("database" in provisioned)) return withClient(databaseUrl, fn);
+  if (adminUrl === null) throw provisioningDisabled();
+  return withClient(adminUrl, fn);
+}
+
+/** One short-lived connection; SQL errors become PROVISIONING_FAILED, Fleetway's own pass through. */
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(url, "fleetway-provision");
   try {
-    await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(provisioned.schema)} CASCADE`);
+    return await fn(client);
+  } catch (error) {
+    throw isFleetwayError(error) ? error : provisioningFailed(error);
   } finally {
     await client.end();
   }

@@ -11,6 +11,16 @@ import { startReceiver, type Receiver } from "../support/webhook-receiver.js";
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 async function databaseExists(name: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
   await client.connect();
@@ -29,6 +39,7 @@ describe("tenant provisioning", () => {
   let tenantDb: TestDatabase;
   let revisions: RevisionDir;
   const database = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const retryDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
 
   before(async () => {
     revisions = await revisionDir([tableRevision("v1"), tableRevision("v2", ["v1"])]);
@@ -46,7 +57,9 @@ describe("tenant provisioning", () => {
     await revisions.remove();
     const admin = new pg.Client({ connectionString: ADMIN_URL });
     await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    for (const name of [database, retryDatabase]) {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
     await admin.end();
   });
 
@@ -155,5 +168,96 @@ describe("tenant provisioning", () => {
       1,
       "without drop nothing is dropped",
     );
+  });
+
+  const signUp = (body: object) =>
+    svc.http().post("/v1/tenants").set("authorization", svc.auth("write")).send(body);
+  const dropTenant = (id: string) =>
+    svc.http().delete(`/v1/tenants/${id}?drop=true`).set("authorization", svc.auth("admin"));
+  const schemaExists = async (schema: string): Promise<boolean> =>
+    (await tenantDb.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema])).rowCount ===
+    1;
+
+  it("refuses a database that exists and that it did not create, so drop=true can never drop it", async () => {
+    await tenantDb.query("CREATE TABLE precious (id int)");
+    const claimed = await signUp({
+      id: "claimer",
+      name: "Claimer",
+      provision: { database: true, name: tenantDb.name },
+    });
+    assert.equal(claimed.status, 409, claimed.text);
+    assert.equal(claimed.body.code, "PROVISIONING_CONFLICT");
+    assert.equal(
+      (await svc.http().get("/v1/tenants/claimer").set("authorization", svc.auth("read"))).status,
+      404,
+    );
+    assert.ok(await databaseExists(tenantDb.name));
+  });
+
+  it("refuses a schema that exists and that it did not create (public, or anyone's)", async () => {
+    await tenantDb.query("CREATE SCHEMA theirs; CREATE TABLE theirs.precious (id int)");
+    for (const schema of ["public", "theirs"]) {
+      const claimed = await signUp({
+        id: `claim-${schema}`,
+        name: "Claimer",
+        databaseUrl: tenantDb.url,
+        schema,
+        provision: { schema: true },
+      });
+      assert.equal(claimed.status, 409, claimed.text);
+      assert.equal(claimed.body.code, "PROVISIONING_CONFLICT");
+      assert.ok(await schemaExists(schema));
+    }
+  });
+
+  it("accepts what it created for the same tenant again (a retried sign-up), nobody else's", async () => {
+    const body = {
+      id: "retryco",
+      name: "RetryCo",
+      provision: { database: true, name: retryDatabase },
+    };
+    assert.equal((await signUp(body)).status, 201);
+    // Forgotten without drop, its database stays: as after a sign-up whose tenant was never recorded.
+    const forgotten = await svc
+      .http()
+      .delete("/v1/tenants/retryco")
+      .set("authorization", svc.auth("write"));
+    assert.equal(forgotten.status, 204);
+    const other = await signUp({ ...body, id: "otherco" });
+    assert.equal(other.status, 409, other.text);
+    assert.equal(other.body.code, "PROVISIONING_CONFLICT");
+    const again = await signUp(body);
+    assert.equal(again.status, 201, again.text);
+    assert.deepEqual(again.body.tenant.provisioned, { database: retryDatabase });
+    assert.equal((await dropTenant("retryco")).status, 204);
+    assert.equal(await databaseExists(retryDatabase), false);
+  });
+
+  it("drop=true refuses a database or schema that lost its mark, and keeps the tenant", async () => {
+    const db = await signUp({
+      id: "unmarked-db",
+      name: "U",
+      provision: { database: true, name: retryDatabase },
+    });
+    assert.equal(db.status, 201, db.text);
+    const schema = await signUp({
+      id: "unmarked-schema",
+      name: "U",
+      databaseUrl: tenantDb.url,
+      provision: { schema: true },
+    });
+    assert.equal(schema.status, 201, schema.text);
+    await adminQuery(`COMMENT ON DATABASE "${retryDatabase}" IS NULL`);
+    await tenantDb.query(`COMMENT ON SCHEMA "unmarked-schema" IS 'someone else''s now'`);
+
+    for (const id of ["unmarked-db", "unmarked-schema"]) {
+      const refused = await dropTenant(id);
+      assert.equal(refused.status, 409, refused.text);
+      assert.equal(refused.body.code, "PROVISIONING_CONFLICT");
+      const kept = await svc.http().get(`/v1/tenants/${id}`).set("authorization", svc.auth("read"));
+      assert.equal(kept.status, 200);
+    }
+    assert.ok(await databaseExists(retryDatabase));
+    assert.ok(await schemaExists("unmarked-schema"));
   });
 });

@@ -14,6 +14,7 @@ import {
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import { redactConnectionString } from "../../engine/runner/connect.js";
 import {
+  checkProvisionedMark,
   createTenantDatabase,
   createTenantSchema,
   dropProvisioned,
@@ -169,7 +170,8 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         summary: "Forget a tenant (refused while a job is active)",
         description:
           "Without drop its database is not touched. drop=true (admin scope) also drops what Fleetway " +
-          "provisioned for it (its database or schema), and only that.",
+          "provisioned for it (its database or schema), and only that: what still carries the mark " +
+          "Fleetway put on it when it created it (refused with 409 PROVISIONING_CONFLICT otherwise).",
         params: TenantParams,
         querystring: Type.Object({ drop: Type.Optional(Type.Boolean({ default: false })) }),
         response: { 204: Type.Null(), ...ErrorResponses },
@@ -194,13 +196,12 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
             },
           );
         }
+        const databaseUrl = deps.secretBox.decrypt(tenant.databaseUrlSealed);
+        // Refused while the tenant is still registered: a drop refused later would leave it forgotten.
+        await checkProvisionedMark(deps.provisionAdminUrl, databaseUrl, id, tenant.provisioned);
         // Forget first (refused while a job runs), then drop: never a dropped database that is still registered.
         await inTransaction(pool, (tx) => deleteTenant(tx, id));
-        await dropProvisioned(
-          deps.provisionAdminUrl,
-          deps.secretBox.decrypt(tenant.databaseUrlSealed),
-          tenant.provisioned,
-        );
+        await dropProvisioned(deps.provisionAdminUrl, databaseUrl, id, tenant.provisioned);
         request.log.info(
           { tenantId: id, dropped: tenant.provisioned },
           "tenant deleted and its provisioned resources dropped",
@@ -216,7 +217,8 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
 /**
  * Where the tenant lives, creating it first when asked: `provision.database` creates a database
  * (through the admin connection) and points the tenant at it; `provision.schema` creates the
- * tenant's schema in the given database.
+ * tenant's schema in the given database. Either is marked as this tenant's (provisionMark), and an
+ * existing one is accepted only with that mark.
  */
 async function provisionFor(
   deps: AppDeps,
@@ -241,7 +243,7 @@ async function provisionFor(
   if ("database" in body.provision) {
     if (deps.provisionAdminUrl === null) throw provisioningDisabled();
     const database = body.provision.name ?? `tenant_${body.id.replace(/[^A-Za-z0-9_]/g, "_")}`;
-    await createTenantDatabase(deps.provisionAdminUrl, database);
+    await createTenantDatabase(deps.provisionAdminUrl, database, body.id);
     return {
       databaseUrl: body.databaseUrl ?? provisionedDatabaseUrl(deps.provisionAdminUrl, database),
       schema,
@@ -250,6 +252,6 @@ async function provisionFor(
   }
   const databaseUrl = body.databaseUrl ?? deps.provisionAdminUrl;
   if (databaseUrl === null) throw provisioningDisabled();
-  await createTenantSchema(databaseUrl, schema);
+  await createTenantSchema(databaseUrl, schema, body.id);
   return { databaseUrl, schema, provisioned: { schema } };
 }

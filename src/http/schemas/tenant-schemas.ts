@@ -54,7 +54,8 @@ export const CreateTenantBody = Type.Object(
         ],
         {
           description:
-            "Create the tenant's database (name default tenant_<id>) or schema first, through FLEETWAY_PROVISION_ADMIN_URL",
+            "Create the tenant's database (name default tenant_<id>) or schema first, through FLEETWAY_PROVISION_ADMIN_URL. " +
+            "An existing one is accepted only if Fleetway created it for this tenant (409 PROVISIONING_CONFLICT otherwise)",
         },
       ),
     ),
