@@ -40,6 +40,7 @@ describe("tenant provisioning", () => {
   let revisions: RevisionDir;
   const database = `fleetway_prov_${randomBytes(4).toString("hex")}`;
   const retryDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const badTargetDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
 
   before(async () => {
     revisions = await revisionDir([tableRevision("v1"), tableRevision("v2", ["v1"])]);
@@ -57,7 +58,7 @@ describe("tenant provisioning", () => {
     await revisions.remove();
     const admin = new pg.Client({ connectionString: ADMIN_URL });
     await admin.connect();
-    for (const name of [database, retryDatabase]) {
+    for (const name of [database, retryDatabase, badTargetDatabase]) {
       await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
     await admin.end();
@@ -259,5 +260,17 @@ describe("tenant provisioning", () => {
     }
     assert.ok(await databaseExists(retryDatabase));
     assert.ok(await schemaExists("unmarked-schema"));
+  });
+
+  it("validates migrateTo before creating the database", async () => {
+    const refused = await signUp({
+      id: "badtarget",
+      name: "BadTarget",
+      provision: { database: true, name: badTargetDatabase },
+      migrateTo: "nosuchrevision",
+    });
+    assert.equal(refused.status, 422, refused.text);
+    assert.equal(refused.body.code, "UNKNOWN_REVISION");
+    assert.equal(await databaseExists(badTargetDatabase), false);
   });
 });

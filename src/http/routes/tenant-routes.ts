@@ -23,6 +23,7 @@ import {
 } from "../../jobs/provision-tenant.js";
 import { scopeAllows } from "../plugins/api-key-auth.js";
 import { afterJobCommitted, createJob } from "../../jobs/submit-job.js";
+import { validateTarget } from "../../jobs/validate-target.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
 import {
@@ -235,6 +236,9 @@ async function provisionFor(
       );
     return { databaseUrl: body.databaseUrl, schema, provisioned: null };
   }
+  // Judged before anything is created: a refused target would otherwise leave the database behind.
+  if (body.migrateTo !== undefined)
+    validateTarget(deps.migrations, "upgrade", body.migrateTo, null);
   if (await getTenant(deps.pool, body.id)) {
     throw new FleetwayError(ErrorCode.TENANT_EXISTS, `Tenant '${body.id}' already exists`, {
       tenantId: body.id,
