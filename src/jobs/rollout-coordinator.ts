@@ -52,16 +52,22 @@ export async function advanceRollouts(
   for (const id of visited) {
     const launched: CreatedJob[] = [];
     const deliveries: string[] = [];
-    await inTransaction(deps.pool, async (tx) => {
-      const rollout = await lockRunningRollout(tx, id);
-      if (rollout === null) {
-        if (await isRolloutRunning(tx, id)) busy.push(id);
-        return;
-      }
-      await advanceOne(deps, tx, rollout, launched, deliveries);
-    });
-    await afterJobsCommitted(deps, launched);
-    await deps.events.enqueue(deliveries);
+    try {
+      await inTransaction(deps.pool, async (tx) => {
+        const rollout = await lockRunningRollout(tx, id);
+        if (rollout === null) {
+          if (await isRolloutRunning(tx, id)) busy.push(id);
+          return;
+        }
+        await advanceOne(deps, tx, rollout, launched, deliveries);
+      });
+      await afterJobsCommitted(deps, launched);
+      await deps.events.enqueue(deliveries);
+    } catch (error) {
+      // One rollout's failure (its pass is rolled back and tried again on the next tick or
+      // nudge) must not hold back the rollouts after it in this pass.
+      deps.logger.warn({ err: error, rolloutId: id }, "advancing a rollout failed");
+    }
   }
   return { visited, busy };
 }

@@ -678,4 +678,30 @@ describe("rollout coordinator: one pass", () => {
     await advanceRollouts(deps, [r.id]);
     assert.deepEqual(await states(), { b1: "active", b2: "succeeded", b3: "pending" });
   });
+  it("a rollout whose pass fails does not hold back the rollouts after it", async () => {
+    const { rollout: broken } = await launchedRollout("broken", ["x1"], { launch: [] });
+    const { rollout: healthy } = await launchedRollout("healthy", ["y1"], { launch: [] });
+    // Any failure of the control database inside one rollout's pass (here a trigger refusing
+    // its jobs) rolls that pass back; the next rollout must still be advanced.
+    await control.pool
+      .query(`CREATE FUNCTION refuse_broken_jobs() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN RAISE EXCEPTION 'refused'; END $$`);
+    await control.pool.query(
+      `CREATE TRIGGER refuse_broken_jobs BEFORE INSERT ON jobs FOR EACH ROW
+        WHEN (NEW.rollout_id = '${broken.id}') EXECUTE FUNCTION refuse_broken_jobs()`,
+    );
+    try {
+      await advanceRollouts(deps, [broken.id, healthy.id]);
+      const { rows } = await control.pool.query<{ tenant_id: string; state: string }>(
+        "SELECT tenant_id, state FROM rollout_tenants WHERE tenant_id IN ('x1', 'y1') ORDER BY 1",
+      );
+      assert.deepEqual(rows, [
+        { tenant_id: "x1", state: "pending" },
+        { tenant_id: "y1", state: "active" },
+      ]);
+    } finally {
+      await control.pool.query("DROP TRIGGER refuse_broken_jobs ON jobs");
+      await control.pool.query("DROP FUNCTION refuse_broken_jobs()");
+    }
+  });
 });
