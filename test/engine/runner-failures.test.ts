@@ -401,6 +401,50 @@ describe("runner: non-transactional revisions", () => {
   });
 });
 
+describe("runner: cancelling a non-transactional revision", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      tableRevision("k1"),
+      {
+        id: "k2",
+        down: ["k1"],
+        transactional: false,
+        up: "CREATE INDEX CONCURRENTLY t_k1_a ON t_k1 (id);\nCREATE INDEX CONCURRENTLY t_k1_b ON t_k1 (id);",
+        downgrade: "DROP INDEX CONCURRENTLY t_k1_b;\nDROP INDEX CONCURRENTLY t_k1_a;",
+      },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("is heard between its statements, not only while one runs", async () => {
+    // The cancel comes while no statement of the revision runs yet: PostgreSQL's cancel has nothing
+    // to cancel, so only the runner's own check before each statement can stop the revision.
+    const controller = new AbortController();
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.kind === "step-started" && event.step.kind === "revision")
+            if (event.step.revision === "k2") controller.abort();
+        },
+      }),
+      { code: "MIGRATION_CANCELLED" },
+    );
+    const { rows } = await db.query("SELECT relname FROM pg_class WHERE relname LIKE 't\\_k1\\_%'");
+    assert.deepEqual(rows, []);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["k1"]);
+  });
+});
+
 describe("runner: connection failures", () => {
   it("names the host and database but never the password", async () => {
     const revisions = await revisionDir([tableRevision("x1")]);

@@ -54,6 +54,9 @@ export async function runRevisionBody(
           });
         }
         for (const statement of statements) {
+          // PostgreSQL's cancel only reaches a running statement: one that came between two
+          // (or before the first) is heard here. What ran before stays, as after any failure.
+          session.signal.throwIfAborted();
           origin = {
             sql: statement.sql,
             line: body.line + statement.line - 1,
