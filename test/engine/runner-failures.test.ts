@@ -401,6 +401,47 @@ describe("runner: non-transactional revisions", () => {
   });
 });
 
+describe("runner: an INVALID index on a table outside the tenant's schema", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  const revision = (id: string) => ({
+    id,
+    transactional: false,
+    // PostgreSQL puts an index in its table's schema; the index name cannot be qualified.
+    up: 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS shared_v_key ON "Shared".t (v);',
+    downgrade: 'DROP INDEX CONCURRENTLY "Shared".shared_v_key;',
+  });
+  before(async () => {
+    db = await createTestDatabase();
+    await db.query('CREATE SCHEMA "Shared"');
+    await db.query('CREATE TABLE "Shared".t (v int); INSERT INTO "Shared".t VALUES (1), (1)');
+    revisions = await revisionDir([revision("s1")]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("is dropped before the revision runs again, in the table's schema", async () => {
+    const run = () =>
+      revisions.run({
+        connectionString: db.url,
+        schema: "tenant_a",
+        operation: "upgrade",
+        target: "head",
+      });
+    await assert.rejects(run(), { code: "MIGRATION_FAILED" });
+    await db.query('DELETE FROM "Shared".t WHERE ctid <> (SELECT min(ctid) FROM "Shared".t)');
+    // IF NOT EXISTS would keep the INVALID index and record the revision as applied.
+    await run();
+    const { rows } = await db.query(
+      `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE c.relname = 'shared_v_key'`,
+    );
+    assert.deepEqual(rows, [{ valid: true }]);
+  });
+});
+
 describe("runner: cancelling a non-transactional revision", () => {
   let db: TestDatabase;
   let revisions: RevisionDir;

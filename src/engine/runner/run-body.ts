@@ -45,7 +45,7 @@ export async function runRevisionBody(
           return;
         }
         const statements = splitSqlStatements(body.sql);
-        const dropped = await dropInvalidIndexesOf(session.client, statements, session.schema);
+        const dropped = await dropInvalidIndexesOf(session.client, statements);
         for (const index of dropped) {
           session.emit({
             kind: "log",
