@@ -1,6 +1,20 @@
 import { jsonbText } from "../engine/jsonb-text.js";
 import type { Queryable } from "./queryable.js";
 
+/**
+ * How long a claim stays the first request's own while it has stored no response. Well above
+ * the longest request (`GET /v1/jobs/{id}?wait=` holds up to 55 s, provisioning a tenant may take
+ * a connect timeout or two): a claim this old was abandoned, by a process that died under its
+ * request, and a retry with the key takes it over instead of answering 409 for ever.
+ */
+export const IDEMPOTENCY_LEASE_MS = 5 * 60_000;
+
+/**
+ * How long a key is remembered (Stripe's 24 hours): afterwards it may be used again for any
+ * request, and the reconciler deletes it ({@link deleteExpiredIdempotencyKeys}).
+ */
+export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60_000;
+
 export interface IdempotencyRequest {
   /** Keys are scoped per API key, so two clients cannot collide or read each other's responses. */
   readonly principal: string;
@@ -11,6 +25,18 @@ export interface IdempotencyRequest {
   readonly requestHash: string;
 }
 
+/** The request that owns a key: it stores (or releases) the key's response. */
+export interface IdempotencyOwner {
+  readonly principal: string;
+  readonly key: string;
+  /**
+   * When this request claimed the key (created_at, as PostgreSQL prints it). Storing and
+   * releasing match it, so a request outliving its lease cannot write into, or delete, the claim
+   * of the retry that took the key over.
+   */
+  readonly claimedAt: string;
+}
+
 export interface StoredResponse {
   readonly statusCode: number;
   readonly headers: Record<string, string>;
@@ -18,26 +44,62 @@ export interface StoredResponse {
 }
 
 export type IdempotencyClaim =
-  | { readonly kind: "new" }
+  | { readonly kind: "new"; readonly owner: IdempotencyOwner }
   | { readonly kind: "replay"; readonly response: StoredResponse }
   | { readonly kind: "mismatch" }
   | { readonly kind: "in-progress" };
 
+export interface IdempotencyTimes {
+  readonly leaseMs: number;
+  readonly retentionMs: number;
+}
+
+const TIMES: IdempotencyTimes = Object.freeze({
+  leaseMs: IDEMPOTENCY_LEASE_MS,
+  retentionMs: IDEMPOTENCY_RETENTION_MS,
+});
+
 /**
- * Claims a key for a request. The INSERT ... ON CONFLICT makes the first request the owner
- * atomically; later ones see its stored response, a different body (mismatch), or that it is
- * still being handled.
+ * Claims a key for a request. One INSERT ... ON CONFLICT DO UPDATE ... WHERE makes the request
+ * the owner atomically when the key is new, expired (older than the retention), or claimed by
+ * the same request longer ago than the lease and never answered: concurrent retries wait on the
+ * row lock and re-check the condition against the winner's fresh claim, so only one takes it
+ * over. Otherwise later requests see the stored response, a different body (mismatch), or that
+ * it is still being handled.
  */
 export async function claimIdempotencyKey(
   db: Queryable,
   request: IdempotencyRequest,
+  times: IdempotencyTimes = TIMES,
 ): Promise<IdempotencyClaim> {
-  const inserted = await db.query(
-    `INSERT INTO idempotency_keys (principal, key, method, path, request_hash)
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-    [request.principal, request.key, request.method, request.path, request.requestHash],
+  const claimed = await db.query<{ claimed_at: string }>(
+    `INSERT INTO idempotency_keys AS k (principal, key, method, path, request_hash)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (principal, key) DO UPDATE
+        SET method = EXCLUDED.method, path = EXCLUDED.path, request_hash = EXCLUDED.request_hash,
+            created_at = EXCLUDED.created_at, status_code = NULL, response_headers = NULL,
+            response_body = NULL
+      WHERE k.created_at < now() - $7::float8 * interval '1 millisecond'
+         OR (k.status_code IS NULL AND k.request_hash = EXCLUDED.request_hash
+             AND k.created_at < now() - $6::float8 * interval '1 millisecond')
+     RETURNING k.created_at::text AS claimed_at`,
+    [
+      request.principal,
+      request.key,
+      request.method,
+      request.path,
+      request.requestHash,
+      times.leaseMs,
+      times.retentionMs,
+    ],
   );
-  if (inserted.rowCount === 1) return { kind: "new" };
+  const owner = claimed.rows[0];
+  if (owner !== undefined) {
+    return {
+      kind: "new",
+      owner: { principal: request.principal, key: request.key, claimedAt: owner.claimed_at },
+    };
+  }
   const { rows } = await db.query<{
     request_hash: string;
     status_code: number | null;
@@ -48,7 +110,7 @@ export async function claimIdempotencyKey(
     [request.principal, request.key],
   );
   const row = rows[0];
-  if (row === undefined) return claimIdempotencyKey(db, request); // expired between the two statements
+  if (row === undefined) return claimIdempotencyKey(db, request, times); // deleted in between
   if (row.request_hash !== request.requestHash) return { kind: "mismatch" };
   if (row.status_code === null) return { kind: "in-progress" };
   return {
@@ -61,18 +123,19 @@ export async function claimIdempotencyKey(
   };
 }
 
+/** Stores the owner's response; nothing when its claim was taken over meanwhile. */
 export async function storeIdempotentResponse(
   db: Queryable,
-  principal: string,
-  key: string,
+  owner: IdempotencyOwner,
   response: StoredResponse,
 ): Promise<void> {
   await db.query(
-    `UPDATE idempotency_keys SET status_code = $3, response_headers = $4, response_body = $5::jsonb
-      WHERE principal = $1 AND key = $2`,
+    `UPDATE idempotency_keys SET status_code = $4, response_headers = $5, response_body = $6::jsonb
+      WHERE principal = $1 AND key = $2 AND created_at = $3::timestamptz AND status_code IS NULL`,
     [
-      principal,
-      key,
+      owner.principal,
+      owner.key,
+      owner.claimedAt,
       response.statusCode,
       // A refusal may echo the request's text, which may hold what jsonb refuses (NUL).
       jsonbText(response.headers),
@@ -81,14 +144,36 @@ export async function storeIdempotentResponse(
   );
 }
 
-/** Forgets a claim whose request failed on our side (5xx), so the client can retry with the key. */
-export async function releaseIdempotencyKey(
-  db: Queryable,
-  principal: string,
-  key: string,
-): Promise<void> {
+/**
+ * Forgets a claim whose request failed on our side (5xx) or whose response could not be stored,
+ * so the client can retry with the key.
+ */
+export async function releaseIdempotencyKey(db: Queryable, owner: IdempotencyOwner): Promise<void> {
   await db.query(
-    "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status_code IS NULL",
-    [principal, key],
+    `DELETE FROM idempotency_keys
+      WHERE principal = $1 AND key = $2 AND created_at = $3::timestamptz AND status_code IS NULL`,
+    [owner.principal, owner.key, owner.claimedAt],
   );
+}
+
+/**
+ * Deletes keys older than the retention, at most `limit` per call, so that a large backlog (the
+ * first pass after an upgrade) is worked off over several reconciler passes instead of in one long
+ * statement. Claiming treats an expired key as new anyway; this only keeps the table bounded.
+ *
+ * @returns how many keys it deleted
+ */
+export async function deleteExpiredIdempotencyKeys(
+  db: Queryable,
+  retentionMs: number = IDEMPOTENCY_RETENTION_MS,
+  limit = 10_000,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM idempotency_keys WHERE (principal, key) IN (
+       SELECT principal, key FROM idempotency_keys
+        WHERE created_at < now() - $1::float8 * interval '1 millisecond'
+        LIMIT $2)`,
+    [retentionMs, limit],
+  );
+  return rowCount ?? 0;
 }

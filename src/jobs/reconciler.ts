@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { listActiveJobs, requeueJob } from "../control/job-store.js";
 import { overdueDeliveries } from "../control/delivery-store.js";
+import { deleteExpiredIdempotencyKeys } from "../control/idempotency-store.js";
 import { attemptJobId, enqueueDelivery, type WebhookQueue } from "../webhooks/webhook-queue.js";
 import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
 
@@ -19,7 +20,7 @@ const LIVE_STATES = new Set(["waiting", "active", "delayed", "prioritized", "wai
  * database holds as queued or running must be in the queue. After a Redis flush or restart, or
  * when a job's BullMQ entry ended while the database still calls it active (a worker died
  * between the two writes), the job is put back. Enqueueing under the job's own id makes running
- * this from several instances at once harmless.
+ * this from several instances at once harmless. It also deletes expired Idempotency-Keys.
  *
  * @returns the ids it re-enqueued
  */
@@ -66,6 +67,9 @@ export async function reconcileOnce(
       "re-enqueued webhook deliveries missing from the queue",
     );
   }
+  // Nothing else bounds the table; a key past its retention is claimable anew already.
+  const expiredKeys = await deleteExpiredIdempotencyKeys(pool);
+  if (expiredKeys > 0) logger.debug({ count: expiredKeys }, "deleted expired idempotency keys");
   return requeued;
 }
 

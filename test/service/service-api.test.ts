@@ -197,6 +197,99 @@ describe("service API with the example migrations", () => {
     assert.equal(again.body.code, first.body.code);
   });
 
+  it("Idempotency-Key: a claim never answered is taken over once its lease has passed", async () => {
+    const body = { operation: "upgrade", target: "nosuchrev" };
+    const probe = await post("/v1/tenants/acme/jobs", body, { "idempotency-key": "lease-probe" });
+    assert.equal(probe.status, 422, probe.text);
+    // What a request leaves behind when its process dies after claiming its key: the key with
+    // the request's hash and no response; one claimed a minute ago, one six minutes ago.
+    await svc.controlDb.query(
+      `INSERT INTO idempotency_keys (principal, key, method, path, request_hash, created_at)
+       SELECT principal, k.key, method, path, request_hash, now() - k.age
+         FROM idempotency_keys,
+              (VALUES ('lease-fresh', interval '1 minute'),
+                      ('lease-abandoned', interval '6 minutes')) AS k (key, age)
+        WHERE idempotency_keys.key = 'lease-probe'`,
+    );
+    const fresh = await post("/v1/tenants/acme/jobs", body, { "idempotency-key": "lease-fresh" });
+    assert.equal(fresh.status, 409, fresh.text);
+    assert.equal(fresh.body.code, "IDEMPOTENCY_IN_PROGRESS");
+    const retry = await post("/v1/tenants/acme/jobs", body, {
+      "idempotency-key": "lease-abandoned",
+    });
+    assert.equal(retry.status, 422, retry.text);
+    assert.equal(retry.body.code, probe.body.code);
+    assert.equal(retry.headers["idempotency-replayed"], undefined, "the retry ran the request");
+    const again = await post("/v1/tenants/acme/jobs", body, {
+      "idempotency-key": "lease-abandoned",
+    });
+    assert.equal(again.headers["idempotency-replayed"], "true", "and its response was kept");
+    // Another body under an abandoned key is still another request.
+    const other = await post(
+      "/v1/tenants/acme/jobs",
+      { ...body, target: "other" },
+      { "idempotency-key": "lease-abandoned" },
+    );
+    assert.equal(other.body.code, "IDEMPOTENCY_KEY_REUSED");
+  });
+
+  it("Idempotency-Key: a response that could not be stored releases its key", async () => {
+    // The control database refuses to store this key's response (disk full, a failover...).
+    await svc.controlDb.query(
+      `CREATE FUNCTION refuse_unstorable() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'cannot store'; END $$;
+       CREATE TRIGGER refuse_unstorable BEFORE UPDATE ON idempotency_keys FOR EACH ROW
+         WHEN (NEW.key = 'unstorable' AND NEW.status_code IS NOT NULL)
+         EXECUTE FUNCTION refuse_unstorable()`,
+    );
+    const body = { operation: "upgrade", target: "nosuchrev" };
+    try {
+      const first = await post("/v1/tenants/acme/jobs", body, { "idempotency-key": "unstorable" });
+      assert.equal(first.status, 422, "the request's own response, not a 500 inviting a re-run");
+    } finally {
+      await svc.controlDb.query(
+        "DROP TRIGGER refuse_unstorable ON idempotency_keys; DROP FUNCTION refuse_unstorable()",
+      );
+    }
+    const retry = await post("/v1/tenants/acme/jobs", body, { "idempotency-key": "unstorable" });
+    assert.notEqual(retry.body.code, "IDEMPOTENCY_IN_PROGRESS", retry.text);
+    assert.equal(retry.status, 422, retry.text);
+  });
+
+  it("Idempotency-Key: keys are forgotten after their retention, and deleted", async () => {
+    const body = { operation: "upgrade", target: "nosuchrev" };
+    for (const key of ["retention-reuse", "retention-purge"]) {
+      assert.equal(
+        (await post("/v1/tenants/acme/jobs", body, { "idempotency-key": key })).status,
+        422,
+      );
+    }
+    await svc.controlDb.query(
+      `UPDATE idempotency_keys SET created_at = now() - interval '25 hours'
+        WHERE key IN ('retention-reuse', 'retention-purge')`,
+    );
+    // A day later the key is free for another request (whether or not it was deleted yet).
+    const reused = await post(
+      "/v1/tenants/acme/jobs",
+      { ...body, target: "other" },
+      { "idempotency-key": "retention-reuse" },
+    );
+    assert.equal(reused.status, 422, reused.text);
+    assert.notEqual(reused.body.code, "IDEMPOTENCY_KEY_REUSED");
+    // The reconciler (every 500 ms here) deletes expired keys, and only those.
+    const deadline = Date.now() + 10_000;
+    const remaining = async () =>
+      (
+        await svc.controlDb.query(
+          "SELECT key FROM idempotency_keys WHERE key LIKE 'retention-%' ORDER BY key",
+        )
+      ).rows.map((r) => (r as { key: string }).key);
+    while ((await remaining()).includes("retention-purge") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(await remaining(), ["retention-reuse"]);
+  });
+
   it("API keys: missing, wrong, and insufficient scope", async () => {
     const missing = await svc.http().get("/v1/tenants");
     assert.equal(missing.status, 401);

@@ -5,12 +5,14 @@ import {
   claimIdempotencyKey,
   releaseIdempotencyKey,
   storeIdempotentResponse,
+  type IdempotencyOwner,
 } from "../../control/idempotency-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    idempotencyKey: string | null;
+    /** Set while this request owns its Idempotency-Key and has still to store its response. */
+    idempotencyOwner: IdempotencyOwner | null;
   }
 }
 
@@ -21,10 +23,13 @@ const REPLAYED_HEADERS = ["location", "content-type"];
  * `Idempotency-Key` on POST: the first request with a key runs and its response is stored; a
  * retry with the same key and body gets that response again (with `Idempotency-Replayed: true`);
  * the same key with another body is refused with 422; a retry while the first is still running
- * gets 409. Keys are scoped per API key. A 5xx is not stored, so the client may retry.
+ * gets 409. Keys are scoped per API key. A 5xx is not stored, so the client may retry; nor is a
+ * response whose storing failed (the claim is released). A claim left by a request that never
+ * finished (its process died) is taken over by a retry once its lease has passed, and keys are
+ * forgotten after their retention (idempotency-store.ts).
  */
 export function registerIdempotency(app: FastifyInstance, db: Queryable): void {
-  app.decorateRequest("idempotencyKey", null);
+  app.decorateRequest("idempotencyOwner", null);
   app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== "POST") return;
     const key = request.headers["idempotency-key"];
@@ -48,7 +53,7 @@ export function registerIdempotency(app: FastifyInstance, db: Queryable): void {
     });
     switch (claim.kind) {
       case "new":
-        request.idempotencyKey = key;
+        request.idempotencyOwner = claim.owner;
         return;
       case "mismatch":
         throw new FleetwayError(
@@ -74,11 +79,16 @@ export function registerIdempotency(app: FastifyInstance, db: Queryable): void {
     }
   });
   app.addHook("onSend", async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const key = request.idempotencyKey;
-    if (key === null || request.principal === null) return payload;
-    request.idempotencyKey = null;
+    const owner = request.idempotencyOwner;
+    if (owner === null) return payload;
+    request.idempotencyOwner = null;
+    // A claim that cannot be released (the control database is down) runs out with its lease.
+    const release = (): Promise<void> =>
+      releaseIdempotencyKey(db, owner).catch((error: unknown) => {
+        request.log.warn({ err: error }, "could not release an idempotency key");
+      });
     if (reply.statusCode >= 500) {
-      await releaseIdempotencyKey(db, request.principal.name, key);
+      await release();
       return payload;
     }
     const headers: Record<string, string> = {};
@@ -94,11 +104,15 @@ export function registerIdempotency(app: FastifyInstance, db: Queryable): void {
         body = payload;
       }
     }
-    await storeIdempotentResponse(db, request.principal.name, key, {
-      statusCode: reply.statusCode,
-      headers,
-      body,
-    });
+    try {
+      await storeIdempotentResponse(db, owner, { statusCode: reply.statusCode, headers, body });
+    } catch (error) {
+      // The request's work is done: answer with its response rather than a 500 that would invite a
+      // retry to do it again. Without a stored response the key must not stay "in progress", so
+      // the claim is released.
+      request.log.warn({ err: error }, "could not store the response of an idempotent request");
+      await release();
+    }
     return payload;
   });
 }
