@@ -73,7 +73,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     expected: "32 bytes as 64 hex characters or base64",
     default: undefined,
     description:
-      "AES-256-GCM key for tenant connection strings. Required in production; a fixed development key otherwise",
+      "AES-256-GCM key for secrets at rest (connection strings, webhook secrets, idempotent replies). Required in production; a fixed dev key otherwise",
   },
   {
     env: "FLEETWAY_API_KEYS",

@@ -1,5 +1,6 @@
 import { jsonbText } from "../engine/jsonb-text.js";
 import type { Queryable } from "./queryable.js";
+import type { SecretBox } from "./secret-box.js";
 
 /**
  * How long a claim stays the first request's own while it has stored no response. Well above
@@ -69,6 +70,7 @@ const TIMES: IdempotencyTimes = Object.freeze({
  */
 export async function claimIdempotencyKey(
   db: Queryable,
+  box: SecretBox,
   request: IdempotencyRequest,
   times: IdempotencyTimes = TIMES,
 ): Promise<IdempotencyClaim> {
@@ -78,7 +80,7 @@ export async function claimIdempotencyKey(
      ON CONFLICT (principal, key) DO UPDATE
         SET method = EXCLUDED.method, path = EXCLUDED.path, request_hash = EXCLUDED.request_hash,
             created_at = EXCLUDED.created_at, status_code = NULL, response_headers = NULL,
-            response_body = NULL
+            response_body = NULL, response_sealed = NULL
       WHERE k.created_at < now() - $7::float8 * interval '1 millisecond'
          OR (k.status_code IS NULL AND k.request_hash = EXCLUDED.request_hash
              AND k.created_at < now() - $6::float8 * interval '1 millisecond')
@@ -105,12 +107,14 @@ export async function claimIdempotencyKey(
     status_code: number | null;
     response_headers: Record<string, string> | null;
     response_body: unknown;
+    response_sealed: string | null;
   }>(
-    "SELECT request_hash, status_code, response_headers, response_body FROM idempotency_keys WHERE principal = $1 AND key = $2",
+    `SELECT request_hash, status_code, response_headers, response_body, response_sealed
+       FROM idempotency_keys WHERE principal = $1 AND key = $2`,
     [request.principal, request.key],
   );
   const row = rows[0];
-  if (row === undefined) return claimIdempotencyKey(db, request, times); // deleted in between
+  if (row === undefined) return claimIdempotencyKey(db, box, request, times); // deleted in between
   if (row.request_hash !== request.requestHash) return { kind: "mismatch" };
   if (row.status_code === null) return { kind: "in-progress" };
   return {
@@ -118,28 +122,40 @@ export async function claimIdempotencyKey(
     response: {
       statusCode: row.status_code,
       headers: row.response_headers ?? {},
-      body: row.response_body,
+      // Rows stored before responses were sealed (control migration c0a1b2c3d407) hold the body
+      // in response_body until they expire.
+      body:
+        row.response_sealed === null
+          ? row.response_body
+          : (JSON.parse(box.decrypt(row.response_sealed)) as unknown),
     },
   };
 }
 
-/** Stores the owner's response; nothing when its claim was taken over meanwhile. */
+/**
+ * Stores the owner's response; nothing when its claim was taken over meanwhile. The body is
+ * sealed: a response may show a secret once (a webhook subscription's signing secret), which
+ * must not then lie in the control database in plain text. Every body is sealed, not only those
+ * of routes known to return secrets, so that a new such route cannot be forgotten; a refusal
+ * may also echo what the request sent.
+ */
 export async function storeIdempotentResponse(
   db: Queryable,
+  box: SecretBox,
   owner: IdempotencyOwner,
   response: StoredResponse,
 ): Promise<void> {
   await db.query(
-    `UPDATE idempotency_keys SET status_code = $4, response_headers = $5, response_body = $6::jsonb
+    `UPDATE idempotency_keys SET status_code = $4, response_headers = $5, response_sealed = $6
       WHERE principal = $1 AND key = $2 AND created_at = $3::timestamptz AND status_code IS NULL`,
     [
       owner.principal,
       owner.key,
       owner.claimedAt,
       response.statusCode,
-      // A refusal may echo the request's text, which may hold what jsonb refuses (NUL).
+      // A header may echo the request's text, which may hold what jsonb refuses (NUL).
       jsonbText(response.headers),
-      jsonbText(response.body ?? null),
+      box.encrypt(JSON.stringify(response.body ?? null)),
     ],
   );
 }

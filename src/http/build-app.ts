@@ -48,7 +48,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerProblemErrors(app);
   // Before any plugin: their request decorators must exist in every context, /docs included.
   registerApiKeyAuth(app, deps.apiKeys);
-  registerIdempotency(app, deps.pool);
+  registerIdempotency(app, deps.pool, deps.secretBox);
   for (const schema of [
     ProblemSchema,
     TenantSchema,

@@ -245,6 +245,32 @@ describe("webhooks", () => {
     await unsubscribe(subscription.id);
   });
 
+  it("with an Idempotency-Key a secret is replayed, and stored only sealed", async () => {
+    const request = (path: string, key: string) =>
+      svc.http().post(path).set("authorization", svc.auth("admin")).set("idempotency-key", key);
+    const body = { url: `${receiver.url}/idempotent`, eventTypes: ["job.succeeded"] };
+    const created = await request("/v1/webhooks", "subscribe-once").send(body);
+    assert.equal(created.status, 201, created.text);
+    const id = created.body.subscription.id as string;
+    const rotated = await request(`/v1/webhooks/${id}/rotate-secret`, "rotate-once");
+    assert.equal(rotated.status, 200, rotated.text);
+    const secrets = [created.body.secret as string, rotated.body.secret as string];
+    // The secrets' random part, in any column and whatever JSON does to it.
+    const { rows } = await svc.controlDb.query(
+      `SELECT key FROM idempotency_keys AS k
+        WHERE strpos(k::text, $1) > 0 OR strpos(k::text, $2) > 0`,
+      secrets.map((s) => s.slice("whsec_".length, 30)),
+    );
+    assert.deepEqual(rows, []);
+    const createdAgain = await request("/v1/webhooks", "subscribe-once").send(body);
+    assert.equal(createdAgain.headers["idempotency-replayed"], "true");
+    assert.deepEqual(createdAgain.body, created.body);
+    const rotatedAgain = await request(`/v1/webhooks/${id}/rotate-secret`, "rotate-once");
+    assert.equal(rotatedAgain.headers["idempotency-replayed"], "true");
+    assert.equal(rotatedAgain.body.secret, secrets[1]);
+    await unsubscribe(id);
+  });
+
   it("a job callback URL gets the job's events signed with its own secret; its credentials are never shown or logged", async () => {
     const callbackSecret = `whsec_${Buffer.alloc(32, 5).toString("base64")}`;
     const callbackUrl =

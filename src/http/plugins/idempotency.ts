@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Queryable } from "../../control/queryable.js";
+import type { SecretBox } from "../../control/secret-box.js";
 import {
   claimIdempotencyKey,
   releaseIdempotencyKey,
@@ -26,9 +27,9 @@ const REPLAYED_HEADERS = ["location", "content-type"];
  * gets 409. Keys are scoped per API key. A 5xx is not stored, so the client may retry; nor is a
  * response whose storing failed (the claim is released). A claim left by a request that never
  * finished (its process died) is taken over by a retry once its lease has passed, and keys are
- * forgotten after their retention (idempotency-store.ts).
+ * forgotten after their retention. Stored bodies are sealed (idempotency-store.ts).
  */
-export function registerIdempotency(app: FastifyInstance, db: Queryable): void {
+export function registerIdempotency(app: FastifyInstance, db: Queryable, box: SecretBox): void {
   app.decorateRequest("idempotencyOwner", null);
   app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== "POST") return;
@@ -44,7 +45,7 @@ export function registerIdempotency(app: FastifyInstance, db: Queryable): void {
     const requestHash = createHash("sha256")
       .update(`${request.method} ${path}\n${JSON.stringify(request.body ?? null)}`)
       .digest("hex");
-    const claim = await claimIdempotencyKey(db, {
+    const claim = await claimIdempotencyKey(db, box, {
       principal: request.principal.name,
       key,
       method: request.method,
@@ -105,7 +106,11 @@ export function registerIdempotency(app: FastifyInstance, db: Queryable): void {
       }
     }
     try {
-      await storeIdempotentResponse(db, owner, { statusCode: reply.statusCode, headers, body });
+      await storeIdempotentResponse(db, box, owner, {
+        statusCode: reply.statusCode,
+        headers,
+        body,
+      });
     } catch (error) {
       // The request's work is done: answer with its response rather than a 500 that would invite a
       // retry to do it again. Without a stored response the key must not stay "in progress", so
