@@ -149,10 +149,15 @@ function appendedEvents(
   return [...appended.values()];
 }
 
-/** A tenant's heads as a successful job left them, recorded with the job's outcome. */
+/** A tenant's heads as a job left them, recorded with the job's outcome. */
 export interface JobHeads {
   readonly tenantId: string;
-  readonly heads: readonly string[];
+  /**
+   * What the job committed. Null when that is unknown (the connection was lost while a COMMIT
+   * may have landed): the tenant's heads are then cleared, as never seen, so that nothing (a
+   * rollout's skip, the tenant list's revision filter, the fleet view) goes by a guess.
+   */
+  readonly heads: readonly string[] | null;
   /** Where the job ran (as claimed): a tenant moved meanwhile (PATCH) keeps its heads unknown. */
   readonly databaseUrlSealed: string;
   readonly schema: string;
@@ -164,21 +169,26 @@ export interface BecameReady {
 }
 
 /**
- * The CTEs recording a successful job's heads (`$12` tenant, `$13` heads) and marking the tenant
- * ready on its first success, only when `job` (the outcome's UPDATE) moved the job: an attempt
- * another attempt already finished leaves the tenant's heads alone. So does a tenant whose
- * database or schema changed since the job was claimed (`$14`, `$15`): its new place's heads are
- * not these. The tenant row is locked first (FOR NO KEY UPDATE: job inserts' foreign-key checks
- * need not wait), so two first successes cannot both see it not ready.
+ * The CTEs recording the heads a job left (`$12` tenant, `$13` heads, null when unknown) and, when
+ * it succeeded, marking the tenant ready on its first success, only when `job` (the outcome's
+ * UPDATE) moved the job: an attempt another attempt already finished leaves the tenant's heads
+ * alone. So does a tenant whose database or schema changed since the job was claimed (`$14`,
+ * `$15`): its new place's heads are not these. The tenant row is locked first (FOR NO KEY UPDATE:
+ * job inserts' foreign-key checks need not wait), so two first successes cannot both see it not
+ * ready. A failed or cancelled job records its heads too (steps it committed before it stopped
+ * moved the tenant) but never makes the tenant ready.
  */
 const RECORD_HEADS = `, ready_before AS (
-       SELECT t.ready_at FROM tenants t, job
+       SELECT t.ready_at, job.state = 'succeeded' AS succeeded FROM tenants t, job
         WHERE t.id = $12 AND t.database_url_sealed = $14 AND t.schema_name = $15
           FOR NO KEY UPDATE OF t
      ), tenant AS (
-       UPDATE tenants t SET heads = $13, heads_seen_at = now(), ready_at = COALESCE(t.ready_at, now())
+       UPDATE tenants t SET heads = $13::text[],
+              heads_seen_at = CASE WHEN $13::text[] IS NULL THEN NULL ELSE now() END,
+              ready_at = CASE WHEN ready_before.succeeded THEN COALESCE(t.ready_at, now())
+                              ELSE t.ready_at END
          FROM ready_before WHERE t.id = $12
-       RETURNING ready_before.ready_at IS NULL AS became_ready
+       RETURNING ready_before.succeeded AND ready_before.ready_at IS NULL AS became_ready
      )`;
 
 /** The columns telling whether the tenant became ready and who wants to hear it. */
@@ -193,8 +203,8 @@ const BECAME_READY_COLUMNS = `, (SELECT became_ready FROM tenant) AS became_read
  * Moves an active job to its final state with the worker's last progress (`last`: what its
  * recorder had not written yet) and appends `events` to its log (the last progress events, then
  * the outcome's), in ONE statement: the job row, its events and the subscriptions that want them,
- * as {@link writeJobProgress} returns them. After a success, `heads` records the tenant's heads
- * in the same statement and reports its first success (`ready`). All of it happens only if the job
+ * as {@link writeJobProgress} returns them. `heads` records the tenant's heads the job left in the
+ * same statement and, after a success, reports the tenant's first success (`ready`). All of it happens only if the job
  * is still queued or running; a job another attempt already finished is left as it is, with its
  * tenant, and gets no events (`job` null).
  */
@@ -254,7 +264,12 @@ export async function finishJobWithEvents(
       last.stepsTotal ?? null,
       ...(heads === undefined
         ? []
-        : [heads.tenantId, [...heads.heads], heads.databaseUrlSealed, heads.schema]),
+        : [
+            heads.tenantId,
+            heads.heads === null ? null : [...heads.heads],
+            heads.databaseUrlSealed,
+            heads.schema,
+          ]),
     ],
   );
   const first = rows[0];

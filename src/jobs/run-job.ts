@@ -30,6 +30,7 @@ import { migrate } from "../engine/migrate.js";
 import { isConnectionError } from "../engine/runner/connect.js";
 import type { TenantConnections } from "../engine/runner/tenant-connections.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
+import { CommittedHeads, type HeadsAfterRun } from "./committed-heads.js";
 import { JobProgressRecorder, type UnwrittenProgress } from "./job-progress-recorder.js";
 
 export interface MigrationSettings {
@@ -149,18 +150,23 @@ export async function runJobAttempt(
   const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events, webhooks, (plan) =>
     earlierPlanApplied(job, plan),
   );
+  const committed = new CommittedHeads(job.transactionMode);
   /** What the recorder handed back, kept until written (should the first attempt fail). */
   let unwritten: UnwrittenProgress | null = null;
   /**
    * The job's outcome with the recorder's last progress and events and the outcome's own event
-   * (after a success, with the heads it left), then their webhook deliveries. Null when another
-   * attempt finished the job.
+   * and the tenant's heads as the job left them (`after`: see CommittedHeads; a run that never
+   * read them leaves them alone), then their webhook deliveries. Null when another attempt
+   * finished the job.
    */
   const finish = async (
     outcome: Omit<JobOutcome, "steps">,
     event: NewJobEvent,
-    heads?: readonly string[],
+    after: HeadsAfterRun,
   ): Promise<JobRecord | null> => {
+    const heads =
+      after.kind === "known" ? after.heads : after.kind === "unknown" ? null : undefined;
+    const succeeded = outcome.state === "succeeded";
     unwritten ??= await recorder.close();
     const finished = await finishWithEvents(
       deps,
@@ -169,7 +175,7 @@ export async function runJobAttempt(
       { ...(recorder.keptRecordedPlan ? {} : { steps: recorder.currentSteps }), ...outcome },
       unwritten.progress,
       [...unwritten.events, event],
-      recorder.deliveriesExpected || (heads !== undefined && claimed.subscribed.tenantReady),
+      recorder.deliveriesExpected || (succeeded && claimed.subscribed.tenantReady),
       heads === undefined
         ? undefined
         : {
@@ -201,6 +207,7 @@ export async function runJobAttempt(
       ...(deps.connections === undefined ? {} : { connections: deps.connections }),
       onProgress: (event) => {
         recorder.onRunnerEvent(event);
+        committed.onRunnerEvent(event);
         if (event.kind === "step-succeeded") {
           const direction = event.step.kind === "revision" ? event.step.direction : "stamp";
           deps.onStepCommitted?.(direction, event.durationMs / 1000);
@@ -226,7 +233,7 @@ export async function runJobAttempt(
           toHeads: result.toHeads,
         },
       },
-      result.toHeads,
+      { kind: "known", heads: result.toHeads },
     ).catch((error: unknown) => {
       // The tenant is migrated: a control database that went away must not get it recorded as
       // failed once it is back. The attempt fails instead, the job stays running, and the next
@@ -256,6 +263,7 @@ export async function runJobAttempt(
       const finished = await finish(
         { state: "cancelled", error: errorJson(error) },
         { type: "job.cancelled", data: { error: errorJson(error) } },
+        committed.afterFailure(error),
       );
       return { kind: "finished", job: finished };
     }
@@ -273,6 +281,7 @@ export async function runJobAttempt(
     const finished = await finish(
       { state: "failed", error: errorJson(error) },
       { type: "job.failed", data: { error: errorJson(error) } },
+      committed.afterFailure(error),
     );
     logger.warn({ err: error }, "job failed");
     return { kind: "finished", job: finished };
@@ -304,8 +313,8 @@ function cancelUnstarted(deps: RunJobDeps, job: JobRecord): Promise<JobRecord | 
 /**
  * A job's outcome with its last progress and events in one statement (a worker stopping after it
  * never leaves a finished job nobody was told about) and their webhook deliveries, committed
- * together when deliveries are expected (JobEventPublisher.commitWithDeliveries). After a
- * success, the same statement records `heads`, the heads the job left, and whether the tenant
+ * together when deliveries are expected (JobEventPublisher.commitWithDeliveries). The same
+ * statement records `heads`, the heads the job left, and after a success whether the tenant
  * became ready (`tenant.ready`). Null when the job had already finished: nothing is then written.
  */
 async function finishWithEvents(

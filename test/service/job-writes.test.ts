@@ -259,6 +259,41 @@ describe("finishJobWithEvents", () => {
     );
   });
 
+  it("records a failed or cancelled job's heads without making the tenant ready; unknown ones are cleared", async () => {
+    const wantsReady = await subscribe(control.pool, "sealed-r", "https://r.example/hook", [
+      "tenant.ready",
+    ]);
+    const end = async (state: "failed" | "cancelled", heads: string[] | null) => {
+      const id = await control.queuedJob();
+      await claimJobForRun(control.pool, id, "worker-1");
+      return finishJobWithEvents(
+        control.pool,
+        id,
+        { state, error: { code: "MIGRATION_FAILED" } },
+        {},
+        [{ type: `job.${state}`, data: {} }],
+        WEBHOOK_EVENT_TYPES,
+        { tenantId: "acme", heads, ...WHERE_ACME_RUNS },
+      );
+    };
+    assert.equal((await getTenant(control.pool, "acme"))?.readyAt, null);
+    const failed = await end("failed", ["r2"]);
+    assert.equal(failed.job?.state, "failed");
+    assert.equal(failed.ready, null);
+    let tenant = await getTenant(control.pool, "acme");
+    assert.deepEqual([tenant?.heads, tenant?.readyAt], [["r2"], null]);
+    assert.notEqual(tenant?.headsSeenAt, null);
+
+    assert.equal((await end("cancelled", ["r1"])).ready, null);
+    assert.deepEqual((await getTenant(control.pool, "acme"))?.heads, ["r1"]);
+
+    // A lost connection may have committed the step in flight: the heads are not known.
+    await end("failed", null);
+    tenant = await getTenant(control.pool, "acme");
+    assert.deepEqual([tenant?.heads, tenant?.headsSeenAt, tenant?.readyAt], [null, null, null]);
+    await disableSubscription(control.pool, wantsReady.id, "test");
+  });
+
   it("records a success's heads with it, and the tenant's first success once", async () => {
     const wantsReady = await subscribe(control.pool, "sealed-ready", "https://ready.example/hook", [
       "tenant.ready",

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
-import { startTestService, type TestService } from "../support/service-harness.js";
+import { startTestService, waitForJob, type TestService } from "../support/service-harness.js";
 import { maxOverlap } from "../support/intervals.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -267,6 +267,40 @@ describe("rollouts", () => {
       const rollout = await waitForRollout(created.body.id, ["succeeded", "failed", "halted"]);
       assert.equal(rollout.state, "succeeded");
     });
+  });
+
+  it("a tenant a failed downgrade left half-way is brought to the target, not skipped", async () => {
+    await addTenants("halfway", 1, ["halfway"]);
+    const job = async (body: object) => {
+      const submitted = await api.post("/v1/tenants/halfway00/jobs", body);
+      assert.equal(submitted.status, 202, submitted.text);
+      return waitForJob(svc, submitted.body.id as string);
+    };
+    assert.equal((await job({ operation: "upgrade", target: "head" })).state, "succeeded");
+    // r1's downgrade (DROP TABLE t_r1) fails on the view; r2's commits before it.
+    await tenantDb.query("CREATE VIEW halfway00.v_r1 AS SELECT * FROM halfway00.t_r1");
+    assert.equal((await job({ operation: "downgrade", target: "base" })).state, "failed");
+    const version = async () =>
+      (await tenantDb.query("SELECT version_num FROM halfway00.fleetway_version")).rows.map(
+        (r: { version_num: string }) => r.version_num,
+      );
+    assert.deepEqual(await version(), ["r1"]);
+    const listed = async (revision: string) =>
+      (await api.get(`/v1/tenants?tag=halfway&revision=${revision}`)).body.items.map(
+        (t: { id: string }) => t.id,
+      );
+    assert.deepEqual([await listed("r1"), await listed("r2")], [["halfway00"], []]);
+
+    const created = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { ids: ["halfway00"] },
+    });
+    assert.equal(created.status, 202, created.text);
+    const rollout = await waitForRollout(created.body.id, ["succeeded", "failed", "halted"]);
+    assert.deepEqual(
+      { state: rollout.state, skipped: rollout.counts.skipped, version: await version() },
+      { state: "succeeded", skipped: 0, version: ["r2"] },
+    );
   });
 
   it("refuses tags that PostgreSQL could not store (NUL, unpaired surrogate) with a 400", async () => {

@@ -131,6 +131,33 @@ describe("service: failing, busy and cancelled jobs", () => {
     assert.equal(again.body.code, "JOB_NOT_CANCELLABLE");
   });
 
+  it("a connection lost during a step leaves the tenant's heads unknown, not the old ones", async () => {
+    await addTenant("lost");
+    const submitted = await submit("lost", { operation: "upgrade", target: "slowbranch@head" });
+    assert.equal(submitted.status, 202);
+    const jobId = submitted.body.id as string;
+    const read = (path: string) => svc.http().get(path).set("authorization", svc.auth("read"));
+    for (
+      let i = 0;
+      (await read(`/v1/jobs/${jobId}`)).body.progress.currentRevision !== "slow";
+      i++
+    ) {
+      assert.ok(i < 200, "the slow step never started");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The step and its COMMIT went in one query: whether it committed is not known to the worker.
+    await tenantDb.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = current_database() AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()`,
+    );
+    const job = await waitForJob(svc, jobId, 15_000);
+    assert.equal(job.state, "failed");
+    const tenant = (await read("/v1/tenants/lost")).body;
+    assert.deepEqual([tenant.heads, tenant.headsSeenAt], [null, null]);
+    assert.deepEqual((await status("lost")).heads, ["f1"], "a live read finds them again");
+    assert.deepEqual((await read("/v1/tenants/lost")).body.heads, ["f1"]);
+  });
+
   it("an unreachable tenant database fails clearly after bounded retries", async () => {
     const body = await addTenant("gone", "postgres://fleetway:t0p-secret@127.0.0.1:1/nowhere");
     const job = await waitForJob(svc, body.job.id, 30_000);

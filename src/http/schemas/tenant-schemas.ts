@@ -18,7 +18,8 @@ export const TenantSchema = Type.Object(
     databaseUrl: Type.String({ description: "Masked: the password is never returned" }),
     schema: Type.String(),
     heads: Type.Union([Heads, Type.Null()], {
-      description: "Version table as last seen by Fleetway",
+      description:
+        "Version table as last seen by Fleetway (by its last job, whatever its outcome, or a status read); null when never seen, or unknown since a job lost its connection during a step",
     }),
     headsSeenAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
     provisioned: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
