@@ -5,8 +5,13 @@ import type { JobProgress } from "../control/job-store.js";
 import type { TransactionalQueryable } from "../control/queryable.js";
 import { isConnectionError, sqlStateOf } from "../engine/runner/connect.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
-import type { MigrationPlan, PlanStep } from "../engine/plan/migration-plan.js";
+import type { PlanStep } from "../engine/plan/migration-plan.js";
 import type { RunProgressEvent } from "../engine/runner/run-options.js";
+import {
+  NO_EARLIER_ATTEMPTS,
+  stepsAppliedBefore,
+  type EarlierAttempts,
+} from "./earlier-attempts.js";
 
 /** How long a step runs before its "running" state is written to the control database. */
 const STARTED_STEP_DELAY_MS = 200;
@@ -42,6 +47,10 @@ export class JobProgressRecorder {
   private startedTimer: NodeJS.Timeout | null = null;
   private steps: JobStepRecord[] = [];
   private stepsDone = 0;
+  /** Steps earlier attempts applied, shown before this run's: the runner's indexes start after them. */
+  private carried = 0;
+  /** The heads the job started from, as its record shows them; null before the plan. */
+  private startHeads: readonly string[] | null = null;
   private pendingProgress: JobProgress = {};
   private pendingEvents: NewJobEvent[] = [];
   private writer: Promise<void> | null = null;
@@ -66,11 +75,8 @@ export class JobProgressRecorder {
       /** Whether a webhook subscription asked for job events when the job was claimed. */
       readonly subscribed: boolean;
     },
-    /**
-     * Whether an empty plan (nothing left to do) means an earlier attempt applied the plan it
-     * recorded: the job then keeps showing that one. By default it never does.
-     */
-    private readonly earlierPlanApplied: (plan: MigrationPlan) => boolean = () => false,
+    /** What the job's earlier attempts recorded, for a re-run to carry on (see "planned"). */
+    private readonly earlier: EarlierAttempts = NO_EARLIER_ATTEMPTS,
   ) {}
 
   /**
@@ -84,6 +90,16 @@ export class JobProgressRecorder {
 
   get currentSteps(): readonly JobStepRecord[] {
     return this.steps;
+  }
+
+  /** How many of currentSteps earlier attempts applied before this run. */
+  get stepsAppliedBefore(): number {
+    return this.carried;
+  }
+
+  /** The heads the job started from: its first attempt's, on a re-run. Null before the plan. */
+  get fromHeads(): readonly string[] | null {
+    return this.startHeads;
   }
 
   /** Whether the job's events may need webhook deliveries, to be committed with them. */
@@ -227,27 +243,40 @@ export class JobProgressRecorder {
         if (event.waitedMs > 0) this.record({ phase: "migrating" });
         return;
       case "planned": {
-        if (event.plan.steps.length === 0 && this.earlierPlanApplied(event.plan)) {
+        if (event.plan.steps.length === 0 && this.earlier.planApplied(event.plan)) {
           this.keptPlan = true;
+          this.startHeads = this.earlier.fromHeads ?? event.plan.fromHeads;
           return;
         }
-        this.steps = event.plan.steps.map(pendingStep);
+        const planned = event.plan.steps.map(pendingStep);
+        // A re-run after an interruption that committed steps: the job's record goes on from
+        // where it started, with those steps, rather than starting afresh from where it stopped.
+        const before = stepsAppliedBefore(this.earlier, event.plan, planned);
+        const resumed = before.length > 0;
+        const fromHeads = (resumed ? this.earlier.fromHeads : null) ?? event.plan.fromHeads;
+        this.carried = before.length;
+        this.startHeads = fromHeads;
+        this.steps = [...before, ...planned];
+        this.stepsDone = this.carried;
         this.record(
           {
             phase: "migrating",
-            fromHeads: event.plan.fromHeads,
+            fromHeads,
             stepsTotal: this.steps.length,
             steps: this.steps,
-            stepsDone: 0,
+            stepsDone: this.stepsDone,
           },
-          {
-            type: "job.started",
-            data: {
-              fromHeads: event.plan.fromHeads,
-              toHeads: event.plan.toHeads,
-              stepsTotal: this.steps.length,
-            },
-          },
+          // The first attempt announced the job's start; a resumed job announces its progress.
+          resumed
+            ? undefined
+            : {
+                type: "job.started",
+                data: {
+                  fromHeads: event.plan.fromHeads,
+                  toHeads: event.plan.toHeads,
+                  stepsTotal: this.steps.length,
+                },
+              },
         );
         if (this.steps.length > 0) {
           // Written now (after the write in flight, if any) while its steps run, not with the
@@ -261,30 +290,34 @@ export class JobProgressRecorder {
         return;
       }
       case "step-started":
-        this.updateStep(event.index, {
+        this.updateStep(this.carried + event.index, {
           state: "running",
           startedAt: new Date().toISOString(),
           attempts: event.attempt,
         });
-        this.persistIfStillRunning(event.index, revisionOf(event.step));
+        this.persistIfStillRunning(this.carried + event.index, revisionOf(event.step));
         return;
       case "step-succeeded": {
+        const index = this.carried + event.index;
         const finishedAt = new Date().toISOString();
-        this.updateStep(event.index, {
+        this.updateStep(index, {
           state: "succeeded",
           finishedAt,
           durationMs: event.durationMs,
         });
-        this.stepsDone = event.index + 1;
+        this.stepsDone = index + 1;
         this.persist(null, "job.progress", {
-          step: this.steps[event.index],
+          step: this.steps[index],
           stepsDone: this.stepsDone,
-          stepsTotal: event.total,
+          stepsTotal: this.carried + event.total,
         });
         return;
       }
       case "step-failed":
-        this.updateStep(event.index, { state: "failed", finishedAt: new Date().toISOString() });
+        this.updateStep(this.carried + event.index, {
+          state: "failed",
+          finishedAt: new Date().toISOString(),
+        });
         this.persist(revisionOf(event.step));
         return;
       case "step-retrying":

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import { appendJobEvent } from "../control/job-event-store.js";
-import type { JobRecord, JobStepRecord } from "../control/job-record.js";
+import type { JobRecord } from "../control/job-record.js";
 import { claimJobForRun } from "../control/claim-job.js";
 import {
   finishJobWithEvents,
@@ -31,6 +31,7 @@ import { isConnectionError } from "../engine/runner/connect.js";
 import type { TenantConnections } from "../engine/runner/tenant-connections.js";
 import { WEBHOOK_EVENT_TYPES, type JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { CommittedHeads, type HeadsAfterRun } from "./committed-heads.js";
+import { appliedStep } from "./earlier-attempts.js";
 import { JobProgressRecorder, type UnwrittenProgress } from "./job-progress-recorder.js";
 
 export interface MigrationSettings {
@@ -147,9 +148,11 @@ export async function runJobAttempt(
   }, deps.heartbeatMs);
   heartbeat.unref();
 
-  const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events, webhooks, (plan) =>
-    earlierPlanApplied(job, plan),
-  );
+  const recorder = new JobProgressRecorder(pool, jobId, logger, deps.events, webhooks, {
+    fromHeads: job.fromHeads,
+    steps: job.steps,
+    planApplied: (plan) => earlierPlanApplied(job, plan),
+  });
   const committed = new CommittedHeads(job.transactionMode);
   /** What the recorder handed back, kept until written (should the first attempt fail). */
   let unwritten: UnwrittenProgress | null = null;
@@ -223,15 +226,13 @@ export async function runJobAttempt(
         toHeads: result.toHeads,
         error: null,
         ...(applied === null
-          ? { stepsDone: result.steps.length }
+          ? { stepsDone: recorder.stepsAppliedBefore + result.steps.length }
           : { steps: applied, stepsDone: applied.length }),
       },
       {
         type: "job.succeeded",
-        data: {
-          fromHeads: kept ? (job.fromHeads ?? result.fromHeads) : result.fromHeads,
-          toHeads: result.toHeads,
-        },
+        // Where the job started: a re-run's plan starts where an earlier attempt stopped.
+        data: { fromHeads: recorder.fromHeads ?? result.fromHeads, toHeads: result.toHeads },
       },
       { kind: "known", heads: result.toHeads },
     ).catch((error: unknown) => {
@@ -375,14 +376,6 @@ function earlierPlanApplied(job: JobRecord, plan: MigrationPlan): boolean {
     last?.revision != null &&
     plan.fromHeads.includes(last.revision)
   );
-}
-
-/**
- * A step of an earlier attempt's plan, once a re-run found nothing left to do: applied, whatever
- * that attempt managed to record of it (its timings, if they were never written, stay unknown).
- */
-function appliedStep(step: JobStepRecord): JobStepRecord {
-  return step.state === "succeeded" ? step : { ...step, state: "succeeded" };
 }
 
 /** The error as jobs and events show it: code and message with the error's data beside them. */

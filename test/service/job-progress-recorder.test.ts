@@ -11,6 +11,7 @@ import { appendJobEvent, listJobEvents } from "../../src/control/job-event-store
 import { getJob } from "../../src/control/job-store.js";
 import type { Queryable, TransactionalQueryable } from "../../src/control/queryable.js";
 import type { MigrationPlan, PlanStep } from "../../src/engine/plan/migration-plan.js";
+import { NO_EARLIER_ATTEMPTS, type EarlierAttempts } from "../../src/jobs/earlier-attempts.js";
 import { JobProgressRecorder } from "../../src/jobs/job-progress-recorder.js";
 import { JobEventPublisher } from "../../src/webhooks/job-event-publisher.js";
 import {
@@ -24,7 +25,11 @@ const STEPS = 12;
  * A recorder of job `id` writing through `db`, with no webhook queue, no callback and no
  * subscription: it never needs a transaction.
  */
-function recorderFor(db: Queryable, id: string): JobProgressRecorder {
+function recorderFor(
+  db: Queryable,
+  id: string,
+  earlier: EarlierAttempts = NO_EARLIER_ATTEMPTS,
+): JobProgressRecorder {
   const silent = pino({ level: "silent" });
   const withoutTransactions: TransactionalQueryable = {
     query: ((text: string, values?: unknown[]) =>
@@ -38,6 +43,7 @@ function recorderFor(db: Queryable, id: string): JobProgressRecorder {
     silent,
     new JobEventPublisher(null, silent),
     { hasCallback: false, subscribed: false },
+    earlier,
   );
 }
 
@@ -331,6 +337,92 @@ describe("JobProgressRecorder", () => {
       );
     });
   }
+
+  it("a re-run after an interruption carries on the job's starting heads and applied steps", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    const steps: PlanStep[] = ["r0", "r1", "r2"].map((revision, i) => ({
+      kind: "revision",
+      revision,
+      direction: "up",
+      headChange:
+        i === 0
+          ? { kind: "insert", version: revision }
+          : { kind: "update", from: `r${i - 1}`, to: revision },
+      headsAfter: [revision],
+    }));
+    const planFrom = (from: number): MigrationPlan => ({
+      operation: "upgrade",
+      target: "head",
+      fromHeads: from === 0 ? [] : [`r${from - 1}`],
+      steps: steps.slice(from),
+      toHeads: ["r2"],
+    });
+    // The first attempt commits r0 and is stopped during r1 (rolled back).
+    const first = recorderFor(pool, id);
+    first.onRunnerEvent({ kind: "planned", plan: planFrom(0) });
+    const [r0, r1, r2] = steps as [PlanStep, PlanStep, PlanStep];
+    first.onRunnerEvent({ kind: "step-started", step: r0, index: 0, total: 3, attempt: 1 });
+    first.onRunnerEvent({ kind: "step-succeeded", step: r0, index: 0, total: 3, durationMs: 1 });
+    first.onRunnerEvent({ kind: "step-started", step: r1, index: 1, total: 3, attempt: 1 });
+    await first.flush();
+    await first.close();
+
+    const recorded = await getJob(pool, id);
+    assert.ok(recorded !== null);
+    const rerun = recorderFor(pool, id, {
+      fromHeads: recorded.fromHeads,
+      steps: recorded.steps,
+      planApplied: () => false,
+    });
+    rerun.onRunnerEvent({ kind: "planned", plan: planFrom(1) });
+    for (const [index, step] of [r1, r2].entries()) {
+      rerun.onRunnerEvent({ kind: "step-started", step, index, total: 2, attempt: 1 });
+      rerun.onRunnerEvent({ kind: "step-succeeded", step, index, total: 2, durationMs: 1 });
+    }
+    await rerun.flush();
+
+    assert.deepEqual(
+      { fromHeads: rerun.fromHeads, appliedBefore: rerun.stepsAppliedBefore },
+      { fromHeads: [], appliedBefore: 1 },
+    );
+    const job = await getJob(pool, id);
+    assert.deepEqual(
+      {
+        fromHeads: job?.fromHeads,
+        steps: job?.steps.map((s) => [s.revision, s.state]),
+        stepsDone: job?.stepsDone,
+        stepsTotal: job?.stepsTotal,
+      },
+      {
+        fromHeads: [],
+        steps: [
+          ["r0", "succeeded"],
+          ["r1", "succeeded"],
+          ["r2", "succeeded"],
+        ],
+        stepsDone: 3,
+        stepsTotal: 3,
+      },
+    );
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.deepEqual(
+      events.map((e) =>
+        e.type === "job.progress"
+          ? `${e.type} ${String(e.data.stepsDone)}/${String(e.data.stepsTotal)}`
+          : e.type,
+      ),
+      [
+        "job.queued",
+        "job.running",
+        "job.started",
+        "job.progress 1/3",
+        "job.progress 2/3",
+        "job.progress 3/3",
+      ],
+    );
+  });
 
   it("records a log line holding NUL or a lone surrogate, which jsonb refuses, with U+FFFD", async () => {
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");

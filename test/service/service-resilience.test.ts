@@ -227,13 +227,35 @@ describe("service resilience", () => {
       const job = await waitForJob(second, jobId, 30_000);
       assert.equal(job.state, "succeeded", JSON.stringify(job.error));
       assert.deepEqual(await historyCounts(tenantDb, "graceful"), { r1: 1, r2: 1, r3: 1 });
+      // The re-run planned from r1; the job still says where it started and all it applied.
+      assert.deepEqual(
+        {
+          fromHeads: job.fromHeads,
+          steps: (job.steps as { revision: string; state: string }[]).map((s) => [
+            s.revision,
+            s.state,
+          ]),
+          progress: job.progress,
+        },
+        {
+          fromHeads: [],
+          steps: [
+            ["r1", "succeeded"],
+            ["r2", "succeeded"],
+            ["r3", "succeeded"],
+          ],
+          progress: { stepsDone: 3, stepsTotal: 3, currentRevision: null },
+        },
+      );
       const events = (
         await second
           .http()
           .get(`/v1/jobs/${jobId}/events`)
           .set("authorization", second.auth("read"))
-      ).body.items;
-      assert.ok(events.some((e: { type: string }) => e.type === "job.interrupted"));
+      ).body.items as { type: string; data: Record<string, unknown> }[];
+      assert.ok(events.some((e) => e.type === "job.interrupted"));
+      assert.equal(events.filter((e) => e.type === "job.started").length, 1, "started once");
+      assert.deepEqual(events.find((e) => e.type === "job.succeeded")?.data.fromHeads, []);
     } finally {
       await second.close();
       await first.close().catch(() => undefined);
