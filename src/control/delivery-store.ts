@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { jsonbText } from "../engine/jsonb-text.js";
-import { decodeCursor, toPage, type Page } from "./pagination.js";
+import { decodeCursor, seqKey, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
 
 export type DeliveryState = "pending" | "succeeded" | "failed";
@@ -143,18 +143,13 @@ export async function listDeliveries(
   db: Queryable,
   filter: { subscriptionId?: string; jobId?: string; limit: number; cursor?: string },
 ): Promise<Page<DeliveryRecord>> {
-  const before = decodeCursor(filter.cursor);
+  const before = decodeCursor(filter.cursor, seqKey);
   const { rows } = await db.query<DeliveryRow>(
     `SELECT * FROM webhook_deliveries
       WHERE ($1::uuid IS NULL OR subscription_id = $1::uuid) AND ($2::uuid IS NULL OR job_id = $2::uuid)
         AND ($3::bigint IS NULL OR seq < $3::bigint)
       ORDER BY seq DESC LIMIT $4`,
-    [
-      filter.subscriptionId ?? null,
-      filter.jobId ?? null,
-      before === null ? null : Number(before),
-      filter.limit + 1,
-    ],
+    [filter.subscriptionId ?? null, filter.jobId ?? null, before, filter.limit + 1],
   );
   return toPage(rows.map(toDelivery), filter.limit, (d) => d.seq);
 }

@@ -18,7 +18,7 @@ import {
   type AppendedJobEvent,
   type SubscriptionColumns,
 } from "./job-progress-store.js";
-import { decodeCursor, toPage, type Page } from "./pagination.js";
+import { decodeCursor, seqKey, toPage, type Page } from "./pagination.js";
 import { FOREIGN_KEY_VIOLATION, type Queryable } from "./queryable.js";
 import { tenantNotFound } from "./tenant-store.js";
 
@@ -202,19 +202,14 @@ export interface JobFilter {
 
 /** Newest first. */
 export async function listJobs(db: Queryable, filter: JobFilter): Promise<Page<JobRecord>> {
-  const before = decodeCursor(filter.cursor);
+  const before = decodeCursor(filter.cursor, seqKey);
   const { rows } = await db.query<JobRow>(
     `SELECT ${JOB_COLUMNS} FROM jobs
       WHERE ($1::bigint IS NULL OR seq < $1::bigint)
         AND ($2::text IS NULL OR tenant_id = $2::text)
         AND ($3::text IS NULL OR state = $3::text)
       ORDER BY seq DESC LIMIT $4`,
-    [
-      before === null ? null : Number(before),
-      filter.tenantId ?? null,
-      filter.state ?? null,
-      filter.limit + 1,
-    ],
+    [before, filter.tenantId ?? null, filter.state ?? null, filter.limit + 1],
   );
   return toPage(rows.map(toJob), filter.limit, (j) => j.seq);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { columnList } from "./column-list.js";
-import { decodeCursor, toPage, type Page } from "./pagination.js";
+import { decodeCursor, seqKey, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
 import { jsonbText } from "../engine/jsonb-text.js";
 
@@ -234,10 +234,10 @@ export async function listRollouts(
   db: Queryable,
   page: { limit: number; cursor?: string },
 ): Promise<Page<RolloutRecord>> {
-  const before = decodeCursor(page.cursor);
+  const before = decodeCursor(page.cursor, seqKey);
   const { rows } = await db.query<RolloutRow>(
     `SELECT ${ROLLOUT_COLUMNS} FROM rollouts WHERE ($1::bigint IS NULL OR seq < $1::bigint) ORDER BY seq DESC LIMIT $2`,
-    [before === null ? null : Number(before), page.limit + 1],
+    [before, page.limit + 1],
   );
   return toPage(rows.map(toRollout), page.limit, (r) => r.seq);
 }

@@ -1,7 +1,7 @@
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { sqlStateOf } from "../engine/runner/connect.js";
 import { columnList } from "./column-list.js";
-import { decodeCursor, toPage, type Page } from "./pagination.js";
+import { decodeCursor, textKey, toPage, type Page } from "./pagination.js";
 import { type Queryable, UNIQUE_VIOLATION } from "./queryable.js";
 
 export interface TenantRecord {
@@ -145,7 +145,7 @@ export async function listTenants(
   db: Queryable,
   filter: TenantFilter,
 ): Promise<Page<TenantRecord>> {
-  const after = decodeCursor(filter.cursor);
+  const after = decodeCursor(filter.cursor, textKey);
   const { rows } = await db.query<TenantRow>(
     `SELECT ${TENANT_COLUMNS_OF_T} FROM tenants t
       WHERE ($1::text IS NULL OR t.id > $1::text)
@@ -155,13 +155,7 @@ export async function listTenants(
                                    ORDER BY j.seq DESC LIMIT 1) = $4::text)
       ORDER BY t.id
       LIMIT $5`,
-    [
-      after === null ? null : String(after),
-      filter.tag ?? null,
-      filter.revision ?? null,
-      filter.jobState ?? null,
-      filter.limit + 1,
-    ],
+    [after, filter.tag ?? null, filter.revision ?? null, filter.jobState ?? null, filter.limit + 1],
   );
   return toPage(rows.map(toTenant), filter.limit, (t) => t.id);
 }

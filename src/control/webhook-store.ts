@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { columnList } from "./column-list.js";
-import { decodeCursor, toPage, type Page } from "./pagination.js";
+import { decodeCursor, toPage, type CursorKeyParser, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
 
 export interface SubscriptionRecord {
@@ -103,15 +103,23 @@ export async function requireSubscription(db: Queryable, id: string): Promise<Su
   return toSubscription(rows[0]);
 }
 
+/** The key this list issues: a creation time as `Date.toISOString()` wrote it. */
+const createdAtKey: CursorKeyParser<string> = (value) =>
+  typeof value === "string" &&
+  !Number.isNaN(Date.parse(value)) &&
+  new Date(value).toISOString() === value
+    ? value
+    : undefined;
+
 export async function listSubscriptions(
   db: Queryable,
   page: { limit: number; cursor?: string },
 ): Promise<Page<SubscriptionRecord>> {
-  const after = decodeCursor(page.cursor);
+  const after = decodeCursor(page.cursor, createdAtKey);
   const { rows } = await db.query<SubscriptionRow>(
     `SELECT * FROM webhook_subscriptions WHERE ($1::timestamptz IS NULL OR created_at > $1::timestamptz)
       ORDER BY created_at, id LIMIT $2`,
-    [after === null ? null : String(after), page.limit + 1],
+    [after, page.limit + 1],
   );
   return toPage(rows.map(toSubscription), page.limit, (s) => s.createdAt.toISOString());
 }

@@ -332,6 +332,32 @@ describe("service API with the example migrations", () => {
     assert.equal((await get("/v1/tenants?cursor=garbage!")).status, 400);
   });
 
+  it("a cursor this API did not issue is 400 INVALID_CURSOR on every list, never a 500", async () => {
+    const jobId = ((await get("/v1/jobs?limit=1")).body.items[0] as { id: string }).id;
+    const forge = (key: unknown) => Buffer.from(JSON.stringify(key)).toString("base64url");
+    // Values no list issues, or that a PostgreSQL cast of some list's key would refuse.
+    const everywhere = ["garbage!", ...[1.5, 1e300, "\u0000", ["x", 1], null, {}].map(forge)];
+    const notText = [forge("abc"), forge("2026-02-30T00:00:00.000Z")];
+    const lists: [string, string[]][] = [
+      ["/v1/tenants", everywhere],
+      ["/v1/tenants/acme/history", [...everywhere, ...notText]],
+      ["/v1/jobs", [...everywhere, ...notText]],
+      [`/v1/jobs/${jobId}/deliveries`, [...everywhere, ...notText]],
+      ["/v1/rollouts", [...everywhere, ...notText]],
+      ["/v1/webhooks", [...everywhere, ...notText]],
+    ];
+    const wrong: string[] = [];
+    for (const [path, cursors] of lists) {
+      for (const cursor of cursors) {
+        const r = await get(`${path}?cursor=${cursor}`);
+        if (r.status !== 400 || r.body.code !== "INVALID_CURSOR") {
+          wrong.push(`${path}?cursor=${cursor}: ${r.status} ${r.body.code as string}`);
+        }
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
   it("PATCH changes a tenant; DELETE forgets it", async () => {
     const patched = await svc
       .http()

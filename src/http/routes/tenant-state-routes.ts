@@ -8,7 +8,7 @@ import { readCurrentHeads, readHistory } from "../../engine/runner/run-migration
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
 import { HistoryEntrySchema, TenantStatusSchema } from "../schemas/tenant-schemas.js";
-import { decodeCursor, encodeCursor } from "../../control/pagination.js";
+import { decodeCursor, encodeCursor, seqKey } from "../../control/pagination.js";
 import { jobView } from "../views.js";
 
 const TenantParams = Type.Object({ id: TenantId });
@@ -97,10 +97,10 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
     async (request) => {
       const tenant = await requireTenant(pool, request.params.id);
       const limit = request.query.limit ?? 50;
-      const before = decodeCursor(request.query.cursor);
+      const before = decodeCursor(request.query.cursor, seqKey);
       const rows = await readHistory(tablesOf(tenant), {
         limit: limit + 1,
-        ...(before === null ? {} : { beforeId: Number(before) }),
+        ...(before === null ? {} : { beforeId: before }),
       });
       const items = rows.slice(0, limit);
       const last = items.at(-1);
