@@ -103,25 +103,42 @@ export async function requireSubscription(db: Queryable, id: string): Promise<Su
   return toSubscription(rows[0]);
 }
 
-/** The key this list issues: a creation time as `Date.toISOString()` wrote it. */
-const createdAtKey: CursorKeyParser<string> = (value) =>
-  typeof value === "string" &&
-  !Number.isNaN(Date.parse(value)) &&
-  new Date(value).toISOString() === value
-    ? value
+/**
+ * This list's key is the last row's (created_at, id), the ORDER BY's columns, with the time at
+ * PostgreSQL's microsecond precision. A JavaScript Date keeps milliseconds only: a key read from
+ * it sorts before its own row, so the next page began with that row again (forever at limit=1).
+ * The time is rendered in UTC by PostgreSQL, so the key is exact whatever the session's TimeZone.
+ */
+const CREATED_AT_KEY = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MICROSECOND_TIME = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\d{3}Z$/;
+
+/** Only a real instant passes: PostgreSQL would refuse the 30th of February that the regex lets by. */
+const createdAtIdKey: CursorKeyParser<readonly [string, string]> = (value) => {
+  if (!Array.isArray(value) || value.length !== 2) return undefined;
+  const [at, id] = value as unknown[];
+  if (typeof at !== "string" || typeof id !== "string" || !UUID.test(id)) return undefined;
+  const millis = MICROSECOND_TIME.exec(at)?.[1];
+  if (millis === undefined) return undefined;
+  const time = Date.parse(`${millis}Z`);
+  return !Number.isNaN(time) && new Date(time).toISOString() === `${millis}Z`
+    ? [at, id]
     : undefined;
+};
 
 export async function listSubscriptions(
   db: Queryable,
   page: { limit: number; cursor?: string },
 ): Promise<Page<SubscriptionRecord>> {
-  const after = decodeCursor(page.cursor, createdAtKey);
-  const { rows } = await db.query<SubscriptionRow>(
-    `SELECT * FROM webhook_subscriptions WHERE ($1::timestamptz IS NULL OR created_at > $1::timestamptz)
-      ORDER BY created_at, id LIMIT $2`,
-    [after, page.limit + 1],
+  const after = decodeCursor(page.cursor, createdAtIdKey);
+  const { rows } = await db.query<SubscriptionRow & { cursor_at: string }>(
+    `SELECT ${SUBSCRIPTION_COLUMNS}, ${CREATED_AT_KEY} AS cursor_at FROM webhook_subscriptions
+      WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid))
+      ORDER BY created_at, id LIMIT $3`,
+    [after?.[0] ?? null, after?.[1] ?? null, page.limit + 1],
   );
-  return toPage(rows.map(toSubscription), page.limit, (s) => s.createdAt.toISOString());
+  const found = toPage(rows, page.limit, (r) => [r.cursor_at, r.id]);
+  return { items: found.items.map(toSubscription), nextCursor: found.nextCursor };
 }
 
 export async function deleteSubscription(db: Queryable, id: string): Promise<void> {

@@ -331,6 +331,39 @@ describe("webhooks", () => {
     });
     assert.match(String(error?.message), /loopback, private, link-local or metadata/);
   });
+
+  it("GET /v1/webhooks at limit=1: following nextCursor lists each subscription once, in order", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 4; i++)
+      created.push((await subscribe(`/page${i}`, ["job.queued"])).subscription.id);
+    // Microseconds a JavaScript Date cannot hold, and two rows created in the same instant (one
+    // transaction's now()), which only the id orders.
+    await svc.controlDb.query(
+      `UPDATE webhook_subscriptions SET created_at = now() + CASE id WHEN $1 THEN interval '1.000123 s'
+         WHEN $2 THEN interval '1.000456 s' ELSE interval '1.000789 s' END
+        WHERE id = ANY ($3::uuid[])`,
+      [created[0], created[1], created.slice(2)],
+    );
+    const list = (path: string) => svc.http().get(path).set("authorization", svc.auth("read"));
+    const all = await list("/v1/webhooks?limit=200");
+    const expected = (all.body.items as { id: string }[]).map((s) => s.id);
+    assert.deepEqual(expected.slice(-4), [
+      created[0],
+      created[1],
+      ...created.slice(2).sort((a, b) => (a < b ? -1 : 1)),
+    ]);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page <= expected.length && (page === 0 || cursor !== null); page++) {
+      const r = await list(`/v1/webhooks?limit=1${cursor === null ? "" : `&cursor=${cursor}`}`);
+      assert.equal(r.status, 200, r.text);
+      seen.push(...(r.body.items as { id: string }[]).map((s) => s.id));
+      cursor = r.body.nextCursor as string | null;
+    }
+    assert.equal(cursor, null, "the last page has no next cursor");
+    assert.deepEqual(seen, expected);
+    for (const id of created) assert.equal((await unsubscribe(id)).status, 204);
+  });
 });
 
 describe("webhooks: redeliver while the next attempt is scheduled far ahead", () => {
