@@ -1,11 +1,14 @@
-import { ErrorCode, isFleetwayError } from "../engine/errors.js";
+import { ErrorCode, isFleetwayError, type FleetwayError } from "../engine/errors.js";
 
 /** Exit codes automation relies on. */
 export const ExitCode = {
   OK: 0,
-  /** A migration failed, was cancelled, or could not take the lock or connect. */
+  /**
+   * A migration failed, was cancelled, or could not take the lock or connect; or the service
+   * failed (5xx, 429): worth retrying.
+   */
   MIGRATION_FAILED: 1,
-  /** Bad usage, invalid revision files or graph, unresolvable target. */
+  /** Bad usage, invalid revision files or graph, unresolvable target, a request the service refused. */
   USAGE: 2,
 } as const;
 
@@ -42,14 +45,27 @@ const RUNTIME_FAILURES: readonly string[] = [
   ErrorCode.VERSION_TABLE_CONFLICT,
   ErrorCode.SERVICE_UNAVAILABLE,
   ErrorCode.REMOTE_FAILED,
+  // The service's own "retry later" refusals (409s): the tenant's lock is held by another job,
+  // or the same request is still being served.
+  ErrorCode.TENANT_BUSY,
+  ErrorCode.IDEMPOTENCY_IN_PROGRESS,
 ];
+
+/**
+ * Exit 1 rather than 2 ("fix the command"): a runtime code, or any answer a service gave with a
+ * 5xx or 429 status (whatever its code, a proxy's included), so deploy tooling can tell a failure
+ * worth retrying from a command line that will never work.
+ */
+function isRuntimeFailure(error: FleetwayError): boolean {
+  if (RUNTIME_FAILURES.includes(error.code)) return true;
+  const status = error.data.httpStatus;
+  return typeof status === "number" && (status >= 500 || status === 429);
+}
 
 /** Maps an error to the exit code and the one message line the user sees on stderr. */
 export function describeFailure(error: unknown): { exitCode: ExitCode; message: string } {
   if (isFleetwayError(error)) {
-    const exitCode = RUNTIME_FAILURES.includes(error.code)
-      ? ExitCode.MIGRATION_FAILED
-      : ExitCode.USAGE;
+    const exitCode = isRuntimeFailure(error) ? ExitCode.MIGRATION_FAILED : ExitCode.USAGE;
     return { exitCode, message: `FAILED [${error.code}]: ${error.message}` };
   }
   if (error instanceof UsageError) return { exitCode: ExitCode.USAGE, message: error.message };

@@ -33,8 +33,8 @@ interface Ctx {
 }
 
 /**
- * Runs the `fleetway` command line and returns its exit code: 0 success, 1 a migration failed,
- * 2 usage or validation error (message on stderr).
+ * Runs the `fleetway` command line and returns its exit code: 0 success, 1 a migration failed
+ * (or a remote verb's service failed: 5xx, 429), 2 usage or validation error (message on stderr).
  */
 export async function runCli(
   argv: readonly string[],

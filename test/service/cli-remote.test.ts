@@ -1,5 +1,7 @@
 /** The deploy-tooling verbs of the CLI against a running service, with their exit codes. */
 import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fleetway, jsonOf } from "../support/cli-harness.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
@@ -106,5 +108,67 @@ describe("fleetway remote verbs", () => {
     const noKey = await fleetway(["fleet"], { env: { FLEETWAY_URL: env.FLEETWAY_URL } });
     assert.equal(noKey.code, 2);
     assert.match(noKey.stderr, /No API key/);
+  });
+});
+
+describe("fleetway remote verbs: exit code of a refusal or failure the service answers", () => {
+  let server: Server;
+  let url: string;
+  let answer = { status: 500, contentType: "application/problem+json", body: "" };
+  before(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(answer.status, { "content-type": answer.contentType });
+      res.end(answer.body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const problem = (status: number, code: string) => ({
+    status,
+    contentType: "application/problem+json",
+    body: JSON.stringify({ type: "about:blank", title: "x", status, detail: "refused", code }),
+  });
+
+  // 1: the command is right, the service failed or asked to retry later; 2: fix the command.
+  for (const [status, code, exit] of [
+    [500, "INTERNAL_ERROR", 1],
+    [429, "RATE_LIMITED", 1],
+    [502, "TENANT_UNREACHABLE", 1],
+    [502, "PROVISIONING_FAILED", 1],
+    [503, "SERVICE_UNAVAILABLE", 1],
+    [503, "A_CODE_FROM_A_NEWER_SERVICE", 1],
+    [409, "TENANT_BUSY", 1],
+    [400, "VALIDATION_ERROR", 2],
+    [404, "TENANT_NOT_FOUND", 2],
+    [422, "UNKNOWN_REVISION", 2],
+  ] as const) {
+    it(`${status} ${code} exits ${exit}`, async () => {
+      answer = problem(status, code);
+      const run = await fleetway(["fleet", "--url", url, "--api-key", "k"]);
+      assert.equal(run.code, exit, run.stderr);
+      assert.match(run.stderr, new RegExp(`FAILED \\[${code}\\]: refused`));
+    });
+  }
+
+  it("a body that is not a problem document (a proxy's HTML 502) is reported by status, exit 1", async () => {
+    answer = {
+      status: 502,
+      contentType: "text/html",
+      body: "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>",
+    };
+    const run = await fleetway(["fleet", "--url", url, "--api-key", "k"]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /HTTP 502 Bad Gateway from http:\/\/127\.0\.0\.1:\d+: <html> <head><title>502/,
+    );
+    assert.doesNotMatch(run.stderr, /SyntaxError|JSON/);
+    answer = { status: 404, contentType: "application/json", body: "not json" };
+    const wrongPath = await fleetway(["fleet", "--url", url, "--api-key", "k"]);
+    assert.equal(wrongPath.code, 2, wrongPath.stderr);
+    assert.match(wrongPath.stderr, /HTTP 404 Not Found from .*: not json/);
   });
 });

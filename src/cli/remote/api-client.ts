@@ -59,19 +59,56 @@ export class ApiClient {
       );
     }
     const text = await response.text();
-    const parsed: unknown = text === "" ? null : JSON.parse(text);
-    if (!response.ok) {
-      const problem = (parsed ?? {}) as {
-        code?: Code;
-        detail?: string;
-        data?: Record<string, unknown>;
-      };
-      throw new FleetwayError(
-        problem.code ?? ErrorCode.INTERNAL_ERROR,
-        problem.detail ?? `HTTP ${response.status}`,
-        problem.data ?? {},
+    if (!response.ok) throw this.failure(response, text);
+    return (text === "" ? null : JSON.parse(text)) as T;
+  }
+
+  /**
+   * The service's problem document as an error, with the HTTP status in `data.httpStatus` (the CLI
+   * picks its exit code from it). A body that is not one (a proxy's HTML 502) is reported by status
+   * and a short excerpt instead of failing to parse.
+   */
+  private failure(response: Response, text: string): FleetwayError {
+    const httpStatus = response.status;
+    const problem = problemOf(response.headers.get("content-type"), text);
+    if (problem === undefined) {
+      const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 200);
+      return new FleetwayError(
+        ErrorCode.INTERNAL_ERROR,
+        `HTTP ${httpStatus} ${response.statusText} from ${this.baseUrl}` +
+          (excerpt === "" ? "" : `: ${excerpt}`),
+        { httpStatus },
       );
     }
-    return parsed as T;
+    return new FleetwayError(problem.code, problem.detail ?? `HTTP ${httpStatus}`, {
+      ...problem.data,
+      httpStatus,
+    });
   }
+}
+
+interface Problem {
+  readonly code: Code;
+  readonly detail?: string;
+  readonly data?: Record<string, unknown>;
+}
+
+/** The problem+json body of an error response, or undefined when the body is not one. */
+function problemOf(contentType: string | null, text: string): Problem | undefined {
+  if (contentType === null || !/[/+]json\b/i.test(contentType)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const { code, detail, data } = value as Record<string, unknown>;
+  if (typeof code !== "string") return undefined;
+  return {
+    // A code this CLI does not know (a newer service) is shown as the service sent it.
+    code: code as Code,
+    ...(typeof detail === "string" ? { detail } : {}),
+    ...(typeof data === "object" && data !== null ? { data: data as Record<string, unknown> } : {}),
+  };
 }
