@@ -67,6 +67,14 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "The tenant migration set the service runs",
   },
   {
+    env: "FLEETWAY_VERSION_TABLE",
+    schema: Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$" }),
+    expected: "a table name (letters, digits, _; at most 63)",
+    default: "fleetway_version",
+    description:
+      "Version table in each tenant's schema; alembic_version adopts a fleet Alembic managed. The advisory lock is keyed by it: the CLI's --version-table must match",
+  },
+  {
     env: "FLEETWAY_ENCRYPTION_KEY",
     sensitive: "secret",
     schema: Type.String({ pattern: "^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$" }),

@@ -39,6 +39,8 @@ export interface Config {
     readonly statementTimeoutMs: number;
     readonly lockTimeoutRetries: number;
     readonly advisoryLockTimeoutMs: number;
+    /** The version table in each tenant's schema (`alembic_version` adopts an Alembic fleet). */
+    readonly versionTable: string;
   };
   readonly shutdownGraceMs: number;
   readonly reconciler: {
@@ -152,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       statementTimeoutMs: num("FLEETWAY_STATEMENT_TIMEOUT_MS"),
       lockTimeoutRetries: num("FLEETWAY_LOCK_TIMEOUT_RETRIES"),
       advisoryLockTimeoutMs: num("FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS"),
+      versionTable: str("FLEETWAY_VERSION_TABLE"),
     },
     shutdownGraceMs: num("FLEETWAY_SHUTDOWN_GRACE_MS"),
     reconciler: {

@@ -32,6 +32,8 @@ export interface AppDeps {
   readonly webhookRotationGraceMs: number;
   /** Admin connection for `provision` and `?drop=true`; null disables them. */
   readonly provisionAdminUrl: string | null;
+  /** The version table in each tenant's schema; the engine's default (fleetway_version) without. */
+  readonly versionTable?: string;
   /**
    * Called once a rollout was created, resumed or retried, or one of its queued jobs cancelled
    * (committed), so it advances now instead of at the rollout coordinator's next tick.

@@ -39,6 +39,8 @@ export interface MigrationSettings {
   readonly statementTimeoutMs: number;
   readonly lockTimeoutRetries: number;
   readonly advisoryLockTimeoutMs: number;
+  /** The version table in each tenant's schema; the engine's default (fleetway_version) without. */
+  readonly versionTable?: string;
 }
 
 export interface RunJobDeps {
@@ -198,6 +200,9 @@ export async function runJobAttempt(
       target: job.target,
       connectionString: deps.secretBox.decrypt(tenant.databaseUrlSealed),
       schema: tenant.schema,
+      ...(deps.migration.versionTable === undefined
+        ? {}
+        : { versionTable: deps.migration.versionTable }),
       transactionMode: job.transactionMode,
       lockTimeoutMs: job.lockTimeoutMs ?? deps.migration.lockTimeoutMs,
       statementTimeoutMs: job.statementTimeoutMs ?? deps.migration.statementTimeoutMs,

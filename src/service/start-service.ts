@@ -189,6 +189,7 @@ export async function startService(
         webhookPolicy,
         webhookRotationGraceMs: config.webhooks.rotationGraceMs,
         provisionAdminUrl: config.provisionAdminUrl,
+        versionTable: config.migration.versionTable,
         onRolloutRunnable: (rolloutId) => {
           coordinator.nudge(rolloutId);
         },

@@ -59,6 +59,7 @@ describe("configuration defaults", () => {
       statementTimeoutMs: 0,
       lockTimeoutRetries: 5,
       advisoryLockTimeoutMs: 30_000,
+      versionTable: "fleetway_version",
     });
     assert.equal(config.shutdownGraceMs, 30_000);
     assert.deepEqual(config.reconciler, { intervalMs: 15_000, heartbeatMs: 1000, staleMs: 30_000 });
@@ -122,6 +123,7 @@ describe("configuration defaults", () => {
         FLEETWAY_STATEMENT_TIMEOUT_MS: "600000",
         FLEETWAY_LOCK_TIMEOUT_RETRIES: "0",
         FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS: "5000",
+        FLEETWAY_VERSION_TABLE: "alembic_version",
         FLEETWAY_SHUTDOWN_GRACE_MS: "1000",
         FLEETWAY_RECONCILE_INTERVAL_MS: "500",
         FLEETWAY_JOB_HEARTBEAT_MS: "2000",
@@ -151,6 +153,7 @@ describe("configuration defaults", () => {
       statementTimeoutMs: 600_000,
       lockTimeoutRetries: 0,
       advisoryLockTimeoutMs: 5000,
+      versionTable: "alembic_version",
     });
     assert.equal(config.shutdownGraceMs, 1000);
     assert.deepEqual(config.reconciler, { intervalMs: 500, heartbeatMs: 2000, staleMs: 60_000 });

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import { startTestService, waitForJob, type TestService } from "../support/service-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -414,5 +415,65 @@ describe("service API with the example migrations", () => {
     assert.ok(svc.logs.length > 20);
     for (const line of svc.logs)
       assert.ok(!line.includes(SECRET), `log leaked the password: ${line}`);
+  });
+});
+
+describe("service adopting a fleet Alembic managed (FLEETWAY_VERSION_TABLE=alembic_version)", () => {
+  let svc: TestService;
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    revisions = await revisionDir([tableRevision("ae1"), tableRevision("ae2", ["ae1"])]);
+    tenantDb = await createTestDatabase();
+    // What Alembic itself creates, and the state it left: ae1 applied.
+    await tenantDb.query(`CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,
+      CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))`);
+    await tenantDb.query("CREATE TABLE t_ae1 (id int); INSERT INTO alembic_version VALUES ('ae1')");
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_VERSION_TABLE: "alembic_version" },
+    });
+  });
+  after(async () => {
+    await svc.close();
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+  const get = (path: string) => svc.http().get(path).set("authorization", svc.auth("read"));
+
+  it("reads, plans and migrates through alembic_version, and never creates its own version table", async () => {
+    const created = await svc
+      .http()
+      .post("/v1/tenants")
+      .set("authorization", svc.auth("write"))
+      .send({ id: "legacy", name: "Legacy", databaseUrl: tenantDb.url });
+    assert.equal(created.status, 201, created.text);
+    const status = await get("/v1/tenants/legacy/status");
+    assert.equal(status.status, 200, status.text);
+    assert.deepEqual([status.body.heads, status.body.pending], [["ae1"], ["ae2"]]);
+    const plan = await get("/v1/plan?tenant=legacy&target=head");
+    assert.equal(plan.status, 200, plan.text);
+    assert.deepEqual(plan.body.fromHeads, ["ae1"]);
+    assert.match(plan.body.sql as string, /UPDATE "alembic_version"/);
+    const job = await svc
+      .http()
+      .post("/v1/tenants/legacy/jobs")
+      .set("authorization", svc.auth("write"))
+      .send({ operation: "upgrade", target: "head" });
+    assert.equal(job.status, 202, job.text);
+    const finished = await waitForJob(svc, job.body.id as string);
+    assert.deepEqual(
+      [finished.state, finished.fromHeads, finished.toHeads],
+      ["succeeded", ["ae1"], ["ae2"]],
+    );
+    const { rows } = await tenantDb.query(
+      "SELECT (SELECT array_agg(version_num) FROM alembic_version) AS alembic, to_regclass('fleetway_version') AS ours",
+    );
+    assert.deepEqual(rows, [{ alembic: ["ae2"], ours: null }]);
+    const history = await get("/v1/tenants/legacy/history");
+    assert.deepEqual(
+      (history.body.items as { revision: string }[]).map((h) => h.revision),
+      ["ae2"],
+    );
   });
 });

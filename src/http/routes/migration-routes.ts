@@ -159,6 +159,7 @@ export function registerMigrationRoutes(root: FastifyInstance, deps: AppDeps): v
       const heads = await readCurrentHeads({
         connectionString: deps.secretBox.decrypt(tenant.databaseUrlSealed),
         schema: tenant.schema,
+        ...(deps.versionTable === undefined ? {} : { versionTable: deps.versionTable }),
       });
       const plan = planMigration(migrations.graph, { operation, target, purge: false }, heads);
       return {
@@ -172,7 +173,10 @@ export function registerMigrationRoutes(root: FastifyInstance, deps: AppDeps): v
             ? { revision: s.revision, direction: s.direction }
             : { revision: s.to[0] ?? null, direction: "stamp" },
         ),
-        sql: renderOfflineSql(plan, migrations.graph, { schema: tenant.schema }),
+        sql: renderOfflineSql(plan, migrations.graph, {
+          schema: tenant.schema,
+          ...(deps.versionTable === undefined ? {} : { versionTable: deps.versionTable }),
+        }),
       };
     },
   );

@@ -20,6 +20,7 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
   const tablesOf = (tenant: TenantRecord) => ({
     connectionString: deps.secretBox.decrypt(tenant.databaseUrlSealed),
     schema: tenant.schema,
+    ...(deps.versionTable === undefined ? {} : { versionTable: deps.versionTable }),
   });
 
   app.get(
