@@ -109,6 +109,27 @@ describe("service API with the example migrations", () => {
     assert.equal(items[0]?.type, "job.queued");
     assert.equal(items.at(-1)?.type, "job.succeeded");
     assert.equal(items.filter((e) => e.type === "job.progress").length, 15);
+    // Page by page, as every list pages: following nextCursor visits each event once; `after`
+    // (a follower's last seq) starts where it says.
+    const paged: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await get(
+        `/v1/jobs/${id}/events?limit=7${cursor === null ? "" : `&cursor=${cursor}`}`,
+      );
+      assert.equal(page.status, 200, page.text);
+      paged.push(...(page.body.items as { seq: number }[]).map((e) => e.seq));
+      cursor = page.body.nextCursor as string | null;
+    } while (cursor !== null && paged.length <= items.length);
+    assert.deepEqual(
+      paged,
+      items.map((e) => e.seq),
+    );
+    const after = await get(`/v1/jobs/${id}/events?after=${items.length - 1}`);
+    assert.deepEqual(
+      [(after.body.items as { seq: number }[]).map((e) => e.seq), after.body.nextCursor],
+      [[items.length], null],
+    );
   });
 
   it("downgrade -1, then stamp back to head without running anything", async () => {

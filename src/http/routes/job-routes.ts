@@ -4,6 +4,7 @@ import { Type } from "typebox";
 import type { JobEndWait } from "../../control/job-end-listener.js";
 import { listJobEvents } from "../../control/job-event-store.js";
 import { listJobs, requireJob } from "../../control/job-store.js";
+import { decodeCursor, seqKey, toPage } from "../../control/pagination.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
 import { cancelJob } from "../../jobs/cancel-job.js";
@@ -152,29 +153,33 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
       schema: {
         tags: ["jobs"],
         summary: "The job's ordered event log",
+        description:
+          "Pages like every list (limit, cursor, nextCursor); `after` starts after a given seq instead, for a client following the log",
         params: JobParams,
         querystring: Type.Object({
           after: Type.Optional(
             Type.Integer({ minimum: 0, description: "Only events with a larger seq" }),
           ),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+          cursor: PageQuery.cursor,
         }),
-        response: { 200: Type.Object({ items: Type.Array(JobEventSchema) }), ...ErrorResponses },
+        response: { 200: pageOf(JobEventSchema), ...ErrorResponses },
       },
     },
     async (request) => {
       await requireJob(pool, request.params.id);
-      const events = await listJobEvents(pool, request.params.id, {
-        limit: request.query.limit ?? 200,
-        ...(request.query.after === undefined ? {} : { afterSeq: request.query.after }),
-      });
+      const limit = request.query.limit ?? 200;
+      const afterSeq = decodeCursor(request.query.cursor, seqKey) ?? request.query.after ?? 0;
+      const events = await listJobEvents(pool, request.params.id, { limit: limit + 1, afterSeq });
+      const page = toPage(events, limit, (e) => e.seq);
       return {
-        items: events.map((e) => ({
+        items: page.items.map((e) => ({
           seq: e.seq,
           type: e.type,
           data: e.data,
           createdAt: e.createdAt.toISOString(),
         })),
+        nextCursor: page.nextCursor,
       };
     },
   );
