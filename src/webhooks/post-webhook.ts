@@ -67,7 +67,11 @@ export function postWebhook(
         response.on("end", () => {
           finish({
             statusCode: response.statusCode ?? null,
-            excerpt: Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString("utf8"),
+            // PostgreSQL's text refuses NUL: an excerpt that could not be logged would fail the attempt.
+            excerpt: Buffer.concat(chunks)
+              .subarray(0, EXCERPT_BYTES)
+              .toString("utf8")
+              .replaceAll("\u0000", "\uFFFD"),
             retryAfter: headerValue(response.headers["retry-after"]),
             error: null,
           });

@@ -5,6 +5,9 @@
  */
 export const DEFAULT_RETRY_SCHEDULE = "0,5s,5m,30m,2h,5h,10h,10h";
 
+/** The longest Retry-After honoured. */
+const MAX_RETRY_AFTER_MS = 86_400_000;
+
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 /** `"0,5s,5m"` → [0, 5000, 300000]; throws on a malformed entry. */
@@ -39,7 +42,7 @@ export function parseRetryAfter(
   now: number = Date.now(),
 ): number | null {
   if (value === undefined || value.trim() === "") return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, date - now);
+  const ms = /^\d+$/.test(value.trim()) ? Number(value.trim()) * 1000 : Date.parse(value) - now;
+  // A receiver asking for years is not waited for longer than a retry schedule's day or so.
+  return Number.isNaN(ms) ? null : Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
 }

@@ -1,0 +1,126 @@
+/**
+ * One delivery attempt against a local receiver (attemptDelivery), with a real control database.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { getDelivery, insertDeliveries, listAttempts } from "../../src/control/delivery-store.js";
+import { createSecretBox } from "../../src/control/secret-box.js";
+import { insertSubscription } from "../../src/control/webhook-store.js";
+import { attemptDelivery, type DeliveryDeps } from "../../src/webhooks/deliver-webhook.js";
+import { parseAllowList } from "../../src/webhooks/ssrf-guard.js";
+import { generateWebhookSecret } from "../../src/webhooks/webhook-secret.js";
+import {
+  createControlTestDatabase,
+  type ControlTestDatabase,
+} from "../support/control-database.js";
+
+const secretBox = createSecretBox(Buffer.alloc(32, 7));
+const silent = pino({ level: "silent" });
+
+describe("a delivery attempt", () => {
+  let control: ControlTestDatabase;
+  let server: Server;
+  let url: string;
+  /** What the receiver answers next: status, headers and raw body bytes. */
+  let answer: { status: number; body: Buffer; headers?: Record<string, string> } = {
+    status: 200,
+    body: Buffer.from("ok"),
+  };
+  let requests = 0;
+
+  before(async () => {
+    control = await createControlTestDatabase();
+    server = createServer((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        requests++;
+        response.writeHead(answer.status, {
+          "content-type": "application/octet-stream",
+          ...answer.headers,
+        });
+        response.end(answer.body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await control.drop();
+  });
+
+  const deps = (): DeliveryDeps => ({
+    pool: control.pool,
+    secretBox,
+    logger: silent,
+    policy: parseAllowList(["127.0.0.1"]),
+    timeoutMs: 2000,
+    schedule: [0, 60_000, 60_000],
+    callbackSecret: generateWebhookSecret(),
+  });
+
+  async function pendingDelivery(): Promise<string> {
+    const subscription = await insertSubscription(control.pool, {
+      urlSealed: secretBox.encrypt(url),
+      urlMasked: url,
+      eventTypes: ["job.succeeded"],
+      description: null,
+      secretSealed: secretBox.encrypt(generateWebhookSecret()),
+    });
+    const [id] = await insertDeliveries(control.pool, [
+      {
+        subscriptionId: subscription.id,
+        jobId: null,
+        urlSealed: subscription.urlSealed,
+        urlMasked: subscription.urlMasked,
+        eventType: "job.succeeded",
+        payload: { type: "job.succeeded", data: {} },
+      },
+    ]);
+    return id as string;
+  }
+
+  it("a 2xx whose body holds a NUL byte is delivered, and logged", async () => {
+    answer = { status: 200, body: Buffer.from([0x6f, 0x6b, 0x00, 0x01, 0x02]) };
+    const id = await pendingDelivery();
+    const before = requests;
+    const outcome = await attemptDelivery(deps(), id);
+    assert.equal(requests, before + 1);
+    assert.deepEqual(outcome, { kind: "done" });
+    const delivery = await getDelivery(control.pool, id);
+    assert.ok(delivery);
+    assert.equal(delivery.state, "succeeded");
+    assert.equal(delivery.attempts, 1);
+    assert.equal((await listAttempts(control.pool, id)).length, 1);
+  });
+
+  it("a 500 whose body holds a NUL byte counts as a failed attempt and follows the schedule", async () => {
+    answer = { status: 500, body: Buffer.from("boom\u0000") };
+    const id = await pendingDelivery();
+    const outcome = await attemptDelivery(deps(), id);
+    assert.equal(outcome.kind, "retry");
+    const delivery = await getDelivery(control.pool, id);
+    assert.ok(delivery);
+    assert.equal(delivery.attempts, 1);
+    assert.equal(delivery.lastStatusCode, 500);
+  });
+
+  it("a 503 asking to retry after more seconds than a date can hold is a failed attempt, logged", async () => {
+    answer = {
+      status: 503,
+      body: Buffer.from("busy"),
+      headers: { "retry-after": "9000000000000" },
+    };
+    const id = await pendingDelivery();
+    const outcome = await attemptDelivery(deps(), id);
+    assert.equal(outcome.kind, "retry");
+    const delivery = await getDelivery(control.pool, id);
+    assert.ok(delivery);
+    assert.equal(delivery.attempts, 1);
+    assert.equal(delivery.lastStatusCode, 503);
+  });
+});
