@@ -84,8 +84,8 @@ export async function writeJobProgress(
          current_revision = CASE WHEN state = 'running' AND $7 THEN $8 ELSE current_revision END,
          steps = CASE WHEN state = 'running' THEN COALESCE($9, steps) ELSE steps END,
          error = CASE WHEN state = 'running' AND $10 THEN $11::jsonb ELSE error END,
-         heartbeat_at = CASE WHEN state = 'running' THEN now() ELSE heartbeat_at END,
-         updated_at = CASE WHEN state = 'running' THEN now() ELSE updated_at END,
+         heartbeat_at = CASE WHEN state = 'running' AND $15 THEN now() ELSE heartbeat_at END,
+         updated_at = CASE WHEN state = 'running' AND $15 THEN now() ELSE updated_at END,
          event_seq = event_seq + cardinality($12::text[])
        WHERE id = $1
        RETURNING event_seq
@@ -115,6 +115,10 @@ export async function writeJobProgress(
       events.map((e) => e.type),
       events.map((e) => jsonbText(e.data)),
       [...webhookTypes],
+      // Only the job's worker writes progress: events alone (a cancel request, appended by the
+      // API) are no sign that the worker lives, and must not keep the reconciler from seeing
+      // that it died.
+      Object.values(progress).some((value) => value !== undefined),
     ],
   );
   return appendedEvents(rows, events);
