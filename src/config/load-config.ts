@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import type { ApiKeyEntry, Scope } from "../http/plugins/api-key-auth.js";
 import { parseRetrySchedule } from "../webhooks/retry-schedule.js";
+import { parseAllowList } from "../webhooks/ssrf-guard.js";
 import { ConfigError } from "./config-error.js";
 import { CONFIG_SETTINGS } from "./config-settings.js";
 import { parseApiKeys } from "./parse-api-keys.js";
@@ -168,10 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       str("FLEETWAY_PROVISION_ADMIN_URL") === "" ? null : str("FLEETWAY_PROVISION_ADMIN_URL"),
     webhooks: {
       callbackSecret,
-      allow: str("FLEETWAY_WEBHOOK_ALLOW")
-        .split(",")
-        .map((e) => e.trim())
-        .filter((e) => e !== ""),
+      allow: webhookAllowList(str("FLEETWAY_WEBHOOK_ALLOW")),
       timeoutMs: num("FLEETWAY_WEBHOOK_TIMEOUT_MS"),
       retryScheduleMs: parseRetrySchedule(str("FLEETWAY_WEBHOOK_RETRY_SCHEDULE")),
       concurrency: num("FLEETWAY_WEBHOOK_CONCURRENCY"),
@@ -224,4 +222,21 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** FLEETWAY_WEBHOOK_ALLOW's entries, refused at start-up when one would not parse as the guard reads it. */
+function webhookAllowList(text: string): string[] {
+  const entries = text
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
+  try {
+    parseAllowList(entries);
+  } catch (error) {
+    throw new ConfigError(
+      "FLEETWAY_WEBHOOK_ALLOW",
+      `FLEETWAY_WEBHOOK_ALLOW: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  return entries;
 }

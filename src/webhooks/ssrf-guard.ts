@@ -46,22 +46,41 @@ export interface AddressPolicy {
   readonly addresses: BlockList;
 }
 
-/** `127.0.0.1, 10.1.0.0/16, hooks.internal` → a policy. */
+/**
+ * `127.0.0.1, 10.1.0.0/16, hooks.internal` → a policy. Strict, because a sloppy entry widens the
+ * guard: `10.1.0.0/` read as `/0` would allow every IPv4 address, the metadata address included.
+ * @throws RangeError naming an entry that is not a host name, an address or a CIDR
+ */
 export function parseAllowList(entries: readonly string[]): AddressPolicy {
   const hosts = new Set<string>();
   const addresses = new BlockList();
   for (const raw of entries.map((e) => e.trim()).filter((e) => e !== "")) {
-    const [net, prefix] = raw.split("/");
-    const family = isIP(net ?? "");
-    if (family === 0) {
+    const slash = raw.indexOf("/");
+    const net = slash < 0 ? raw : raw.slice(0, slash);
+    const family = isIP(net);
+    const type = family === 4 ? "ipv4" : "ipv6";
+    if (slash >= 0) {
+      const prefix = raw.slice(slash + 1);
+      const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+      if (family === 0 || !(bits <= (family === 4 ? 32 : 128))) throw notAnEntry(raw);
+      addresses.addSubnet(net, bits, type);
+    } else if (family !== 0) {
+      addresses.addAddress(net, type);
+    } else if (HOST_NAME.test(raw)) {
       hosts.add(raw.toLowerCase());
-    } else if (prefix === undefined) {
-      addresses.addAddress(net as string, family === 4 ? "ipv4" : "ipv6");
     } else {
-      addresses.addSubnet(net as string, Number(prefix), family === 4 ? "ipv4" : "ipv6");
+      throw notAnEntry(raw);
     }
   }
   return { hosts, addresses };
+}
+
+/** Dot-separated labels; `_` too, which container names (Docker Compose services) often have. */
+const HOST_NAME =
+  /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
+
+function notAnEntry(raw: string): RangeError {
+  return new RangeError(`'${raw}' is not a host name, an address or a CIDR (address/prefix)`);
 }
 
 /** IPv4-mapped IPv6 (::ffff:10.0.0.1) is judged as the IPv4 address it is. */
