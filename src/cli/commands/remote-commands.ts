@@ -59,6 +59,27 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     );
   });
 
+/**
+ * Which tenants a rollout takes. Only leaving out both --tags and --ids means every tenant: a
+ * `--tags "$CANARY_TAGS"` whose variable is empty must not become a rollout of the whole fleet.
+ */
+function rolloutSelection(
+  tags: readonly string[] | undefined,
+  ids: readonly string[] | undefined,
+): { ids: string[] } | { tags: string[] } | { all: true } {
+  if (tags !== undefined && ids !== undefined)
+    throw new UsageError("give --tags or --ids, not both");
+  const given = tags ?? ids;
+  if (given === undefined) return { all: true };
+  const list = given.filter((t) => t !== "");
+  if (list.length === 0) {
+    throw new UsageError(
+      `${tags === undefined ? "--ids" : "--tags"} is empty; leave it out to take every tenant`,
+    );
+  }
+  return tags === undefined ? { ids: list } : { tags: list };
+}
+
 /** Remote verbs for deploy tooling: rollouts, jobs, the fleet, tenants. */
 export function registerRemoteCommands(program: Command, io: CliIo, signal: AbortSignal): void {
   const rollout = program.command("rollout").description("fleet rollouts on a Fleetway service");
@@ -66,8 +87,12 @@ export function registerRemoteCommands(program: Command, io: CliIo, signal: Abor
   remote(rollout.command("start"))
     .description("start a rollout; with --wait, follow it and exit non-zero unless it succeeds")
     .requiredOption("--target <target>", "target revision, e.g. head")
-    .option("--tags <tags>", "tenants with any of these tags (comma-separated)", collectList, [])
-    .option("--ids <ids>", "these tenants (comma-separated)", collectList, [])
+    .option("--tags <tags>", "tenants with any of these tags (comma-separated)", collectList)
+    .option(
+      "--ids <ids>",
+      "these tenants (comma-separated); without --tags or --ids, every tenant",
+      collectList,
+    )
     .option("--waves <waves>", "cumulative waves, e.g. 1,10%,100%", "100%")
     .option("--max-parallel <n>", "jobs at once across all workers", "10")
     .option("--failure-threshold <n>", "failures a wave may have (count or N%)", "0")
@@ -77,8 +102,8 @@ export function registerRemoteCommands(program: Command, io: CliIo, signal: Abor
       async (
         opts: RemoteOpts & {
           target: string;
-          tags: string[];
-          ids: string[];
+          tags?: string[];
+          ids?: string[];
           waves: string;
           maxParallel: string;
           failureThreshold: string;
@@ -86,9 +111,7 @@ export function registerRemoteCommands(program: Command, io: CliIo, signal: Abor
         },
       ) => {
         const client = ApiClient.from(io, opts);
-        const tags = opts.tags.flatMap((t) => t.split(",")).filter((t) => t !== "");
-        const ids = opts.ids.flatMap((t) => t.split(",")).filter((t) => t !== "");
-        const tenants = ids.length > 0 ? { ids } : tags.length > 0 ? { tags } : { all: true };
+        const tenants = rolloutSelection(opts.tags, opts.ids);
         const created = await client.post<RolloutSnapshot>(
           "/v1/rollouts",
           {
