@@ -31,15 +31,8 @@ export async function createRevision(
   const graph = await loadGraph(options.dir);
   const head = options.head ?? "head";
   const parents = resolveParents(graph, head);
-  if (!options.splice) {
-    const notHead = parents.find((p) => p.nextRevisions.size > 0);
-    if (notHead !== undefined) {
-      throw usage(
-        `Revision ${notHead.id} is not a head revision; please specify --splice to create a new ` +
-          `branch from this revision`,
-      );
-    }
-  }
+  if (!options.splice)
+    refuseNonHeads(parents, "please specify --splice to create a new branch from this revision");
   return writeRevision(io, graph, {
     ...options,
     downRevisions: parents.map((p) => p.id),
@@ -59,7 +52,15 @@ export async function createMerge(
       `A merge needs at least two revisions; '${options.revisions.join(" ")}' gives ${ids.length}`,
     );
   }
+  // Alembic's merge is generate_revision without --splice: it joins heads, nothing else.
+  refuseNonHeads(parents, "a merge joins heads (see `fleetway heads`)");
   return writeRevision(io, graph, { ...options, downRevisions: ids });
+}
+
+/** Alembic's check in generate_revision: a new revision goes on heads unless spliced. */
+function refuseNonHeads(parents: readonly RevisionNode<RevisionScript>[], hint: string): void {
+  const notHead = parents.find((p) => p.nextRevisions.size > 0);
+  if (notHead !== undefined) throw usage(`Revision ${notHead.id} is not a head revision; ${hint}`);
 }
 
 function resolveParents(
