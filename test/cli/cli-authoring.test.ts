@@ -227,6 +227,14 @@ describe("fleetway authoring verbs (no database)", () => {
     assert.equal(badVerb.code, 2);
     const missingDir = await fleetway(["heads", "--dir", join(root, "nope")]);
     assert.equal(missingDir.code, 2);
+    // A path in --rev-id would write the file outside --dir (where nothing loads it).
+    const escaping = await fleetway(["revision", "--dir", dir, "-m", "x", "--rev-id", "../esc1"]);
+    assert.equal(escaping.code, 2);
+    assert.match(escaping.stderr, /cannot contain/);
+    assert.deepEqual(
+      (await readdir(root)).filter((f) => f.startsWith("esc1")),
+      [],
+    );
   });
 
   it("a ts revision is created and loads", async () => {

@@ -94,6 +94,9 @@ async function writeRevision(
   options: NewRevisionOptions & { readonly downRevisions: readonly string[] },
 ): Promise<string> {
   const id = options.revId ?? generateRevisionId();
+  // Checked before writing: the file is named after the id, and a path in it would land outside
+  // the directory, where the check below (which loads the directory) would never see it.
+  if (/[/\\]/.test(id)) throw usage(`--rev-id ${id}: a revision id cannot contain / or \\`);
   if (graph.has(id)) throw usage(`Revision ${id} already exists`);
   const dependsOn = options.dependsOn.map((dep) => {
     const node = graph.getRevision(dep);
