@@ -239,7 +239,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     expected: "comma-separated delays like 0,5s,5m,30m,2h",
     default: "0,5s,5m,30m,2h,5h,10h,10h",
     description:
-      "Delay before each delivery attempt (±10 % jitter); the delivery fails after the last",
+      "Delay before each delivery attempt (±10 % jitter); the first attempt goes out at once, whatever its entry says; the delivery fails after the last",
   },
   {
     env: "FLEETWAY_WEBHOOK_CONCURRENCY",
