@@ -210,7 +210,7 @@ export async function runJobAttempt(
       advisoryLockTimeoutMs: deps.migration.advisoryLockTimeoutMs,
       jobId,
       appliedBy: `fleetway:${deps.workerId}`,
-      applicationName: `fleetway-job-${jobId.slice(0, 8)}`,
+      applicationName: jobApplicationName(jobId),
       signal: cancel.signal,
       ...(deps.connections === undefined ? {} : { connections: deps.connections }),
       onProgress: (event) => {
@@ -272,6 +272,17 @@ export async function runJobAttempt(
         committed.afterFailure(error),
       );
       return { kind: "finished", job: finished };
+    }
+    if (heldByThisJob(error, jobId)) {
+      // An earlier attempt of this very job holds the tenant's lock: its worker stalled past the
+      // stale time (paused, cut off from Redis) and BullMQ handed the job on, but it still runs
+      // and will record the outcome. Re-queueing or failing the job would contradict it, so this
+      // attempt steps aside and leaves the record alone. Should that worker be gone for good, its
+      // session (and lock) goes with it, and the reconciler re-queues the job once its heartbeat
+      // is stale.
+      await recorder.close();
+      logger.warn({ err: error }, "an earlier attempt of this job still holds the tenant's lock");
+      return { kind: "finished", job: null };
     }
     if (TRANSIENT.includes(error.code) && !isLastAttempt) {
       await recorder.flush();
@@ -400,4 +411,16 @@ function asFleetwayError(error: unknown): FleetwayError {
     {},
     { cause: error },
   );
+}
+
+/** The application_name of a job's tenant sessions: what a lock holder is recognised by. */
+function jobApplicationName(jobId: string): string {
+  return `fleetway-job-${jobId.slice(0, 8)}`;
+}
+
+/** LOCK_BUSY whose holder is a session of this same job (another attempt of it). */
+function heldByThisJob(error: FleetwayError, jobId: string): boolean {
+  if (error.code !== ErrorCode.LOCK_BUSY) return false;
+  const holder = error.data.holder as { applicationName?: unknown } | null | undefined;
+  return holder?.applicationName === jobApplicationName(jobId);
 }

@@ -313,3 +313,80 @@ describe("service start-up failing after the workers started", () => {
     assert.notEqual(exit, 0);
   });
 });
+
+describe("a worker paused past the stale time while its step runs", () => {
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    tenantDb = await createTestDatabase();
+    revisions = await revisionDir([
+      {
+        id: "r1",
+        up: "CREATE TABLE t_r1 (id int);\nSELECT pg_sleep(4);",
+        downgrade: "DROP TABLE t_r1;",
+      },
+    ]);
+  });
+  after(async () => {
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+
+  it("the job ends as the tenant ended: succeeded, not failed with LOCK_BUSY", async () => {
+    const api = await startTestService({ migrationsDir: revisions.dir, mode: "api" });
+    const env = serviceEnv(api.controlDb.url, api.config.queuePrefix, {
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_WORKER_CONCURRENCY: "1" },
+    });
+    const paused: ChildProcess = spawn(process.execPath, [binary, "worker"], {
+      env: { ...process.env, ...env, LOG_LEVEL: "silent" },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    let other: TestService | null = null;
+    try {
+      const created = await api
+        .http()
+        .post("/v1/tenants")
+        .set("authorization", api.auth("write"))
+        .send({
+          id: "paused",
+          name: "paused",
+          databaseUrl: tenantDb.url,
+          schema: "paused",
+          migrateTo: "head",
+        });
+      assert.equal(created.status, 201, created.text);
+      const jobId = created.body.job.id as string;
+      const current = async () =>
+        (await api.http().get(`/v1/jobs/${jobId}`).set("authorization", api.auth("read"))).body;
+      await waitUntil(async () => (await current()).progress.currentRevision === "r1", 30_000);
+      paused.kill("SIGSTOP");
+      // Another worker: its stalled-job check hands it the job once the paused one's lock lapses.
+      other = await startTestService({
+        migrationsDir: revisions.dir,
+        mode: "worker",
+        controlDb: api.controlDb,
+        queuePrefix: api.config.queuePrefix,
+      });
+      // Long enough for the stall to be noticed and the other worker to use its attempts.
+      await new Promise((r) => setTimeout(r, 14_000));
+      paused.kill("SIGCONT");
+      const heads = async (): Promise<unknown[]> =>
+        (
+          await tenantDb
+            .query("SELECT version_num FROM paused.fleetway_version")
+            .catch(() => ({ rows: [] }))
+        ).rows;
+      await waitUntil(async () => (await heads()).length > 0);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const job = await waitForJob(api, jobId, 30_000);
+      assert.deepEqual(await heads(), [{ version_num: "r1" }], "the paused worker committed r1");
+      assert.equal(job.state, "succeeded", `job says ${job.state}: ${JSON.stringify(job.error)}`);
+    } finally {
+      paused.kill("SIGCONT");
+      paused.kill("SIGKILL");
+      await other?.close();
+      await api.close();
+    }
+  });
+});
