@@ -1,5 +1,6 @@
 import { Worker, type Job } from "bullmq";
 import { backoffDelay } from "../engine/runner/backoff.js";
+import { closeOrDisconnect } from "./close-or-disconnect.js";
 import { createPooledConnections } from "../engine/runner/tenant-connections.js";
 import { MIGRATION_QUEUE, workerConnection, type MigrationJobData } from "./migration-queue.js";
 import { runJobAttempt, type RunJobDeps } from "./run-job.js";
@@ -23,6 +24,12 @@ export interface MigrationWorker {
   close(graceMs: number): Promise<void>;
   readonly worker: Worker<MigrationJobData>;
 }
+
+/**
+ * How long past the grace period a closing worker may take (its interrupted steps roll back, or
+ * their connections are dropped) before it is taken to be stuck on Redis and disconnected.
+ */
+const CLOSE_MARGIN_MS = 10_000;
 
 /** Thrown to BullMQ so it schedules the next attempt; the control database already says why. */
 class RetryLater extends Error {}
@@ -81,12 +88,15 @@ export function startMigrationWorker(deps: RunJobDeps, settings: WorkerSettings)
   return {
     worker,
     async close(graceMs) {
-      const closing = worker.close();
       const timer = setTimeout(() => {
         shutdown.abort();
       }, graceMs);
       try {
-        await closing;
+        if (!(await closeOrDisconnect(worker, graceMs + CLOSE_MARGIN_MS))) {
+          deps.logger.warn(
+            "the migration worker did not close in time (Redis down?); disconnected",
+          );
+        }
       } finally {
         clearTimeout(timer);
         await connections?.close();

@@ -17,6 +17,7 @@ import { createServiceMetrics } from "../http/metrics.js";
 import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
 import { startMigrationWorker, type MigrationWorker } from "../jobs/migration-worker.js";
 import { startReconciler } from "../jobs/reconciler.js";
+import { closeOrDisconnect } from "../jobs/close-or-disconnect.js";
 import { startRolloutCoordinator } from "../jobs/rollout-coordinator.js";
 import { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { parseAllowList } from "../webhooks/ssrf-guard.js";
@@ -25,6 +26,9 @@ import { startWebhookWorker } from "../webhooks/webhook-worker.js";
 import { checkRedis } from "./check-redis.js";
 
 export type ServiceMode = "serve" | "api" | "worker";
+
+/** How long a queue may take to close before its Redis connection is dropped (Redis down). */
+const QUEUE_CLOSE_MS = 5_000;
 
 export interface RunningService {
   readonly app: FastifyInstance | null;
@@ -83,10 +87,10 @@ export async function startService(
     queue.on("error", (error) => {
       logger.warn({ err: error }, "queue connection error");
     });
-    started.push(() => queue.close());
+    started.push(() => closeOrDisconnect(queue, QUEUE_CLOSE_MS));
     await queue.waitUntilReady();
     const webhookQueue = createWebhookQueue(config.redisUrl, config.queuePrefix);
-    started.push(() => webhookQueue.close());
+    started.push(() => closeOrDisconnect(webhookQueue, QUEUE_CLOSE_MS));
     webhookQueue.on("error", (error) => {
       logger.warn({ err: error }, "webhook queue connection error");
     });
@@ -215,16 +219,35 @@ export async function startService(
       stop() {
         stopping ??= (async () => {
           logger.info("shutting down");
-          // Requests waiting for a job answer now, so closing the server does not wait for them.
-          await jobEnds.stop();
-          await app?.close();
-          await worker?.close(config.shutdownGraceMs);
-          await webhookWorker?.close();
-          await coordinator.stop();
-          await reconciler.stop();
-          await queue.close();
-          await webhookQueue.close();
-          await pool.end();
+          // Each step is tried whatever the ones before did (Redis or the control database may
+          // be down): a process told to stop must let go of everything and exit.
+          const steps: [string, () => Promise<unknown>][] = [
+            // Requests waiting for a job answer now, so closing the server does not wait for them.
+            ["job-end listener", () => jobEnds.stop()],
+            ["API", async () => app?.close()],
+            // Side by side: with Redis down each waits out its own deadline.
+            [
+              "workers",
+              async () => {
+                const closed = await Promise.allSettled([
+                  worker?.close(config.shutdownGraceMs),
+                  webhookWorker?.close(),
+                ]);
+                for (const result of closed) if (result.status === "rejected") throw result.reason;
+              },
+            ],
+            ["rollout coordinator", () => coordinator.stop()],
+            ["reconciler", () => reconciler.stop()],
+            ["migration queue", () => closeOrDisconnect(queue, QUEUE_CLOSE_MS)],
+            ["webhook queue", () => closeOrDisconnect(webhookQueue, QUEUE_CLOSE_MS)],
+            ["control pool", () => pool.end()],
+          ];
+          for (const [what, step] of steps) {
+            logger.debug(`stopping the ${what}`);
+            await step().catch((error: unknown) => {
+              logger.warn({ err: error }, `stopping the ${what} failed`);
+            });
+          }
           logger.info("stopped");
         })();
         return stopping;

@@ -1,4 +1,5 @@
 import { Worker } from "bullmq";
+import { closeOrDisconnect } from "../jobs/close-or-disconnect.js";
 import { workerConnection } from "../jobs/migration-queue.js";
 import { attemptDelivery, type DeliveryDeps } from "./deliver-webhook.js";
 import {
@@ -38,5 +39,12 @@ export function startWebhookWorker(
   worker.on("error", (error) => {
     deps.logger.error({ err: error }, "webhook worker error");
   });
-  return { close: () => worker.close() };
+  return {
+    async close() {
+      // A delivery in flight ends within its own timeout; past that, Redis is what holds the close.
+      if (!(await closeOrDisconnect(worker, deps.timeoutMs + 2_000))) {
+        deps.logger.warn("the webhook worker did not close in time (Redis down?); disconnected");
+      }
+    },
+  };
 }

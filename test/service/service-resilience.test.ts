@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type AddressInfo, type Server } from "node:net";
+import { startFreezableProxy } from "../support/freezable-proxy.js";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { CONTROL_MIGRATIONS_DIR } from "../../src/control/control-db.js";
@@ -12,6 +13,7 @@ import { loadMigrations } from "../../src/engine/load-migrations.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import {
   deleteQueueKeys,
+  REDIS_URL,
   serviceEnv,
   startTestService,
   testQueuePrefix,
@@ -389,4 +391,63 @@ describe("a worker paused past the stale time while its step runs", () => {
       await api.close();
     }
   });
+});
+
+describe("SIGTERM while Redis is down", () => {
+  let controlDb: TestDatabase;
+  const prefix = testQueuePrefix();
+  before(async () => {
+    controlDb = await createTestDatabase();
+  });
+  after(async () => {
+    await deleteQueueKeys(prefix);
+    await controlDb.drop();
+  });
+
+  for (const mode of ["api", "worker"] as const) {
+    it(`fleetway ${mode} exits`, async () => {
+      const redis = await startFreezableProxy({ host: "127.0.0.1", port: 6379 });
+      const child = spawn(process.execPath, [binary, mode], {
+        env: {
+          ...process.env,
+          ...serviceEnv(controlDb.url, prefix),
+          REDIS_URL: redis.through(REDIS_URL),
+          // Shutdown waits out a delivery in flight (this timeout) and the grace period (2 s).
+          FLEETWAY_WEBHOOK_TIMEOUT_MS: "2000",
+          LOG_LEVEL: "info",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      const deadline = Date.now() + 30_000;
+      while (!output.includes("fleetway started")) {
+        assert.ok(Date.now() < deadline, `did not start: ${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await redis.close(); // Redis goes away: connections refused from now on
+      await new Promise((r) => setTimeout(r, 1_000));
+      child.kill("SIGTERM");
+      const code = await Promise.race([
+        exited,
+        new Promise<"still running">((resolve) => {
+          setTimeout(() => {
+            resolve("still running");
+          }, 30_000);
+        }),
+      ]);
+      if (code === "still running") {
+        child.kill("SIGKILL");
+        await exited;
+      }
+      const lines = output.split("\n").filter((l) => !l.includes("connection error"));
+      assert.notEqual(
+        code,
+        "still running",
+        `still running 30 s after SIGTERM; its output:\n${lines.slice(-4).join("\n")}`,
+      );
+    });
+  }
 });
