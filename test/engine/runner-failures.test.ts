@@ -1,13 +1,20 @@
 /**
  * How the runner fails: a failing revision leaves the last good revision current with the error
  * located in its file; changed files are refused; lock timeouts are retried; a failed
- * CREATE INDEX CONCURRENTLY is cleaned up on the next attempt; connection errors hide passwords.
+ * CREATE INDEX CONCURRENTLY is cleaned up on the next attempt; connection errors hide passwords; a
+ * cancel ends the run even when the tenant stopped answering.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import type { FleetwayError } from "../../src/engine/errors.js";
+import { DROP_AFTER_CANCEL_MS } from "../../src/engine/runner/cancellation.js";
 import { readCurrentHeads, readHistory } from "../../src/engine/runner/run-migration.js";
+import {
+  createPooledConnections,
+  type TenantConnections,
+} from "../../src/engine/runner/tenant-connections.js";
+import { startFreezableProxy } from "../support/freezable-proxy.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -505,6 +512,105 @@ describe("runner: connection failures", () => {
       );
     } finally {
       await revisions.remove();
+    }
+  });
+});
+
+describe("runner: cancelling a run whose tenant stopped answering mid-statement", () => {
+  // The host hung, or a network link drops packets: PostgreSQL's cancel, sent over a new
+  // connection, cannot reach the server either, and the statement's answer never comes.
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      {
+        id: "z1",
+        up: "CREATE TABLE t_z1 (id int);\nSELECT pg_sleep(30);",
+        downgrade: "DROP TABLE t_z1;",
+      },
+    ]);
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  /** Freezes the tenant while z1 runs, then cancels: what the run ends with, and how long after. */
+  const cancelFrozen = async (
+    schema: string,
+    connections?: TenantConnections,
+  ): Promise<{ outcome: unknown; afterCancelMs: number }> => {
+    const proxy = await startFreezableProxy();
+    const controller = new AbortController();
+    let cancelledAt = 0;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const run = revisions.run({
+        connectionString: proxy.through(db.url),
+        // A schema per test: the first test's session keeps the tenant's lock until the server,
+        // still running its statement, notices the connection is gone.
+        schema,
+        operation: "upgrade",
+        target: "head",
+        signal: controller.signal,
+        ...(connections === undefined ? {} : { connections }),
+        onProgress: (event) => {
+          if (event.kind !== "step-started") return;
+          setTimeout(() => {
+            proxy.freeze();
+            cancelledAt = Date.now();
+            controller.abort();
+          }, 300);
+        },
+      });
+      const outcome = await Promise.race([
+        run.then(
+          () => "succeeded",
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => {
+          timer = setTimeout(() => {
+            resolve("still waiting after 30 s");
+          }, 30_000);
+        }),
+      ]);
+      return { outcome, afterCancelMs: Date.now() - cancelledAt };
+    } finally {
+      clearTimeout(timer);
+      await proxy.close();
+    }
+  };
+
+  const assertCancelledInTime = (outcome: unknown, afterCancelMs: number): void => {
+    assert.equal((outcome as FleetwayError).code, "MIGRATION_CANCELLED", String(outcome));
+    assert.equal((outcome as FleetwayError).data.revision, "z1");
+    assert.equal((outcome as FleetwayError).data.connectionLost, true);
+    assert.ok(
+      afterCancelMs < DROP_AFTER_CANCEL_MS + 3_000,
+      `ended ${afterCancelMs} ms after the cancel`,
+    );
+  };
+
+  it("a dedicated connection: rejects with MIGRATION_CANCELLED within a bounded time", async () => {
+    const { outcome, afterCancelMs } = await cancelFrozen("dedicated");
+    assertCancelledInTime(outcome, afterCancelMs);
+  });
+
+  it("a pooled connection: the same, and the dropped connection is not kept for reuse", async () => {
+    const pooled = createPooledConnections({
+      maxPerDatabase: 1,
+      idleMs: 60_000,
+      maxDatabases: 2,
+      maxOpen: 2,
+      applicationName: "fleetway-test-pool",
+    });
+    try {
+      const { outcome, afterCancelMs } = await cancelFrozen("pooled", pooled);
+      assertCancelledInTime(outcome, afterCancelMs);
+      assert.equal(pooled.openConnections(), 0, "dropped, not kept for the next run");
+    } finally {
+      await pooled.close();
     }
   });
 });

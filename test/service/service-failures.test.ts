@@ -1,9 +1,11 @@
 /**
  * How jobs fail, and how they stop: a graph with two heads, failing SQL, a tenant that cannot be
- * reached, a second job while one is active, cancellation of a running statement.
+ * reached, a second job while one is active, cancellation of a running statement (also when the
+ * tenant stopped answering).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { startFreezableProxy } from "../support/freezable-proxy.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import { startTestService, waitForJob, type TestService } from "../support/service-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
@@ -129,6 +131,42 @@ describe("service: failing, busy and cancelled jobs", () => {
       .set("authorization", svc.auth("write"));
     assert.equal(again.status, 409);
     assert.equal(again.body.code, "JOB_NOT_CANCELLABLE");
+  });
+
+  it("a running job whose tenant stopped answering can be cancelled: it ends cancelled, heads unknown", async () => {
+    // The host hung, or a network link drops packets: PostgreSQL's cancel cannot reach it either.
+    const proxy = await startFreezableProxy();
+    try {
+      const created = await addTenant("frozen", proxy.through(tenantDb.url));
+      await waitForJob(svc, created.job.id);
+      const submitted = await submit("frozen", { operation: "upgrade", target: "slowbranch@head" });
+      assert.equal(submitted.status, 202);
+      const jobId = submitted.body.id as string;
+      const read = (path: string) => svc.http().get(path).set("authorization", svc.auth("read"));
+      for (
+        let i = 0;
+        (await read(`/v1/jobs/${jobId}`)).body.progress.currentRevision !== "slow";
+        i++
+      ) {
+        assert.ok(i < 200, "the slow step never started");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      proxy.freeze();
+      const started = Date.now();
+      const cancel = await svc
+        .http()
+        .post(`/v1/jobs/${jobId}/cancel`)
+        .set("authorization", svc.auth("write"));
+      assert.equal(cancel.status, 202);
+      const job = await waitForJob(svc, jobId, 20_000);
+      assert.equal(job.state, "cancelled");
+      assert.equal((job.error as { code: string }).code, "MIGRATION_CANCELLED");
+      assert.ok(Date.now() - started < 15_000, `ended ${Date.now() - started} ms after the cancel`);
+      // The step went with its COMMIT in one query, which the server may still finish.
+      assert.equal((await read("/v1/tenants/frozen")).body.heads, null);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("a connection lost during a step leaves the tenant's heads unknown, not the old ones", async () => {

@@ -1,6 +1,7 @@
 /**
  * The service when things break: a worker killed with -9 mid-revision, Redis losing the queue,
- * two services starting at once on an empty control database, and graceful shutdown.
+ * two services starting at once on an empty control database, and graceful shutdown (also while a
+ * tenant stopped answering).
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -10,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { CONTROL_MIGRATIONS_DIR } from "../../src/control/control-db.js";
 import { loadMigrations } from "../../src/engine/load-migrations.js";
+import { startFreezableProxy } from "../support/freezable-proxy.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import {
   deleteQueueKeys,
@@ -261,6 +263,50 @@ describe("service resilience", () => {
     } finally {
       await second.close();
       await first.close().catch(() => undefined);
+    }
+  });
+
+  it("shutdown while a tenant stopped answering mid-step: stop() returns after the grace period and the job is re-queued", async () => {
+    // Its host hung, or a network link drops packets: the cancel cannot reach the server either,
+    // so only dropping the run's connection lets the worker let go of the job and stop.
+    const proxy = await startFreezableProxy();
+    const svc = await startTestService({
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_SHUTDOWN_GRACE_MS: "300" },
+    });
+    try {
+      const created = await svc
+        .http()
+        .post("/v1/tenants")
+        .set("authorization", svc.auth("write"))
+        .send({
+          id: "frozen",
+          name: "frozen",
+          databaseUrl: proxy.through(tenantDb.url),
+          schema: "frozen",
+          migrateTo: "head",
+        });
+      assert.equal(created.status, 201, created.text);
+      const jobId = created.body.job.id as string;
+      await waitUntil(async () => (await jobState(svc, jobId)).progress.currentRevision === "r2");
+      proxy.freeze();
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        svc.service.stop().then(() => "stopped"),
+        new Promise((resolve) => {
+          timer = setTimeout(() => {
+            resolve("hung");
+          }, 20_000);
+        }),
+      ]).finally(() => {
+        clearTimeout(timer);
+      });
+      assert.equal(result, "stopped", "stop() still waiting 20 s after a 300 ms grace period");
+      const { rows } = await svc.controlDb.query("SELECT state FROM jobs WHERE id = $1", [jobId]);
+      assert.deepEqual(rows, [{ state: "queued" }], "re-queued for another worker");
+    } finally {
+      await proxy.close();
+      await svc.close().catch(() => undefined);
     }
   });
 });

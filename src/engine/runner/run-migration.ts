@@ -1,7 +1,7 @@
 import { refuseNonTransactionalInAllMode } from "../plan/refuse-non-transactional.js";
 import { acquireAdvisoryLock, advisoryLockKey } from "./advisory-lock.js";
 import { abortableSleep } from "./backoff.js";
-import { cancelledError, cancelOnAbort } from "./cancellation.js";
+import { cancellationByDrop, cancelledError, cancelOnAbort } from "./cancellation.js";
 import { connect, sqlStateOf } from "./connect.js";
 import { dedicatedConnections } from "./tenant-connections.js";
 import {
@@ -61,7 +61,7 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
   const { client } = lease;
   let reusable = false;
   try {
-    const canceller = cancelOnAbort(signal, options.connectionString, lease.pid);
+    const canceller = cancelOnAbort(signal, options.connectionString, lease);
     try {
       const session = resolveSession(options, client, schema, signal, emit);
       const key = advisoryLockKey(lease.database, schema, session.versionTable.table);
@@ -87,6 +87,10 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
     } finally {
       canceller.dispose();
     }
+  } catch (error) {
+    // Steps report a dropped connection themselves (run-steps.ts); this is for the rest of the
+    // run (the lock, the tables, `all` mode's COMMIT).
+    throw cancellationByDrop(signal, error, "during the run") ?? error;
   } finally {
     // Releases the advisory lock with the session (reset or closed).
     await lease.release(reusable);

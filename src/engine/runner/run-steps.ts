@@ -2,7 +2,7 @@ import { FleetwayError, isFleetwayError, ErrorCode } from "../errors.js";
 import type { MigrationPlan, PlanStep } from "../plan/migration-plan.js";
 import type { RevisionScript } from "../script/revision-script.js";
 import { backoffDelay, type BackoffPolicy } from "./backoff.js";
-import { cancelledError } from "./cancellation.js";
+import { cancellationByDrop, cancelledError } from "./cancellation.js";
 import { sqlStateOf } from "./connect.js";
 import { executeStepAttempt, historyEntry } from "./execute-step.js";
 import { appendHistory } from "./history-table.js";
@@ -125,7 +125,10 @@ async function runOneStep(
   }
 }
 
-/** A cancel request surfaces as 57014 from PostgreSQL; report it as the cancellation it is. */
+/**
+ * A cancel request surfaces as 57014 from PostgreSQL, or as the connection failing when the
+ * tenant did not answer it; report either as the cancellation it is.
+ */
 function classifyFailure(session: RunSession, step: PlanStep, thrown: unknown): FleetwayError {
   const error =
     thrown instanceof FleetwayError
@@ -136,6 +139,14 @@ function classifyFailure(session: RunSession, step: PlanStep, thrown: unknown): 
           { ...stepData(step), sqlstate: sqlStateOf(thrown) },
           { cause: thrown },
         );
+  // Cancelled by dropping the connection: the tenant did not answer the cancel (see cancelOnAbort).
+  const dropped = cancellationByDrop(
+    session.signal,
+    error,
+    `during ${describe(step)}`,
+    stepData(step),
+  );
+  if (dropped !== null) return dropped;
   // Cancelled: the server cancelled the statement, the runner stopped, or a code revision gave up
   // because of ctx.signal (throwIfAborted throws the signal's reason; fetch-like APIs an AbortError).
   const cancelled =

@@ -16,6 +16,13 @@ export interface TenantConnection {
    * connection is closed, never reused.
    */
   release(reusable: boolean): Promise<void>;
+  /**
+   * Closes the connection at once, without a word to the server: for a server that stopped
+   * answering (see cancelOnAbort). A query waiting on it rejects; the server ends the session,
+   * releasing its advisory locks, once it notices. The connection is never lent again, and
+   * release() afterwards only completes the hand-back.
+   */
+  drop(): void;
 }
 
 interface SessionIdentity {
@@ -42,15 +49,23 @@ export const dedicatedConnections: TenantConnections = {
       await client.end().catch(() => undefined);
       throw connectionFailed(connectionString, error);
     }
+    let dropped = false;
     return {
       client,
       database: identity.db,
       pid: identity.pid,
       release: async () => {
+        // Dropped: closed already, and no answer is coming to an unlock nor to a goodbye.
+        if (dropped) return;
         // Closing the session releases its locks too; unlocking first makes it immediate for
         // whoever waits, without depending on how fast the server reaps the backend.
         await client.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
         await client.end().catch(() => undefined);
+      },
+      drop: () => {
+        if (dropped) return;
+        dropped = true;
+        closeNow(client);
       },
     };
   },
@@ -182,6 +197,15 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
             client.release(error instanceof Error ? error : true);
           }
         },
+        drop() {
+          // Counts as the hand-back: a later release() has nothing left to do, and pg-pool
+          // refuses a second one.
+          if (released) return;
+          released = true;
+          // Given back as broken, pg-pool takes it out of the pool at once (never lent again) and
+          // ends it, which closes it now when a query is waiting on it (see closeNow).
+          client.release(true);
+        },
       };
     },
     async close() {
@@ -191,6 +215,17 @@ export function createPooledConnections(options: PooledConnectionsOptions): Pool
     },
     openConnections,
   };
+}
+
+/**
+ * Closes a connection without waiting for the server. pg's public end() does exactly that while a
+ * query is active: it destroys the socket at once ("a hung query could block end forever") and
+ * the query rejects with "Connection terminated". With no query active it says goodbye first,
+ * which a server that stopped answering never acknowledges; nothing waits for that here, and
+ * the next query on the connection fails at once.
+ */
+function closeNow(client: pg.Client): void {
+  void client.end().catch(() => undefined);
 }
 
 /**
