@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type AddressInfo, type Server } from "node:net";
-import { startFreezableProxy } from "../support/freezable-proxy.js";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { CONTROL_MIGRATIONS_DIR } from "../../src/control/control-db.js";
