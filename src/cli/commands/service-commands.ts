@@ -53,4 +53,10 @@ async function runService(io: CliIo, mode: ServiceMode, signal: AbortSignal): Pr
     );
   });
   await service.stop();
+  // Everything was stopped. A Redis client that could not be closed (Redis down: BullMQ's
+  // disconnect leaves a worker's blocking connection retrying) would keep the process alive for
+  // ever; a process told to stop must exit, so one second after a complete shutdown it does.
+  setTimeout(() => {
+    process.exit();
+  }, 1_000).unref();
 }
