@@ -130,7 +130,8 @@ export async function countSelectedTenants(
 /** Cumulative wave sizes for `total` tenants; the last wave always reaches everyone. */
 export function resolveWaveSizes(waves: readonly WaveSpec[], total: number): number[] {
   const sizes = waves.map((w) =>
-    Math.min(total, "count" in w ? w.count : Math.ceil((w.percent / 100) * total)),
+    // Multiplied first: (7 / 100) * 100 is 7.000000000000001, which ceil makes 8.
+    Math.min(total, "count" in w ? w.count : Math.ceil((w.percent * total) / 100)),
   );
   for (let i = 1; i < sizes.length; i++) sizes[i] = Math.max(sizes[i] ?? 0, sizes[i - 1] ?? 0);
   if (sizes.length > 0) sizes[sizes.length - 1] = total;
@@ -439,6 +440,8 @@ export async function setRolloutTenant(
 
 export interface RolloutFailure {
   readonly tenantId: string;
+  /** Both count against the failure threshold: a cancelled job halts a rollout too. */
+  readonly state: "failed" | "cancelled";
   readonly wave: number;
   readonly jobId: string | null;
   readonly error: Record<string, unknown> | null;
@@ -451,16 +454,18 @@ export async function rolloutFailures(
 ): Promise<RolloutFailure[]> {
   const { rows } = await db.query<{
     tenant_id: string;
+    state: "failed" | "cancelled";
     wave: number;
     job_id: string | null;
     error: Record<string, unknown> | null;
   }>(
-    `SELECT tenant_id, wave, job_id, error FROM rollout_tenants
-      WHERE rollout_id = $1 AND state = 'failed' ORDER BY wave, position LIMIT $2`,
+    `SELECT tenant_id, state, wave, job_id, error FROM rollout_tenants
+      WHERE rollout_id = $1 AND state IN ('failed', 'cancelled') ORDER BY wave, position LIMIT $2`,
     [rolloutId, limit],
   );
   return rows.map((r) => ({
     tenantId: r.tenant_id,
+    state: r.state,
     wave: r.wave,
     jobId: r.job_id,
     error: r.error,

@@ -29,7 +29,8 @@ export interface CoordinatorSettings {
 
 /** Failures a wave of `size` tenants may have before the rollout halts. */
 export function allowedFailures(threshold: FailureThreshold, size: number): number {
-  return "count" in threshold ? threshold.count : Math.floor((threshold.percent / 100) * size);
+  // Multiplied first: (29 / 100) * 100 is 28.999999999999996, which floor makes 28.
+  return "count" in threshold ? threshold.count : Math.floor((threshold.percent * size) / 100);
 }
 
 /**

@@ -41,6 +41,7 @@ export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
     waves,
     failures: failures.map((f) => ({
       tenantId: f.tenantId,
+      state: f.state,
       wave: f.wave,
       jobId: f.jobId,
       error:

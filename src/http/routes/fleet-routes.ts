@@ -57,7 +57,10 @@ export function registerFleetRoutes(root: FastifyInstance, deps: AppDeps): void 
     async () => {
       const heads = [...migrations.graph.realHeads].sort();
       const byRevision = await pool.query<{ heads: string[] | null; tenants: number }>(
-        `SELECT (SELECT array_agg(h ORDER BY h) FROM unnest(heads) h) AS heads, count(*)::int AS tenants
+        // At base ([]) and never seen (null) are two groups: array_agg of nothing is null.
+        `SELECT CASE WHEN heads IS NOT NULL
+                     THEN COALESCE((SELECT array_agg(h ORDER BY h) FROM unnest(heads) h), '{}')
+                END AS heads, count(*)::int AS tenants
            FROM tenants GROUP BY 1 ORDER BY 2 DESC`,
       );
       const total = byRevision.rows.reduce((n, r) => n + r.tenants, 0);

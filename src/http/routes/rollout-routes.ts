@@ -83,6 +83,7 @@ const RolloutSchema = Type.Object(
     failures: Type.Array(
       Type.Object({
         tenantId: Type.String(),
+        state: Type.Union([Type.Literal("failed"), Type.Literal("cancelled")]),
         wave: Type.Integer(),
         jobId: Type.Union([Type.String(), Type.Null()]),
         error: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
