@@ -226,14 +226,22 @@ export async function deleteTenant(db: Queryable, id: string): Promise<void> {
   await db.query("DELETE FROM tenants WHERE id = $1", [id]);
 }
 
-/** Mirrors what a job or a status read saw in the tenant's version table. */
+/**
+ * Mirrors what a status read saw in the tenant's version table, read live after `seen` was read.
+ * Recorded only if the tenant is still as `seen` says: not moved (a PATCH to another database or
+ * schema meanwhile, whose heads these are not) and its heads not recorded since (a job that ended
+ * meanwhile knows better). Otherwise the read is simply not recorded.
+ */
 export async function recordTenantHeads(
   db: Queryable,
-  id: string,
+  seen: TenantRecord,
   heads: readonly string[],
 ): Promise<void> {
-  await db.query("UPDATE tenants SET heads = $2, heads_seen_at = now() WHERE id = $1", [
-    id,
-    [...heads],
-  ]);
+  await db.query(
+    // heads_seen_at to the millisecond: `seen` holds it as a JavaScript Date.
+    `UPDATE tenants SET heads = $2, heads_seen_at = now()
+      WHERE id = $1 AND database_url_sealed = $3 AND schema_name = $4
+        AND date_trunc('milliseconds', heads_seen_at) IS NOT DISTINCT FROM $5`,
+    [seen.id, [...heads], seen.databaseUrlSealed, seen.schema, seen.headsSeenAt],
+  );
 }

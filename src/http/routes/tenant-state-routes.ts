@@ -38,7 +38,7 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
       const tenant = await requireTenant(pool, request.params.id);
       const tables = tablesOf(tenant);
       const heads = await readCurrentHeads(tables);
-      await recordTenantHeads(pool, tenant.id, heads);
+      await recordTenantHeads(pool, tenant, heads);
       const { graph } = migrations;
       const unknownHeads = heads.filter((h) => !graph.has(h));
       const pending =
