@@ -93,7 +93,13 @@ export async function connect(
   connectionString: string,
   applicationName: string,
 ): Promise<pg.Client> {
-  const client = new pg.Client(tenantConnectionConfig(connectionString, applicationName));
+  let client: pg.Client;
+  try {
+    // A string pg cannot parse fails here (stored before the API checked it): CONNECTION_FAILED.
+    client = new pg.Client(tenantConnectionConfig(connectionString, applicationName));
+  } catch (error) {
+    throw connectionFailed(connectionString, error);
+  }
   // An idle connection that dies (server restart, pg_terminate_backend) emits 'error'; without a
   // listener that would crash the process. The next query on it fails and is reported there.
   client.on("error", () => undefined);

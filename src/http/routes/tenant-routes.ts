@@ -25,6 +25,7 @@ import { scopeAllows } from "../plugins/api-key-auth.js";
 import { afterJobCommitted, createJob } from "../../jobs/submit-job.js";
 import { validateTarget } from "../../jobs/validate-target.js";
 import type { AppDeps } from "../app-deps.js";
+import { requireParsableDatabaseUrl } from "../database-url.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
 import {
   CreateTenantBody,
@@ -149,6 +150,7 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
     },
     async (request) => {
       const { databaseUrl, ...rest } = request.body;
+      if (databaseUrl !== undefined) requireParsableDatabaseUrl(databaseUrl);
       const tenant = await updateTenant(pool, request.params.id, {
         ...rest,
         ...(databaseUrl === undefined
@@ -228,6 +230,7 @@ async function provisionFor(
   const schema =
     body.schema ??
     (body.provision !== undefined && "schema" in body.provision ? body.id : "public");
+  if (body.databaseUrl !== undefined) requireParsableDatabaseUrl(body.databaseUrl);
   if (body.provision === undefined) {
     if (body.databaseUrl === undefined)
       throw new FleetwayError(
