@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
@@ -97,11 +97,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       global: true,
       max: deps.rateLimitPerMinute,
       timeWindow: "1 minute",
-      // Per API key when there is one (hashed: the key never becomes a map key), else per client IP.
-      keyGenerator: (request) => {
-        const auth = request.headers.authorization;
-        return auth === undefined ? request.ip : createHash("sha256").update(auth).digest("hex");
-      },
+      // Per API key by its name (authentication ran first, so the same key written any way the
+      // Authorization header allows, Bearer/bearer and any spacing, has one budget), else per IP.
+      keyGenerator: (request) =>
+        request.principal === null ? `ip:${request.ip}` : `key:${request.principal.name}`,
       allowList: (request) => !request.url.startsWith("/v1/"),
       errorResponseBuilder: (_request, context) => ({
         statusCode: 429,
