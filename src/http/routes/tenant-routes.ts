@@ -26,7 +26,14 @@ import { afterJobCommitted, createJob } from "../../jobs/submit-job.js";
 import { validateTarget } from "../../jobs/validate-target.js";
 import type { AppDeps } from "../app-deps.js";
 import { requireParsableDatabaseUrl } from "../database-url.js";
-import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
+import {
+  ErrorResponses,
+  PageQuery,
+  pageOf,
+  Tag,
+  TenantId,
+  TEXT_WITHOUT_CONTROLS,
+} from "../schemas/common-schemas.js";
 import {
   CreateTenantBody,
   CreateTenantResponse,
@@ -100,11 +107,19 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         summary: "List tenants",
         querystring: Type.Object({
           ...PageQuery,
-          tag: Type.Optional(Type.String()),
+          tag: Type.Optional(Tag),
           revision: Type.Optional(
-            Type.String({ description: "Tenants whose version table holds it" }),
+            Type.String({
+              pattern: TEXT_WITHOUT_CONTROLS,
+              description: "Tenants whose version table holds it",
+            }),
           ),
-          jobState: Type.Optional(Type.String({ description: "State of the tenant's latest job" })),
+          jobState: Type.Optional(
+            Type.String({
+              pattern: TEXT_WITHOUT_CONTROLS,
+              description: "State of the tenant's latest job",
+            }),
+          ),
         }),
         response: { 200: pageOf(Type.Ref("Tenant")), ...ErrorResponses },
       },

@@ -33,11 +33,10 @@ export const TenantId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}
  * A tenant tag: free text, but no control characters (PostgreSQL's text refuses NUL) and no
  * unpaired surrogates (jsonb refuses them), either of which would fail the statement storing it.
  */
-export const Tag = Type.String({
-  minLength: 1,
-  maxLength: 64,
-  pattern: "^[^\\u0000-\\u001f\\ud800-\\udfff]+$",
-});
+/** Text PostgreSQL can store and logs show plainly: no control characters, no lone surrogates. */
+export const TEXT_WITHOUT_CONTROLS = "^[^\\u0000-\\u001f\\ud800-\\udfff]+$";
+
+export const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: TEXT_WITHOUT_CONTROLS });
 
 export const ErrorResponses = {
   400: Type.Ref("Problem"),

@@ -1,8 +1,11 @@
 import { Type, type Static } from "typebox";
-import { Heads, Tag, TenantId } from "./common-schemas.js";
+import { Heads, Tag, TenantId, TEXT_WITHOUT_CONTROLS } from "./common-schemas.js";
 import { JobRequestBody, JobSchema } from "./job-schemas.js";
 
-const SchemaName = Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$" });
+/** `pg_` names are reserved by PostgreSQL: CREATE SCHEMA refuses them (42939) at the first job. */
+const SchemaName = Type.String({ pattern: "^(?!pg_)[A-Za-z_][A-Za-z0-9_$]{0,62}$" });
+/** Control characters are refused as in tags: PostgreSQL's text cannot hold NUL. */
+const TenantName = Type.String({ minLength: 1, maxLength: 200, pattern: TEXT_WITHOUT_CONTROLS });
 const Tags = Type.Array(Tag, { maxItems: 50 });
 const DatabaseUrl = Type.String({
   pattern: "^postgres(ql)?://",
@@ -37,7 +40,7 @@ export const TenantSchema = Type.Object(
 export const CreateTenantBody = Type.Object(
   {
     id: TenantId,
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    name: TenantName,
     databaseUrl: Type.Optional(DatabaseUrl),
     schema: Type.Optional(SchemaName),
     tags: Type.Optional(Tags),
@@ -78,7 +81,7 @@ export const CreateTenantResponse = Type.Object({
 
 export const PatchTenantBody = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(TenantName),
     databaseUrl: Type.Optional(DatabaseUrl),
     schema: Type.Optional(SchemaName),
     tags: Type.Optional(Tags),
