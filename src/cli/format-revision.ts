@@ -49,7 +49,7 @@ export function formatRevisionEntry(
   if (node.spec.dependsOn.length > 0)
     lines.push(`Also depends on: ${node.spec.dependsOn.join(", ")}`);
   if (node.branchLabels.size > 0) lines.push(`Branch names: ${[...node.branchLabels].join(", ")}`);
-  if (isBranchPoint(node)) lines.push(`Branches into: ${[...node.allNextRevisions].join(", ")}`);
+  if (isBranchPoint(node)) lines.push(`Branches into: ${[...node.nextRevisions].join(", ")}`);
   if (isMergePoint(node)) lines.push(`Merges: ${node.downRevisions.join(", ")}`);
   lines.push(`Path: ${node.spec.path}`);
   lines.push(`Transactional: ${node.spec.transactional ? "yes" : "no"}`);

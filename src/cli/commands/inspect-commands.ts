@@ -46,7 +46,7 @@ export function showBranches(io: CliIo, { graph }: Migrations, options: ReadOpti
   if (options.json) {
     printJson(
       io,
-      points.map((p) => ({ ...revisionJson(graph, p), branchesInto: [...p.allNextRevisions] })),
+      points.map((p) => ({ ...revisionJson(graph, p), branchesInto: [...p.nextRevisions] })),
     );
     return;
   }
@@ -57,7 +57,7 @@ export function showBranches(io: CliIo, { graph }: Migrations, options: ReadOpti
         ? formatRevisionEntry(graph, point)
         : formatRevisionLine(graph, point, { includeBranches: true }),
     );
-    for (const child of point.allNextRevisions) {
+    for (const child of point.nextRevisions) {
       const line = formatRevisionLine(graph, graph.node(child), {
         includeBranches: true,
         includeDoc: true,

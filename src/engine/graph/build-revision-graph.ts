@@ -3,7 +3,7 @@ import type { RevisionSpec } from "../script/revision-script.js";
 import { RevisionGraph } from "./revision-graph.js";
 import {
   allDownRevisions,
-  isBranchPoint,
+  isRealBranchPoint,
   isMergePoint,
   type RevisionNode,
 } from "./revision-node.js";
@@ -257,7 +257,7 @@ function propagateBranchLabels<T extends RevisionSpec>(
       for (const label of node.ownBranchLabels) descendant.branchLabels.add(label);
     }
     let parent: RevisionNode<T> | undefined = node;
-    while (parent !== undefined && !isBranchPoint(parent) && !isMergePoint(parent)) {
+    while (parent !== undefined && !isRealBranchPoint(parent) && !isMergePoint(parent)) {
       for (const label of node.ownBranchLabels) parent.branchLabels.add(label);
       const down: string | undefined = parent.downRevisions[0];
       parent = down === undefined ? undefined : map.get(down);

@@ -33,7 +33,16 @@ export function normalizedDownRevisions(node: RevisionNode): string[] {
   return dedupe([...node.downRevisions, ...node.normalizedDependencies]);
 }
 
+/**
+ * Alembic's `is_branch_point`: more than one revision has this as a down revision. What
+ * `branches`, "(branchpoint)" and "Branches into" show; a dependent (depends_on) does not count.
+ */
 export function isBranchPoint(node: RevisionNode): boolean {
+  return node.nextRevisions.size > 1;
+}
+
+/** Alembic's `_is_real_branch_point`: dependents count too (where branch labels stop spreading). */
+export function isRealBranchPoint(node: RevisionNode): boolean {
   return node.allNextRevisions.size > 1;
 }
 
