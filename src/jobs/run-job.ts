@@ -135,18 +135,27 @@ export async function runJobAttempt(
   };
   shutdown.addEventListener("abort", onShutdown, { once: true });
   if (shutdown.aborted) onShutdown();
+  // One heartbeat at a time: while the control database does not answer, a timer's every tick
+  // would otherwise queue another statement in the pool, all sent at once when it comes back.
+  let heartbeatInFlight = false;
   const heartbeat = setInterval(() => {
-    heartbeatJob(pool, jobId).then(
-      ({ cancelRequested }) => {
-        if (cancelRequested && !cancel.signal.aborted) {
-          stop.reason ??= "cancel";
-          cancel.abort(new Error("cancel requested"));
-        }
-      },
-      (error: unknown) => {
-        logger.warn({ err: error }, "heartbeat failed");
-      },
-    );
+    if (heartbeatInFlight) return;
+    heartbeatInFlight = true;
+    heartbeatJob(pool, jobId)
+      .then(
+        ({ cancelRequested }) => {
+          if (cancelRequested && !cancel.signal.aborted) {
+            stop.reason ??= "cancel";
+            cancel.abort(new Error("cancel requested"));
+          }
+        },
+        (error: unknown) => {
+          logger.warn({ err: error }, "heartbeat failed");
+        },
+      )
+      .finally(() => {
+        heartbeatInFlight = false;
+      });
   }, deps.heartbeatMs);
   heartbeat.unref();
 
