@@ -81,11 +81,18 @@ export function startReconciler(
   settings: ReconcilerSettings,
   logger: Logger,
 ): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
+  let running: Promise<unknown> | null = null;
   const tick = (): void => {
-    running = reconcileOnce(pool, queue, webhookQueue, settings, logger).catch((error: unknown) => {
-      logger.warn({ err: error }, "reconciler pass failed");
-    });
+    // One pass at a time: while the control database or Redis does not answer, a pass per
+    // interval would queue up behind the first and then all run together.
+    if (running !== null) return;
+    running = reconcileOnce(pool, queue, webhookQueue, settings, logger)
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, "reconciler pass failed");
+      })
+      .finally(() => {
+        running = null;
+      });
   };
   tick();
   const timer = setInterval(tick, settings.intervalMs);
@@ -93,7 +100,7 @@ export function startReconciler(
   return {
     async stop() {
       clearInterval(timer);
-      await running;
+      if (running !== null) await running;
     },
   };
 }
