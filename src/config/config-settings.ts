@@ -101,6 +101,14 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "Jobs one worker process runs at once",
   },
   {
+    env: "FLEETWAY_WORKER_METRICS_PORT",
+    schema: Type.String({ pattern: "^([0-9]{1,5})?$" }),
+    expected: "a port number, or empty",
+    default: "",
+    description:
+      "Port on HOST where `fleetway worker` serves its Prometheus /metrics (the steps it runs); empty = none. `serve` and `api` serve /metrics on PORT",
+  },
+  {
     env: "FLEETWAY_TENANT_CONNECTION_IDLE_MS",
     schema: ms(),
     expected: "milliseconds",

@@ -29,6 +29,8 @@ export interface Config {
   readonly apiKeys: readonly ApiKeyEntry[];
   readonly worker: {
     readonly concurrency: number;
+    /** Where `fleetway worker` serves /metrics; null: nowhere. */
+    readonly metricsPort: number | null;
     /** 0: a new tenant connection per job. */
     readonly tenantConnectionIdleMs: number;
     readonly attempts: number;
@@ -145,6 +147,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     apiKeys,
     worker: {
       concurrency: num("FLEETWAY_WORKER_CONCURRENCY"),
+      metricsPort: optionalPort(
+        "FLEETWAY_WORKER_METRICS_PORT",
+        str("FLEETWAY_WORKER_METRICS_PORT"),
+      ),
       tenantConnectionIdleMs: num("FLEETWAY_TENANT_CONNECTION_IDLE_MS"),
       attempts: num("FLEETWAY_JOB_ATTEMPTS"),
       backoffMs: num("FLEETWAY_JOB_BACKOFF_MS"),
@@ -214,6 +220,18 @@ function checkRelations(num: (name: string) => number): void {
       `FLEETWAY_JOB_BACKOFF_MAX_MS must not be below FLEETWAY_JOB_BACKOFF_MS (got ${cap} < ${base})`,
     );
   }
+}
+
+/** An optional port setting: empty is none; 0 is any free port, as PORT=0 is. */
+function optionalPort(name: string, text: string): number | null {
+  if (text === "") return null;
+  const port = Number(text);
+  if (port > 65535)
+    throw new ConfigError(
+      name,
+      `${name} must be a port number, or empty (got ${JSON.stringify(text)})`,
+    );
+  return port;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -36,12 +36,25 @@ export function createServiceMetrics(pool: pg.Pool, queue: MigrationQueue): Serv
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
     },
   });
-  const stepDuration = new Histogram({
+  return { registry, stepDuration: stepDurationHistogram(registry) };
+}
+
+/**
+ * What `fleetway worker` reports on its own metrics port: only what happens in the process. The
+ * fleet-wide gauges come from the API instances; a worker repeating them would count them twice
+ * in a sum over instances.
+ */
+export function createWorkerMetrics(): ServiceMetrics {
+  const registry = new Registry();
+  return { registry, stepDuration: stepDurationHistogram(registry) };
+}
+
+function stepDurationHistogram(registry: Registry): Histogram<"direction"> {
+  return new Histogram({
     name: "fleetway_step_duration_seconds",
-    help: "Duration of committed migration steps",
+    help: "Duration of committed migration steps (observed by the workers of the process)",
     labelNames: ["direction"],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
-  return { registry, stepDuration };
 }

@@ -13,7 +13,7 @@ import { ErrorCode, FleetwayError, isFleetwayError } from "../engine/errors.js";
 import { loadMigrations } from "../engine/load-migrations.js";
 import { JobEndListener } from "../control/job-end-listener.js";
 import { buildApp } from "../http/build-app.js";
-import { createServiceMetrics } from "../http/metrics.js";
+import { createServiceMetrics, createWorkerMetrics } from "../http/metrics.js";
 import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
 import { startMigrationWorker, type MigrationWorker } from "../jobs/migration-worker.js";
 import { startReconciler } from "../jobs/reconciler.js";
@@ -24,6 +24,7 @@ import { parseAllowList } from "../webhooks/ssrf-guard.js";
 import { createWebhookQueue } from "../webhooks/webhook-queue.js";
 import { startWebhookWorker } from "../webhooks/webhook-worker.js";
 import { checkRedis } from "./check-redis.js";
+import { startWorkerMetricsServer, type WorkerMetricsServer } from "./worker-metrics-server.js";
 
 export type ServiceMode = "serve" | "api" | "worker";
 
@@ -37,6 +38,8 @@ export interface RunningService {
   readonly queue: MigrationQueue;
   /** The address the API listens on, e.g. http://127.0.0.1:8080; null without an API. */
   readonly url: string | null;
+  /** Where `worker` mode serves /metrics (FLEETWAY_WORKER_METRICS_PORT); null when it does not. */
+  readonly metricsUrl: string | null;
   /** Graceful stop: no new requests or jobs, running steps get the grace period, then are interrupted. */
   stop(): Promise<void>;
 }
@@ -98,7 +101,9 @@ export async function startService(
     const events = new JobEventPublisher(webhookQueue, logger.child({ component: "webhooks" }));
     const webhookPolicy = parseAllowList(config.webhooks.allow);
     const secretBox = createSecretBox(config.encryptionKey);
-    const metrics = createServiceMetrics(pool, queue);
+    // A worker's steps are observed in its own process; with the API elsewhere only its own
+    // metrics server can report them.
+    const metrics = mode === "worker" ? createWorkerMetrics() : createServiceMetrics(pool, queue);
     const workerId = `${hostname()}:${process.pid}`;
 
     // Before the worker, which nudges it whenever a rollout's job finishes, and the API, which
@@ -204,8 +209,24 @@ export async function startService(
       // Requests that wait before it listens are woken once it does (JobEndListener).
       jobEnds.start();
     }
+    let metricsServer: WorkerMetricsServer | null = null;
+    if (mode === "worker" && config.worker.metricsPort !== null) {
+      const server = await startWorkerMetricsServer(
+        metrics.registry,
+        config.http.host,
+        config.worker.metricsPort,
+      );
+      metricsServer = server;
+      started.push(() => server.close());
+    }
     logger.info(
-      { mode, url, migrations: migrations.graph.size, heads: migrations.graph.realHeads },
+      {
+        mode,
+        url,
+        metricsUrl: metricsServer?.url ?? null,
+        migrations: migrations.graph.size,
+        heads: migrations.graph.realHeads,
+      },
       "fleetway started",
     );
 
@@ -216,6 +237,7 @@ export async function startService(
       pool,
       queue,
       url,
+      metricsUrl: metricsServer?.url ?? null,
       stop() {
         stopping ??= (async () => {
           logger.info("shutting down");
@@ -236,6 +258,7 @@ export async function startService(
                 for (const result of closed) if (result.status === "rejected") throw result.reason;
               },
             ],
+            ["metrics server", async () => metricsServer?.close()],
             ["rollout coordinator", () => coordinator.stop()],
             ["reconciler", () => reconciler.stop()],
             ["migration queue", () => closeOrDisconnect(queue, QUEUE_CLOSE_MS)],

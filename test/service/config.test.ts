@@ -49,6 +49,7 @@ describe("configuration defaults", () => {
     assert.equal(config.migrationsDir, "/srv/migrations");
     assert.deepEqual(config.worker, {
       concurrency: 4,
+      metricsPort: null,
       tenantConnectionIdleMs: 10_000,
       attempts: 5,
       backoffMs: 1000,
@@ -115,6 +116,7 @@ describe("configuration defaults", () => {
         CONTROL_DATABASE_URL: "postgresql://fw:pw@control:5433/fw",
         REDIS_URL: "rediss://:pw@cache:6380",
         FLEETWAY_WORKER_CONCURRENCY: "16",
+        FLEETWAY_WORKER_METRICS_PORT: "9464",
         FLEETWAY_TENANT_CONNECTION_IDLE_MS: "0",
         FLEETWAY_JOB_ATTEMPTS: "7",
         FLEETWAY_JOB_BACKOFF_MS: "250",
@@ -143,6 +145,7 @@ describe("configuration defaults", () => {
     assert.equal(config.redisUrl, "rediss://:pw@cache:6380");
     assert.deepEqual(config.worker, {
       concurrency: 16,
+      metricsPort: 9464,
       tenantConnectionIdleMs: 0,
       attempts: 7,
       backoffMs: 250,

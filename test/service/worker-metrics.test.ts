@@ -1,0 +1,92 @@
+/**
+ * `fleetway worker` serves its own /metrics (FLEETWAY_WORKER_METRICS_PORT): with the API in other
+ * processes, as docker-compose.yml deploys it, the step durations its workers observe were in no
+ * scrape at all (the API's histogram stays empty when the steps run elsewhere).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { loadConfig } from "../../src/config/load-config.js";
+import {
+  startTestService,
+  serviceEnv,
+  waitForJob,
+  type TestService,
+} from "../support/service-harness.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+describe("a worker process's metrics", () => {
+  let tenantDb: TestDatabase;
+  let api: TestService;
+  before(async () => {
+    tenantDb = await createTestDatabase();
+    api = await startTestService({ mode: "api" });
+  });
+  after(async () => {
+    await api.close();
+    await tenantDb.drop();
+  });
+
+  it("are served on FLEETWAY_WORKER_METRICS_PORT, with the steps its jobs committed", async () => {
+    const worker = await startTestService({
+      mode: "worker",
+      controlDb: api.controlDb,
+      queuePrefix: api.config.queuePrefix,
+      env: { FLEETWAY_WORKER_METRICS_PORT: "0" },
+    });
+    try {
+      const created = await api
+        .http()
+        .post("/v1/tenants")
+        .set("authorization", api.auth("write"))
+        .send({
+          id: "metered",
+          name: "Metered",
+          databaseUrl: tenantDb.url,
+          schema: "metered",
+          migrateTo: "head",
+        });
+      assert.equal(created.status, 201, created.text);
+      const job = await waitForJob(api, created.body.job.id as string);
+      assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+      const steps = (job.steps as unknown[]).length;
+
+      assert.ok(worker.service.metricsUrl !== null);
+      const response = await fetch(`${worker.service.metricsUrl}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
+      const text = await response.text();
+      assert.match(
+        text,
+        new RegExp(`^fleetway_step_duration_seconds_count\\{direction="up"\\} ${steps}$`, "m"),
+      );
+      // Fleet-wide numbers are the API's to report; a worker repeating them would double a sum.
+      assert.doesNotMatch(text, /^fleetway_jobs/m);
+
+      // The API of a split deployment observes no steps of its own.
+      const apiMetrics = await api.http().get("/metrics");
+      assert.doesNotMatch(
+        apiMetrics.text,
+        /^fleetway_step_duration_seconds_count\{direction="up"\} [1-9]/m,
+      );
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("are not served unless asked for, and the port is checked", () => {
+    const env = serviceEnv("postgres://127.0.0.1/x", "{p}");
+    assert.equal(loadConfig(env).worker.metricsPort, null);
+    assert.equal(
+      loadConfig({ ...env, FLEETWAY_WORKER_METRICS_PORT: "9464" }).worker.metricsPort,
+      9464,
+    );
+    assert.throws(
+      () => loadConfig({ ...env, FLEETWAY_WORKER_METRICS_PORT: "70000" }),
+      /FLEETWAY_WORKER_METRICS_PORT must be a port number/,
+    );
+    assert.throws(
+      () => loadConfig({ ...env, FLEETWAY_WORKER_METRICS_PORT: "http" }),
+      /FLEETWAY_WORKER_METRICS_PORT must be a port number/,
+    );
+  });
+});
