@@ -182,6 +182,15 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     description: "How often the reconciler re-enqueues jobs Redis lost",
   },
   {
+    env: "FLEETWAY_RETENTION_DAYS",
+    // Whole days, so never under the 24 h an Idempotency-Key replays the response naming a job.
+    schema: int(0, 36_500),
+    expected: "a whole number of days, 0 to keep everything",
+    default: "30",
+    description:
+      "Days finished jobs (with their events and deliveries) and rollouts are kept, then deleted by the reconciler; a tenant's latest job stays. 0 keeps all",
+  },
+  {
     env: "FLEETWAY_JOB_HEARTBEAT_MS",
     schema: int(50, 600_000),
     expected: "milliseconds (50 or more)",

@@ -50,6 +50,8 @@ export interface Config {
     readonly intervalMs: number;
     readonly heartbeatMs: number;
     readonly staleMs: number;
+    /** Days finished jobs and rollouts are kept; 0: for ever. */
+    readonly retentionDays: number;
   };
   readonly queuePrefix: string;
   readonly rolloutTickMs: number;
@@ -168,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       intervalMs: num("FLEETWAY_RECONCILE_INTERVAL_MS"),
       heartbeatMs: num("FLEETWAY_JOB_HEARTBEAT_MS"),
       staleMs: num("FLEETWAY_JOB_STALE_MS"),
+      retentionDays: num("FLEETWAY_RETENTION_DAYS"),
     },
     queuePrefix: str("FLEETWAY_QUEUE_PREFIX"),
     rolloutTickMs: num("FLEETWAY_ROLLOUT_TICK_MS"),

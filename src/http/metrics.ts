@@ -18,7 +18,7 @@ export function createServiceMetrics(pool: pg.Pool, queue: MigrationQueue): Serv
   const registry = new Registry();
   new Gauge({
     name: "fleetway_jobs",
-    help: "Migration jobs by state (control database)",
+    help: "Migration jobs by state (control database; finished ones until FLEETWAY_RETENTION_DAYS deletes them)",
     labelNames: ["state"],
     registers: [registry],
     async collect() {

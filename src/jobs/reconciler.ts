@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { listActiveJobs, requeueJob } from "../control/job-store.js";
 import { overdueDeliveries } from "../control/delivery-store.js";
 import { deleteExpiredIdempotencyKeys } from "../control/idempotency-store.js";
+import { pruneFinishedJobs, pruneFinishedRollouts } from "../control/retention-store.js";
 import { attemptJobId, enqueueDelivery, type WebhookQueue } from "../webhooks/webhook-queue.js";
 import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
 
@@ -10,6 +11,11 @@ export interface ReconcilerSettings {
   readonly intervalMs: number;
   /** A running job whose heartbeat is older than this has lost its worker. */
   readonly staleMs: number;
+  /**
+   * Finished jobs and rollouts are deleted this many days after they ended
+   * (FLEETWAY_RETENTION_DAYS); 0 keeps them for ever.
+   */
+  readonly retentionDays: number;
 }
 
 /** BullMQ states in which the queue will still run the job by itself. */
@@ -20,7 +26,8 @@ const LIVE_STATES = new Set(["waiting", "active", "delayed", "prioritized", "wai
  * database holds as queued or running must be in the queue. After a Redis flush or restart, or
  * when a job's BullMQ entry ended while the database still calls it active (a worker died
  * between the two writes), the job is put back. Enqueueing under the job's own id makes running
- * this from several instances at once harmless. It also deletes expired Idempotency-Keys.
+ * this from several instances at once harmless. It also deletes expired Idempotency-Keys, and
+ * one batch of finished rollouts and jobs past their retention (retention-store.ts).
  *
  * @returns the ids it re-enqueued
  */
@@ -70,6 +77,15 @@ export async function reconcileOnce(
   // Nothing else bounds the table; a key past its retention is claimable anew already.
   const expiredKeys = await deleteExpiredIdempotencyKeys(pool);
   if (expiredKeys > 0) logger.debug({ count: expiredKeys }, "deleted expired idempotency keys");
+  // Finished rollouts and jobs past their retention: one bounded batch of each per pass, so a
+  // backlog (the first pass after an upgrade) is worked off over passes rather than in one long
+  // statement; processes running this together take disjoint batches. Rollouts first: their jobs
+  // follow them, in this pass already when they are due.
+  const rollouts = await pruneFinishedRollouts(pool, settings.retentionDays);
+  const jobs = await pruneFinishedJobs(pool, settings.retentionDays);
+  if (rollouts + jobs > 0) {
+    logger.debug({ jobs, rollouts }, "deleted finished jobs and rollouts past their retention");
+  }
   return requeued;
 }
 

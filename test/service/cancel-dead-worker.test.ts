@@ -68,7 +68,7 @@ describe("cancelling a running job whose worker died", () => {
       control.pool,
       queue,
       webhookQueue,
-      { intervalMs: 15_000, staleMs: STALE_MS },
+      { intervalMs: 15_000, staleMs: STALE_MS, retentionDays: 30 },
       silent,
     );
     assert.deepEqual(requeued, [jobId], "the reconciler sees the job's worker is gone");

@@ -63,7 +63,12 @@ describe("configuration defaults", () => {
       versionTable: "fleetway_version",
     });
     assert.equal(config.shutdownGraceMs, 30_000);
-    assert.deepEqual(config.reconciler, { intervalMs: 15_000, heartbeatMs: 1000, staleMs: 30_000 });
+    assert.deepEqual(config.reconciler, {
+      intervalMs: 15_000,
+      heartbeatMs: 1000,
+      staleMs: 30_000,
+      retentionDays: 30,
+    });
     assert.equal(config.queuePrefix, "{fleetway}");
     assert.equal(config.logLevel, "info");
     assert.deepEqual(
@@ -130,6 +135,7 @@ describe("configuration defaults", () => {
         FLEETWAY_RECONCILE_INTERVAL_MS: "500",
         FLEETWAY_JOB_HEARTBEAT_MS: "2000",
         FLEETWAY_JOB_STALE_MS: "60000",
+        FLEETWAY_RETENTION_DAYS: "0",
         FLEETWAY_BODY_LIMIT_BYTES: "4096",
         FLEETWAY_RATE_LIMIT_PER_MINUTE: "0",
         FLEETWAY_QUEUE_PREFIX: "{fw-test}",
@@ -159,7 +165,12 @@ describe("configuration defaults", () => {
       versionTable: "alembic_version",
     });
     assert.equal(config.shutdownGraceMs, 1000);
-    assert.deepEqual(config.reconciler, { intervalMs: 500, heartbeatMs: 2000, staleMs: 60_000 });
+    assert.deepEqual(config.reconciler, {
+      intervalMs: 500,
+      heartbeatMs: 2000,
+      staleMs: 60_000,
+      retentionDays: 0,
+    });
     assert.equal(config.queuePrefix, "{fw-test}");
     assert.equal(config.logLevel, "debug");
   });
@@ -181,6 +192,15 @@ describe("configuration errors", () => {
     configError({ REDIS_URL: "memcached://cache" }, "REDIS_URL", /redis:\/\/ or rediss:\/\//);
     configError({ CONTROL_DATABASE_URL: "mysql://x/db" }, "CONTROL_DATABASE_URL", /postgres:\/\//);
     configError({ LOG_LEVEL: "loud" }, "LOG_LEVEL", /LOG_LEVEL must be fatal, error, warn/);
+    // Whole days: a retention under the 24 h an Idempotency-Key replays could delete the job a
+    // replayed response names.
+    for (const days of ["0.5", "-1"]) {
+      configError(
+        { FLEETWAY_RETENTION_DAYS: days },
+        "FLEETWAY_RETENTION_DAYS",
+        /must be a whole number of days, 0 to keep everything/,
+      );
+    }
   });
 
   it("refuses numbers that are not plain integers instead of rounding or reinterpreting them", () => {

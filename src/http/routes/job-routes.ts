@@ -103,7 +103,10 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
         description:
           "With `wait`, a queued or running job's answer is held until the job ends or `wait` " +
           "seconds pass, whichever comes first; the job is answered as it is then (check `state`). " +
-          "Deploy tooling can follow a job to its end with one request per `wait` seconds instead of polling.",
+          "Deploy tooling can follow a job to its end with one request per `wait` seconds instead of polling. " +
+          "A finished job is deleted with its events and deliveries `FLEETWAY_RETENTION_DAYS` (default 30) " +
+          "days after it ended, unless it is its tenant's latest job or belongs to a rollout still kept; " +
+          "then this answers 404 JOB_NOT_FOUND.",
         params: JobParams,
         querystring: Type.Object({
           wait: Type.Optional(

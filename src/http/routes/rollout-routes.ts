@@ -186,6 +186,10 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
       schema: {
         tags: ["rollouts"],
         summary: "State, counts per state and wave, failures, ETA",
+        description:
+          "A finished rollout (succeeded, failed, cancelled) is deleted with its deliveries " +
+          "`FLEETWAY_RETENTION_DAYS` (default 30) days after it ended, and its jobs after it (but each " +
+          "tenant's latest job); then this answers 404 ROLLOUT_NOT_FOUND.",
         params: Id,
         response: { 200: Type.Ref("Rollout"), ...ErrorResponses },
       },

@@ -1,0 +1,110 @@
+import type { Queryable } from "./queryable.js";
+
+/**
+ * Jobs one pass deletes at most, each with its events, deliveries and their attempts (a few
+ * dozen rows): a statement of a fraction of a second, however large the backlog. At one pass per
+ * 15 s that is about 2.9 million jobs a day, per process.
+ */
+export const RETENTION_JOB_BATCH = 500;
+
+/**
+ * Rollout tenants one pass deletes at most with their rollouts: whole rollouts, oldest first,
+ * while their tenants add up to no more than this (a single larger rollout goes alone).
+ */
+export const RETENTION_ROLLOUT_TENANT_BATCH = 5_000;
+
+/** How many rollouts one pass considers before the tenant budget picks among them. */
+const ROLLOUT_CANDIDATES = 100;
+
+/** The job and rollout states that never change again (the partial indexes repeat this list). */
+const FINISHED = "('succeeded', 'failed', 'cancelled')";
+
+/**
+ * Deletes finished rollouts (succeeded, failed, cancelled) that ended more than `retentionDays`
+ * days ago, with their tenants and per-wave counters (ON DELETE CASCADE) and the deliveries of
+ * their `rollout.*` events (and attempts). Their jobs stay until {@link pruneFinishedJobs} finds
+ * them without a rollout. A rollout is kept while one of its jobs is still active (a cancelled
+ * rollout's running job finishing) or one of its deliveries is still being retried.
+ *
+ * Several processes run this at once: each locks its candidates FOR UPDATE SKIP LOCKED, so they
+ * take disjoint batches and never wait for each other, and a rollout being retried or cancelled
+ * meanwhile (which locks its row) is skipped, or sees it gone.
+ *
+ * @returns how many rollouts it deleted; 0 when `retentionDays` is 0 (keep everything)
+ */
+export async function pruneFinishedRollouts(
+  db: Queryable,
+  retentionDays: number,
+  tenantLimit: number = RETENTION_ROLLOUT_TENANT_BATCH,
+): Promise<number> {
+  if (retentionDays <= 0) return 0;
+  const { rowCount } = await db.query(
+    `WITH candidates AS (
+       SELECT r.id, r.total_tenants, r.finished_at FROM rollouts r
+        WHERE r.state IN ${FINISHED}
+          AND r.finished_at < now() - $1::int * interval '1 day'
+          AND NOT EXISTS (SELECT 1 FROM jobs j
+                           WHERE j.rollout_id = r.id AND j.state IN ('queued', 'running'))
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                           WHERE d.rollout_id = r.id AND d.state = 'pending')
+        ORDER BY r.finished_at, r.id
+        LIMIT $3
+          FOR UPDATE OF r SKIP LOCKED
+     ), chosen AS (
+       SELECT id FROM (SELECT id, total_tenants,
+                              sum(total_tenants) OVER (ORDER BY finished_at, id) AS upto
+                         FROM candidates) c
+        WHERE c.upto <= $2 OR c.upto = c.total_tenants
+     ), deliveries AS (
+       DELETE FROM webhook_deliveries d USING chosen c WHERE d.rollout_id = c.id
+     )
+     DELETE FROM rollouts r USING chosen c WHERE r.id = c.id`,
+    [retentionDays, tenantLimit, ROLLOUT_CANDIDATES],
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * Deletes finished jobs (succeeded, failed, cancelled) that ended more than `retentionDays` days
+ * ago, at most `limit`, oldest first, with their events, webhook deliveries and attempts (ON
+ * DELETE CASCADE). Never deleted:
+ *
+ * - a job of a rollout that still exists: a rollout's jobs go after it ({@link
+ *   pruneFinishedRollouts}), which keeps them while it is not finished, or finished recently (its
+ *   sync would take a vanished job for a deleted tenant, and count it failed);
+ * - each tenant's latest job, whatever its age: it is what the tenant's status (`lastJob`), the
+ *   fleet's failing tenants and the tenants' `jobState` filter report;
+ * - a job one of whose deliveries is still being retried.
+ *
+ * An Idempotency-Key whose response names a deleted job cannot be replayed: keys expire 24 hours
+ * after the request, before its job ended, and the retention is whole days.
+ *
+ * Several processes run this at once: FOR UPDATE SKIP LOCKED gives each a disjoint batch, so none
+ * waits for another or counts a job another deleted.
+ *
+ * @returns how many jobs it deleted; 0 when `retentionDays` is 0 (keep everything)
+ */
+export async function pruneFinishedJobs(
+  db: Queryable,
+  retentionDays: number,
+  limit: number = RETENTION_JOB_BATCH,
+): Promise<number> {
+  if (retentionDays <= 0) return 0;
+  const { rowCount } = await db.query(
+    `DELETE FROM jobs WHERE id IN (
+       SELECT j.id FROM jobs j
+        WHERE j.state IN ${FINISHED}
+          AND j.finished_at < now() - $1::int * interval '1 day'
+          AND (j.rollout_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.id = j.rollout_id))
+          AND EXISTS (SELECT 1 FROM jobs later
+                       WHERE later.tenant_id = j.tenant_id AND later.seq > j.seq)
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                           WHERE d.job_id = j.id AND d.state = 'pending')
+        ORDER BY j.finished_at
+        LIMIT $2
+          FOR UPDATE OF j SKIP LOCKED)`,
+    [retentionDays, limit],
+  );
+  return rowCount ?? 0;
+}

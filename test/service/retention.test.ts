@@ -1,0 +1,306 @@
+/**
+ * Retention of the control database (FLEETWAY_RETENTION_DAYS): the reconciler's pass deletes
+ * finished jobs (with their events, deliveries and attempts) and finished rollouts older than the
+ * retention, in bounded batches, and never what is still in use. Time is moved by backdating rows,
+ * as the Idempotency-Key expiry tests do.
+ */
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { pino } from "pino";
+import { pruneFinishedJobs, pruneFinishedRollouts } from "../../src/control/retention-store.js";
+import { createMigrationQueue, type MigrationQueue } from "../../src/jobs/migration-queue.js";
+import { reconcileOnce } from "../../src/jobs/reconciler.js";
+import { createWebhookQueue, type WebhookQueue } from "../../src/webhooks/webhook-queue.js";
+import {
+  createControlTestDatabase,
+  type ControlTestDatabase,
+} from "../support/control-database.js";
+import { REDIS_URL, startTestService } from "../support/service-harness.js";
+
+const silent = pino({ level: "silent" });
+
+describe("retention of finished jobs and rollouts", () => {
+  let control: ControlTestDatabase;
+  let queue: MigrationQueue;
+  let webhookQueue: WebhookQueue;
+
+  before(async () => {
+    control = await createControlTestDatabase();
+    const prefix = `{fleetway-test-${randomBytes(4).toString("hex")}}`;
+    queue = createMigrationQueue({ redisUrl: REDIS_URL, prefix, attempts: 3 });
+    webhookQueue = createWebhookQueue(REDIS_URL, prefix);
+    await queue.waitUntilReady();
+    await webhookQueue.waitUntilReady();
+  });
+  after(async () => {
+    await queue.obliterate({ force: true });
+    await webhookQueue.obliterate({ force: true });
+    await queue.close();
+    await webhookQueue.close();
+    await control.drop();
+  });
+  beforeEach(async () => {
+    await control.pool.query("DELETE FROM rollouts");
+    await control.pool.query("DELETE FROM jobs");
+    await control.pool.query("DELETE FROM webhook_deliveries");
+    await control.pool.query("DELETE FROM tenants WHERE id <> 'acme'");
+  });
+
+  const pass = (retentionDays: number) =>
+    reconcileOnce(
+      control.pool,
+      queue,
+      webhookQueue,
+      { intervalMs: 15_000, staleMs: 30_000, retentionDays },
+      silent,
+    );
+
+  const count = async (sql: string, params: unknown[] = []): Promise<number> =>
+    (await control.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params))
+      .rows[0]?.n ?? -1;
+
+  const jobIds = async (): Promise<string[]> =>
+    (await control.pool.query<{ id: string }>("SELECT id FROM jobs ORDER BY seq")).rows.map(
+      (r) => r.id,
+    );
+
+  async function tenant(id: string): Promise<string> {
+    await control.pool.query(
+      `INSERT INTO tenants (id, name, database_url_sealed, database_url_masked)
+       VALUES ($1, $1, 'sealed', 'postgres://db/x') ON CONFLICT DO NOTHING`,
+      [id],
+    );
+    return id;
+  }
+
+  /**
+   * A job of `tenantId` that ended (or not: `state` queued/running) `daysAgo` days ago, with two
+   * events and a delivered webhook (two attempts), like a real one.
+   */
+  async function job(
+    tenantId: string,
+    state: string,
+    daysAgo: number,
+    rolloutId: string | null = null,
+    deliveryState = "succeeded",
+  ): Promise<string> {
+    const id = randomUUID();
+    const finished = ["succeeded", "failed", "cancelled"].includes(state);
+    await control.pool.query(
+      `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, rollout_id,
+                         created_at, started_at, finished_at, event_seq)
+       VALUES ($1, $2, 'upgrade', 'head', 'per-revision', $3, $4,
+               now() - $5::float8 * interval '1 day', now() - $5::float8 * interval '1 day',
+               CASE WHEN $6 THEN now() - $5::float8 * interval '1 day' END, 2)`,
+      [id, tenantId, state, rolloutId, daysAgo, finished],
+    );
+    await control.pool.query(
+      `INSERT INTO job_events (job_id, seq, type) VALUES ($1, 1, 'job.queued'), ($1, 2, 'job.started')`,
+      [id],
+    );
+    const delivery = randomUUID();
+    await control.pool.query(
+      `INSERT INTO webhook_deliveries (id, job_id, url_sealed, url_masked, message_id, event_type,
+                                       payload, state, attempts)
+       VALUES ($1::uuid, $2, 'sealed', 'https://hooks.example/x', $1::text, 'job.queued', '{}', $3, 2)`,
+      [delivery, id, deliveryState],
+    );
+    await control.pool.query(
+      `INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms)
+       VALUES ($1, 1, now(), 5), ($1, 2, now(), 5)`,
+      [delivery],
+    );
+    return id;
+  }
+
+  /** A rollout over the given tenants (all done), in `state`, finished `daysAgo` days ago. */
+  async function rollout(state: string, daysAgo: number, tenants: string[]): Promise<string> {
+    const id = randomUUID();
+    const finished = ["succeeded", "failed", "cancelled"].includes(state);
+    await control.pool.query(
+      `INSERT INTO rollouts (id, target, selector, wave_sizes, waves, max_parallel,
+                             failure_threshold, state, total_tenants, created_at, finished_at)
+       VALUES ($1, 'head', '{"all": true}', ARRAY[$3::int], '[{"percent": 100}]', 5,
+               '{"count": 0}', $2, $3, now() - $4::float8 * interval '1 day',
+               CASE WHEN $5 THEN now() - $4::float8 * interval '1 day' END)`,
+      [id, state, tenants.length, daysAgo, finished],
+    );
+    await control.pool.query(
+      `INSERT INTO rollout_tenants (rollout_id, tenant_id, wave, position, state)
+       SELECT $1, t, 0, p, 'succeeded' FROM unnest($2::text[]) WITH ORDINALITY AS u (t, p)`,
+      [id, tenants],
+    );
+    await control.pool.query(
+      `INSERT INTO webhook_deliveries (id, rollout_id, url_sealed, url_masked, message_id,
+                                       event_type, payload, state)
+       VALUES ($1::uuid, $2, 'sealed', 'https://hooks.example/x', $1::text, 'rollout.started', '{}',
+               'succeeded')`,
+      [randomUUID(), id],
+    );
+    return id;
+  }
+
+  it("deletes old finished jobs with their events, deliveries and attempts; keeps recent and active ones", async () => {
+    const acme = "acme";
+    const beta = await tenant("beta");
+    const old = [
+      await job(acme, "succeeded", 40),
+      await job(acme, "failed", 35),
+      await job(acme, "cancelled", 31),
+    ];
+    const recent = await job(acme, "succeeded", 29);
+    const active = await job(acme, "running", 60);
+    // beta's only job is old, but it is what beta's status, the fleet's failing tenants and the
+    // jobState filter show: a tenant's latest job is kept.
+    const betaLast = await job(beta, "failed", 90);
+    await pass(30);
+    assert.deepEqual(await jobIds(), [recent, active, betaLast]);
+    for (const id of old) {
+      assert.equal(await count("job_events WHERE job_id = $1", [id]), 0);
+      assert.equal(await count("webhook_deliveries WHERE job_id = $1", [id]), 0);
+    }
+    assert.equal(await count("job_events"), 6);
+    assert.equal(await count("webhook_deliveries"), 3);
+    assert.equal(await count("webhook_attempts"), 6);
+    assert.equal(await count("tenants"), 2, "tenants are never deleted");
+  });
+
+  it("keeps a job whose webhook delivery is still being retried", async () => {
+    const pending = await job("acme", "succeeded", 40, null, "pending");
+    await job("acme", "succeeded", 1);
+    await pass(30);
+    assert.ok((await jobIds()).includes(pending));
+  });
+
+  it("keeps the jobs of rollouts that are not finished, and of recently finished ones", async () => {
+    const tenants = [await tenant("t1"), await tenant("t2")];
+    const kept: string[] = [];
+    for (const [state, daysAgo] of [
+      ["running", 50],
+      ["paused", 50],
+      ["halted", 50],
+      ["succeeded", 10],
+    ] as const) {
+      const id = await rollout(state, daysAgo, tenants);
+      for (const t of tenants) kept.push(await job(t, "succeeded", 45, id));
+    }
+    // Later jobs, so that none of the above is its tenant's latest.
+    for (const t of tenants) kept.push(await job(t, "succeeded", 1));
+    await pass(30);
+    assert.deepEqual((await jobIds()).sort(), kept.sort());
+    assert.equal(await count("rollouts"), 4);
+    assert.equal(await count("rollout_tenants"), 8);
+    assert.equal(await count("webhook_deliveries WHERE rollout_id IS NOT NULL"), 4);
+  });
+
+  it("deletes an old finished rollout with its tenants, counters, deliveries and then its jobs", async () => {
+    const tenants = [await tenant("t1"), await tenant("t2")];
+    const old = await rollout("succeeded", 40, tenants);
+    const oldJobs = [];
+    for (const t of tenants) oldJobs.push(await job(t, "succeeded", 41, old));
+    const latest = [];
+    for (const t of tenants) latest.push(await job(t, "succeeded", 2));
+    // One pass: the rollout first, then its jobs, now without a rollout.
+    await pass(30);
+    assert.equal(await count("rollouts"), 0);
+    assert.equal(await count("rollout_tenants"), 0);
+    assert.equal(await count("rollout_waves"), 0);
+    assert.equal(await count("webhook_deliveries WHERE rollout_id IS NOT NULL"), 0);
+    assert.deepEqual((await jobIds()).sort(), latest.sort());
+  });
+
+  it("keeps a finished rollout while one of its jobs is still active", async () => {
+    const t1 = await tenant("t1");
+    const cancelled = await rollout("cancelled", 40, [t1]);
+    // The rollout was cancelled; its running job has not noticed yet.
+    const running = await job(t1, "running", 40, cancelled);
+    await pass(30);
+    assert.equal(await count("rollouts"), 1);
+    assert.deepEqual(await jobIds(), [running]);
+  });
+
+  it("keeps everything when the retention is 0", async () => {
+    await job("acme", "succeeded", 4000);
+    await job("acme", "failed", 4000);
+    await rollout("succeeded", 4000, ["acme"]);
+    await pass(0);
+    assert.equal(await count("jobs"), 2);
+    assert.equal(await count("rollouts"), 1);
+  });
+
+  it("deletes in bounded batches, and passes running side by side share the work", async () => {
+    for (let i = 0; i < 7; i++) await job("acme", "succeeded", 40 + i);
+    await job("acme", "succeeded", 1);
+    assert.equal(await pruneFinishedJobs(control.pool, 30, 3), 3);
+    assert.equal(await count("jobs"), 5);
+    // Two processes at once: each deletes its own batch, no row twice, none left over.
+    const [a, b] = await Promise.all([
+      pruneFinishedJobs(control.pool, 30, 3),
+      pruneFinishedJobs(control.pool, 30, 3),
+    ]);
+    assert.equal(a + b, 4);
+    assert.equal(await count("jobs"), 1);
+    assert.equal(await pruneFinishedJobs(control.pool, 30, 3), 0);
+  });
+
+  it("deletes rollouts in batches bounded by their tenants; a larger one goes alone", async () => {
+    const tenants = [];
+    for (let i = 0; i < 5; i++) tenants.push(await tenant(`t${i}`));
+    const first = await rollout("succeeded", 50, tenants.slice(0, 2));
+    const second = await rollout("failed", 49, tenants.slice(0, 2));
+    const large = await rollout("cancelled", 48, tenants);
+    const left = async () =>
+      (await control.pool.query<{ id: string }>("SELECT id FROM rollouts ORDER BY seq")).rows.map(
+        (r) => r.id,
+      );
+    assert.deepEqual(await left(), [first, second, large]);
+    // Budget 3 tenants: the first (2), not the second too (4).
+    assert.equal(await pruneFinishedRollouts(control.pool, 30, 3), 1);
+    assert.deepEqual(await left(), [second, large]);
+    assert.equal(await pruneFinishedRollouts(control.pool, 30, 3), 1);
+    assert.equal(await pruneFinishedRollouts(control.pool, 30, 3), 1, "5 tenants, alone");
+    assert.deepEqual(await left(), []);
+    assert.equal(await count("rollout_tenants"), 0);
+    assert.equal(await count("rollout_waves"), 0);
+    assert.equal(await pruneFinishedRollouts(control.pool, 30, 3), 0);
+  });
+});
+
+describe("retention in a running service", () => {
+  it("its reconciler deletes an old finished job, which then answers 404", async () => {
+    const svc = await startTestService({ mode: "api" });
+    try {
+      const db = svc.controlDb;
+      await db.query(
+        `INSERT INTO tenants (id, name, database_url_sealed, database_url_masked)
+         VALUES ('acme', 'Acme', 'sealed', 'postgres://db/acme')`,
+      );
+      const [old, latest] = [randomUUID(), randomUUID()];
+      for (const [id, daysAgo] of [
+        [old, 31],
+        [latest, 1],
+      ] as const) {
+        await db.query(
+          `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, finished_at)
+           VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded',
+                   now() - $2::int * interval '1 day')`,
+          [id, daysAgo],
+        );
+      }
+      const get = (id: string) =>
+        svc.http().get(`/v1/jobs/${id}`).set("authorization", svc.auth("read"));
+      // The reconciler runs every 500 ms here, with the default retention (30 days).
+      const deadline = Date.now() + 10_000;
+      while ((await get(old)).status === 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const gone = await get(old);
+      assert.equal(gone.status, 404, gone.text);
+      assert.equal(gone.body.code, "JOB_NOT_FOUND");
+      assert.equal((await get(latest)).status, 200);
+    } finally {
+      await svc.close();
+    }
+  });
+});
