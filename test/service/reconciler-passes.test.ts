@@ -31,7 +31,7 @@ describe("the reconciler", () => {
       pool,
       null as unknown as MigrationQueue, // never reached: the first statement waits
       null as unknown as WebhookQueue,
-      { intervalMs: 10, staleMs: 1000 },
+      { intervalMs: 10, staleMs: 1000, retentionDays: 0 },
       pino({ level: "silent" }),
     );
     await sleep(200);
