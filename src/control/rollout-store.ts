@@ -127,6 +127,39 @@ export async function countSelectedTenants(
   return rows[0]?.n ?? 0;
 }
 
+/** How many unknown ids a refusal names; the rest are only counted. */
+const UNKNOWN_IDS_SHOWN = 100;
+
+/**
+ * Refuses a selection by ids that names tenants not registered, as a migration tool refuses a
+ * revision it does not know: a mistyped id silently left out would leave that tenant behind
+ * while the rollout reports success.
+ *
+ * @throws FleetwayError UNKNOWN_TENANTS, with the unknown ids in the order given (each once)
+ */
+export async function assertSelectedTenantsExist(
+  db: Queryable,
+  selector: TenantSelector,
+): Promise<void> {
+  if (!("ids" in selector)) return;
+  const { rows } = await db.query<{ ids: string[] | null; n: number }>(
+    `SELECT (array_agg(u.id ORDER BY u.first))[1:$2] AS ids, count(*)::int AS n
+       FROM (SELECT id, min(ord) AS first FROM unnest($1::text[]) WITH ORDINALITY AS g(id, ord)
+              GROUP BY id) u
+      WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.id)`,
+    [[...selector.ids], UNKNOWN_IDS_SHOWN],
+  );
+  const unknown = rows[0];
+  if (unknown === undefined || unknown.n === 0) return;
+  const ids = unknown.ids ?? [];
+  const more = unknown.n > ids.length ? ` and ${unknown.n - ids.length} more` : "";
+  throw new FleetwayError(
+    ErrorCode.UNKNOWN_TENANTS,
+    `No tenant is registered with ${unknown.n === 1 ? "this id" : "these ids"}: ${ids.join(", ")}${more}`,
+    { unknownIds: ids, unknownCount: unknown.n },
+  );
+}
+
 /** Cumulative wave sizes for `total` tenants; the last wave always reaches everyone. */
 export function resolveWaveSizes(waves: readonly WaveSpec[], total: number): number[] {
   const sizes = waves.map((w) =>
@@ -154,8 +187,10 @@ export interface NewRollout {
  * Run it on one snapshot (inSnapshotTransaction): the wave sizes come from a count taken before
  * the insert, and under read committed a tenant registered in between would be numbered past the
  * last wave (a NOT NULL violation) and one deleted in between would leave the total one too high.
+ * Ids that are not registered tenants refuse the rollout (UNKNOWN_TENANTS), on the same snapshot.
  */
 export async function insertRollout(db: Queryable, rollout: NewRollout): Promise<RolloutRecord> {
+  await assertSelectedTenantsExist(db, rollout.selector);
   const total = await countSelectedTenants(db, rollout.selector);
   const sizes = resolveWaveSizes(rollout.waves, total);
   const id = randomUUID();

@@ -47,6 +47,8 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   INVALID_CURSOR: "INVALID_CURSOR",
   TENANT_NOT_FOUND: "TENANT_NOT_FOUND",
+  // a rollout selected tenants by ids that are not registered (a typo must not shrink the rollout)
+  UNKNOWN_TENANTS: "UNKNOWN_TENANTS",
   TENANT_EXISTS: "TENANT_EXISTS",
   TENANT_BUSY: "TENANT_BUSY",
   TENANT_UNREACHABLE: "TENANT_UNREACHABLE",

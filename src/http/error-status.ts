@@ -9,6 +9,7 @@ export const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.VALIDATION_ERROR]: 400,
   [ErrorCode.INVALID_CURSOR]: 400,
   [ErrorCode.INVALID_TARGET]: 400,
+  [ErrorCode.UNKNOWN_TENANTS]: 400,
   [ErrorCode.UNAUTHORIZED]: 401,
   [ErrorCode.FORBIDDEN]: 403,
   [ErrorCode.NOT_FOUND]: 404,

@@ -88,6 +88,16 @@ describe("fleetway remote verbs", () => {
     assert.match(status.stdout, /failed: bad_a \(wave 1\) MIGRATION_FAILED/);
   });
 
+  it("rollout start --ids with an id that is not a tenant is refused, exit 2, naming it", async () => {
+    const run = await fleetway(
+      ["rollout", "start", "--target", "head", "--ids", "ok_a,ok_typo", "--wait"],
+      { env },
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /FAILED \[UNKNOWN_TENANTS\]: .*ok_typo/);
+    assert.doesNotMatch(run.stderr, /started/);
+  });
+
   it("jobs submit --wait, fleet, and usage errors", async () => {
     const job = await fleetway(
       ["jobs", "submit", "--tenant", "bad_b", "--target", "head", "--wait"],

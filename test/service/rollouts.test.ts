@@ -321,6 +321,21 @@ describe("rollouts", () => {
     assert.equal(paired.status, 202, paired.text);
   });
 
+  it("refuses ids that are not registered tenants with 400 UNKNOWN_TENANTS, creating nothing", async () => {
+    await addTenants("known", 2, ["known"]);
+    const before = await svc.controlDb.query("SELECT count(*)::int AS n FROM rollouts");
+    const response = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { ids: ["known00", "nobody", "known01", "knwon00", "nobody"] },
+    });
+    assert.equal(response.status, 400, response.text);
+    assert.equal(response.body.code, "UNKNOWN_TENANTS");
+    assert.deepEqual(response.body.data, { unknownIds: ["nobody", "knwon00"], unknownCount: 2 });
+    assert.match(response.body.detail, /nobody, knwon00/);
+    const after = await svc.controlDb.query("SELECT count(*)::int AS n FROM rollouts");
+    assert.deepEqual(after.rows, before.rows, "no rollout created");
+  });
+
   it("refuses a target that is wrong whatever the tenants' state", async () => {
     const response = await api.post("/v1/rollouts", { target: "nope0000", tenants: { all: true } });
     assert.equal(response.status, 422);

@@ -115,7 +115,8 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
         description:
           "Jobs are created wave by wave, at most maxParallel at once across all workers. A wave starts when the " +
           "previous one finished within failureThreshold; otherwise the rollout halts. Tenants already at the " +
-          "target are skipped.",
+          "target are skipped. A selection by ids that names a tenant not registered is refused with 400 " +
+          "UNKNOWN_TENANTS (data.unknownIds, data.unknownCount), and nothing is created.",
         body: CreateRolloutBody,
         response: { 202: Type.Ref("Rollout"), ...ErrorResponses },
       },
