@@ -34,6 +34,11 @@ export interface RolloutRecord {
   readonly callbackUrl: string | null;
   readonly callbackUrlSealed: string | null;
   readonly haltedReason: string | null;
+  /**
+   * Waves whose completion was announced (rollout.wave_completed) and none of whose tenants a
+   * retry re-queued since: passing through one again announces nothing.
+   */
+  readonly announcedWaves: number[];
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly finishedAt: Date | null;
@@ -54,6 +59,7 @@ interface RolloutRow {
   callback_url: string | null;
   callback_url_sealed: string | null;
   halted_reason: string | null;
+  announced_waves: number[];
   created_at: Date;
   updated_at: Date;
   finished_at: Date | null;
@@ -74,6 +80,7 @@ const ROLLOUT_ROW: Record<keyof RolloutRow, true> = {
   callback_url: true,
   callback_url_sealed: true,
   halted_reason: true,
+  announced_waves: true,
   created_at: true,
   updated_at: true,
   finished_at: true,
@@ -95,6 +102,7 @@ const toRollout = (r: RolloutRow): RolloutRecord => ({
   callbackUrl: r.callback_url,
   callbackUrlSealed: r.callback_url_sealed,
   haltedReason: r.halted_reason,
+  announcedWaves: r.announced_waves,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
   finishedAt: r.finished_at,
@@ -278,13 +286,16 @@ export async function listRollouts(
   return toPage(rows.map(toRollout), page.limit, (r) => r.seq);
 }
 
-/** Moves a rollout between states; only from the given states. Returns null when it was not in them. */
+/**
+ * Moves a rollout between states; only from the given states. Returns null when it was not in them.
+ * `announcedWave` records that wave's completion as announced (see {@link RolloutRecord.announcedWaves}).
+ */
 export async function transitionRollout(
   db: Queryable,
   id: string,
   from: readonly RolloutState[],
   to: RolloutState,
-  changes: { haltedReason?: string | null; currentWave?: number } = {},
+  changes: { haltedReason?: string | null; currentWave?: number; announcedWave?: number } = {},
 ): Promise<RolloutRecord | null> {
   const finished = ["succeeded", "failed", "cancelled"].includes(to);
   const { rows } = await db.query<RolloutRow>(
@@ -292,6 +303,8 @@ export async function transitionRollout(
             halted_reason = CASE WHEN $4 THEN $5 ELSE halted_reason END,
             current_wave = COALESCE($6, current_wave),
             finished_at = CASE WHEN $7 THEN now() ELSE NULL END,
+            announced_waves = CASE WHEN $8::int IS NULL OR $8::int = ANY (announced_waves)
+                                   THEN announced_waves ELSE announced_waves || $8::int END,
             updated_at = now()
       WHERE id = $1 AND state = ANY ($2::text[]) RETURNING ${ROLLOUT_COLUMNS}`,
     [
@@ -302,6 +315,7 @@ export async function transitionRollout(
       changes.haltedReason ?? null,
       changes.currentWave ?? null,
       finished,
+      changes.announcedWave ?? null,
     ],
   );
   return rows[0] === undefined ? null : toRollout(rows[0]);
@@ -529,7 +543,9 @@ export async function cancelPendingTenants(db: Queryable, rolloutId: string): Pr
  * still marked active whose job failed or was cancelled: a halted rollout is not advanced, so a
  * job that ended after the halt is only synced when somebody reads the rollout, and a retry must
  * not leave it to be counted as a failure again (halting the rollout anew). The rollout's current
- * wave moves back to the earliest wave with a re-queued tenant.
+ * wave moves back to the earliest wave with a re-queued tenant, and the waves with a re-queued
+ * tenant are no longer announced: they will complete again, and be announced again then, while
+ * the waves between them, passed through unchanged, are not announced twice.
  */
 export async function resetFailedTenants(db: Queryable, rolloutId: string): Promise<number> {
   // The rollout goes back to the earliest wave with a re-queued tenant: it only launches tenants
@@ -544,8 +560,12 @@ export async function resetFailedTenants(db: Queryable, rolloutId: string): Prom
                      SELECT 1 FROM jobs j WHERE j.id = rt.job_id AND j.state IN ('failed', 'cancelled'))))
         RETURNING rt.wave
      ), rewound AS (
-       UPDATE rollouts SET current_wave = (SELECT min(wave) FROM reset), updated_at = now()
-        WHERE id = $1 AND current_wave > (SELECT min(wave) FROM reset)
+       UPDATE rollouts
+          SET current_wave = LEAST(current_wave, (SELECT min(wave) FROM reset)),
+              announced_waves = ARRAY(SELECT w FROM unnest(announced_waves) w
+                                       WHERE w NOT IN (SELECT wave FROM reset) ORDER BY w),
+              updated_at = now()
+        WHERE id = $1 AND EXISTS (SELECT 1 FROM reset)
      )
      SELECT count(*)::int AS n FROM reset`,
     [rolloutId],

@@ -102,20 +102,25 @@ async function advanceOne(
       return;
     }
     if (counts.pending === 0 && counts.active === 0) {
-      await emit("rollout.wave_completed", rollout);
+      // Once per completion: a retry walks again through waves it re-queued nobody of, which
+      // were announced already (resetFailedTenants forgets the announcement of those it did).
+      if (!rollout.announcedWaves.includes(wave)) await emit("rollout.wave_completed", rollout);
       const last = wave + 1 >= rollout.waveSizes.length;
       if (last) {
         // Every wave stayed within its threshold; failures it tolerated still make the outcome
         // "failed", so deploy tooling notices them.
         const total = sumCounts(perWave.values());
         const outcome = total.failed + total.cancelled > 0 ? "failed" : "succeeded";
-        const finished = await transitionRollout(tx, rollout.id, ["running"], outcome);
+        const finished = await transitionRollout(tx, rollout.id, ["running"], outcome, {
+          announcedWave: wave,
+        });
         if (finished !== null)
           await emit(outcome === "failed" ? "rollout.failed" : "rollout.succeeded", finished);
         return;
       }
       const next = await transitionRollout(tx, rollout.id, ["running"], "running", {
         currentWave: wave + 1,
+        announcedWave: wave,
       });
       if (next === null) return;
       rollout = next;

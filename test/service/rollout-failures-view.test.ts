@@ -88,6 +88,41 @@ describe("rollouts and the fleet view", () => {
     );
   });
 
+  it("a retry announces again only the waves that really complete again", async () => {
+    // Wave 1: wa (fails, tolerated). Wave 2: wb (succeeds). Wave 3: wc, wd (both fail: halt).
+    for (const id of ["wa", "wb", "wc", "wd"]) await addTenant(id, ["wavesonce"]);
+    for (const id of ["wa", "wc", "wd"])
+      await tenantDb.query(`CREATE SCHEMA ${id}; CREATE TABLE ${id}.t_r1 (id int)`);
+    const created = await api.post("/v1/rollouts", {
+      target: "r1",
+      tenants: { tags: ["wavesonce"] },
+      waves: [{ count: 1 }, { count: 2 }, { percent: 100 }],
+      maxParallel: 4,
+      failureThreshold: { count: 1 },
+    });
+    assert.equal(created.status, 202, created.text);
+    const id = created.body.id as string;
+    const halted = await waitForRollout(id, ["halted", "failed", "succeeded"]);
+    assert.equal(halted.state, "halted", JSON.stringify(halted));
+    for (const tenant of ["wa", "wc", "wd"]) await tenantDb.query(`DROP TABLE ${tenant}.t_r1`);
+    const retried = await api.post(`/v1/rollouts/${id}/retry`);
+    assert.equal(retried.status, 202, retried.text);
+    const done = await waitForRollout(id, ["halted", "failed", "succeeded"]);
+    assert.equal(done.state, "succeeded", JSON.stringify(done));
+    const { rows } = await svc.controlDb.query(
+      `SELECT (payload->'data'->>'currentWave')::int AS wave FROM webhook_deliveries
+        WHERE rollout_id = $1 AND event_type = 'rollout.wave_completed'
+        ORDER BY (payload->'data'->>'sequence')::int`,
+      [id],
+    );
+    // Wave 1 completes again (its tenant ran again), wave 2 does not (nothing of it ran again),
+    // wave 3 completes for the first time.
+    assert.deepEqual(
+      rows.map((r) => (r as { wave: number }).wave),
+      [0, 1, 0, 2],
+    );
+  });
+
   it("the fleet view tells a tenant at base from one never seen", async () => {
     await addTenant("atbase", ["fleetview"]);
     await addTenant("neverseen", ["fleetview"]);
