@@ -321,9 +321,18 @@ export async function transitionRollout(
   return rows[0] === undefined ? null : toRollout(rows[0]);
 }
 
-/** A rollout tenant's error when its job no longer exists. */
-const JOB_GONE_ERROR = `jsonb_build_object('code', '${ErrorCode.TENANT_NOT_FOUND}',
-  'message', 'The tenant (and its job) was deleted while the rollout ran')`;
+/**
+ * Why a rollout's tenant was skipped when it was deleted while the rollout ran: it is no longer
+ * part of the fleet, so there is nothing to migrate and nothing failed. Counted as a failure it
+ * would halt the rollout, and every retry would halt it again, since the tenant never comes back.
+ */
+export const TENANT_DELETED_ERROR = {
+  code: ErrorCode.TENANT_DELETED,
+  message: "The tenant was deleted while the rollout ran: skipped",
+} as const;
+
+/** {@link TENANT_DELETED_ERROR} in SQL (its text has no quote to escape). */
+const TENANT_DELETED_SQL = `jsonb_build_object('code', '${TENANT_DELETED_ERROR.code}', 'message', '${TENANT_DELETED_ERROR.message}')`;
 
 /** A finished job's state as its rollout tenant's state (`j` is the job). */
 const TENANT_STATE_OF_FINISHED_JOB =
@@ -366,26 +375,28 @@ export async function syncAndCountRolloutTenants(
           FOR UPDATE SKIP LOCKED
      ), synced AS (
        UPDATE rollout_tenants rt
-          SET state = ${TENANT_STATE_OF_FINISHED_JOB},
-              error = CASE WHEN j.id IS NULL THEN ${JOB_GONE_ERROR} ELSE j.error END,
+          SET state = CASE WHEN j.id IS NULL THEN 'skipped' ELSE ${TENANT_STATE_OF_FINISHED_JOB} END,
+              error = CASE WHEN j.id IS NULL THEN ${TENANT_DELETED_SQL} ELSE j.error END,
               job_seconds = extract(epoch FROM j.finished_at - j.started_at)
          FROM active a LEFT JOIN jobs j ON j.id = a.job_id
         WHERE rt.rollout_id = $1 AND rt.tenant_id = a.tenant_id AND rt.state = 'active'
           AND rt.job_id IS NOT DISTINCT FROM a.job_id
           -- A job that no longer exists (its tenant was deleted, and the job with it) never
-          -- ends: the tenant is settled as failed (the CASE's ELSE), or its wave never would be.
+          -- ends: the tenant is settled as skipped (TENANT_DELETED), or its wave never would be.
           AND (j.id IS NULL OR j.state IN ('succeeded', 'failed', 'cancelled'))
         RETURNING rt.wave, rt.state
      ), moved AS (
        SELECT wave, count(*)::int AS n,
               count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
               count(*) FILTER (WHERE state = 'failed')::int AS failed,
+              count(*) FILTER (WHERE state = 'skipped')::int AS skipped,
               count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled
          FROM synced GROUP BY wave
      )
      SELECT c.wave, c.pending, c.active - COALESCE(m.n, 0) AS active,
             c.succeeded + COALESCE(m.succeeded, 0) AS succeeded,
-            c.failed + COALESCE(m.failed, 0) AS failed, c.skipped,
+            c.failed + COALESCE(m.failed, 0) AS failed,
+            c.skipped + COALESCE(m.skipped, 0) AS skipped,
             c.cancelled + COALESCE(m.cancelled, 0) AS cancelled
        FROM counters c LEFT JOIN moved m ON m.wave = c.wave`,
     [rolloutId],
@@ -519,6 +530,28 @@ export async function rolloutFailures(
     jobId: r.job_id,
     error: r.error,
   }));
+}
+
+/** A tenant a rollout skipped because it was deleted while the rollout ran. */
+export interface RolloutDeletedTenant {
+  readonly tenantId: string;
+  readonly wave: number;
+}
+
+/** The rollout's tenants skipped as deleted (TENANT_DELETED), through a partial index of them. */
+export async function rolloutDeletedTenants(
+  db: Queryable,
+  rolloutId: string,
+  limit = 100,
+): Promise<RolloutDeletedTenant[]> {
+  const { rows } = await db.query<{ tenant_id: string; wave: number }>(
+    `SELECT tenant_id, wave FROM rollout_tenants
+      WHERE rollout_id = $1 AND state = 'skipped' AND error IS NOT NULL
+        AND error->>'code' = $2
+      ORDER BY wave, position LIMIT $3`,
+    [rolloutId, ErrorCode.TENANT_DELETED, limit],
+  );
+  return rows.map((r) => ({ tenantId: r.tenant_id, wave: r.wave }));
 }
 
 /** Active jobs of a rollout (to cancel them). */

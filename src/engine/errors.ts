@@ -49,6 +49,8 @@ export const ErrorCode = {
   TENANT_NOT_FOUND: "TENANT_NOT_FOUND",
   // a rollout selected tenants by ids that are not registered (a typo must not shrink the rollout)
   UNKNOWN_TENANTS: "UNKNOWN_TENANTS",
+  // recorded on a rollout's tenant deleted while the rollout ran (skipped), never raised
+  TENANT_DELETED: "TENANT_DELETED",
   TENANT_EXISTS: "TENANT_EXISTS",
   TENANT_BUSY: "TENANT_BUSY",
   TENANT_UNREACHABLE: "TENANT_UNREACHABLE",

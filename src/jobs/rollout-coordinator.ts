@@ -7,6 +7,7 @@ import {
   nextPendingTenants,
   runningRolloutIds,
   setRolloutTenant,
+  TENANT_DELETED_ERROR,
   emptyCounts,
   sumCounts,
   syncAndCountRolloutTenants,
@@ -15,7 +16,6 @@ import {
   type FailureThreshold,
   type RolloutRecord,
 } from "../control/rollout-store.js";
-import { tenantNotFound } from "../control/tenant-store.js";
 import { ErrorCode, isFleetwayError } from "../engine/errors.js";
 import { planMigration } from "../engine/plan/plan-migration.js";
 import type { WebhookEventType } from "../webhooks/job-event-publisher.js";
@@ -132,6 +132,15 @@ async function advanceOne(
     let launchedNow = 0;
     let settledNow = 0;
     for (const tenant of await nextPendingTenants(tx, rollout.id, wave, slots)) {
+      if (!tenant.exists) {
+        // Deleted since the rollout began (or since it failed, and a retry re-queued it): no
+        // longer part of the fleet, so skipped, not failed (TENANT_DELETED_ERROR says why).
+        await setRolloutTenant(tx, rollout.id, tenant.tenantId, "skipped", {
+          error: { ...TENANT_DELETED_ERROR },
+        });
+        settledNow++;
+        continue;
+      }
       if (tenant.heads !== null && alreadyAtTarget(deps, rollout.target, tenant.heads)) {
         await setRolloutTenant(tx, rollout.id, tenant.tenantId, "skipped");
         settledNow++;
@@ -139,7 +148,6 @@ async function advanceOne(
       }
       try {
         // The tenant was read with the pending list; the job's insert marks it active (insertJob).
-        if (!tenant.exists) throw tenantNotFound(tenant.tenantId);
         const created = await createJob(
           deps,
           tx,

@@ -1,6 +1,7 @@
 import type { Queryable } from "../control/queryable.js";
 import {
   averageJobSeconds,
+  rolloutDeletedTenants,
   rolloutFailures,
   emptyCounts,
   sumCounts,
@@ -21,6 +22,7 @@ export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
   });
   const counts = sumCounts(waves.map((w) => w.counts));
   const failures = await rolloutFailures(db, rollout.id);
+  const deleted = counts.skipped === 0 ? [] : await rolloutDeletedTenants(db, rollout.id);
   const remaining = counts.pending + counts.active;
   const average = await averageJobSeconds(db, rollout.id);
   const etaSeconds =
@@ -53,6 +55,8 @@ export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
               sqlstate: f.error.sqlstate ?? null,
             },
     })),
+    // Skipped (counted in `skipped`) because they were deleted while the rollout ran.
+    deletedTenants: deleted,
     etaSeconds,
     callbackUrl: rollout.callbackUrl === null ? null : withoutCredentials(rollout.callbackUrl),
     createdAt: rollout.createdAt.toISOString(),

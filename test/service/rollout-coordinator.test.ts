@@ -13,6 +13,7 @@ import {
   cancelPendingTenants,
   insertRollout,
   lockRunningRollout,
+  requireRollout,
   resetFailedTenants,
   setRolloutTenant,
   syncAndCountRolloutTenants,
@@ -249,7 +250,7 @@ describe("rollout coordinator: one pass", () => {
     assert.equal(tenants.c3?.state, "pending");
   });
 
-  it("a tenant deleted since the rollout began fails with TENANT_NOT_FOUND, without a job", async () => {
+  it("a tenant deleted since the rollout began is skipped with TENANT_DELETED, without a job", async () => {
     await control.pool.query("DELETE FROM tenants WHERE id = 'c3'");
     await finishJobOf("c2");
     await advanceRollouts(deps, [rollout.id]);
@@ -257,7 +258,7 @@ describe("rollout coordinator: one pass", () => {
     assert.equal(tenants.c2?.state, "succeeded");
     assert.deepEqual(
       { state: tenants.c3?.state, job: tenants.c3?.job_id, code: tenants.c3?.code },
-      { state: "failed", job: null, code: "TENANT_NOT_FOUND" },
+      { state: "skipped", job: null, code: "TENANT_DELETED" },
     );
   });
 
@@ -623,20 +624,37 @@ describe("rollout coordinator: one pass", () => {
     assert.equal(rows[0]?.current_wave, 0);
   });
 
-  it("settles as failed a tenant deleted (with its job) while the rollout ran, so its wave can end", async () => {
+  it("settles as skipped a tenant deleted (with its job) while the rollout ran, so its wave can end", async () => {
     const { rollout: r, jobs } = await launchedRollout("gone", ["g1", "g2"]);
     await endJob(jobs.g1, "succeeded");
     await control.pool.query("DELETE FROM tenants WHERE id = 'g1'"); // its job goes with it
     const counts = await syncAndCountRolloutTenants(control.pool, r.id);
     assert.deepEqual(
-      { active: counts.get(0)?.active, failed: counts.get(0)?.failed },
-      { active: 1, failed: 1 },
+      {
+        active: counts.get(0)?.active,
+        failed: counts.get(0)?.failed,
+        skipped: counts.get(0)?.skipped,
+      },
+      { active: 1, failed: 0, skipped: 1 },
     );
     const { rows } = await control.pool.query<{ state: string; code: string }>(
       "SELECT state, error->>'code' AS code FROM rollout_tenants WHERE rollout_id = $1 AND tenant_id = 'g1'",
       [r.id],
     );
-    assert.deepEqual(rows[0], { state: "failed", code: "TENANT_NOT_FOUND" });
+    assert.deepEqual(rows[0], { state: "skipped", code: "TENANT_DELETED" });
+  });
+
+  it("a tenant deleted before its job was created neither halts the rollout nor fails it", async () => {
+    const { rollout: r } = await launchedRollout("deleted", ["dl1", "dl2"], { launch: [] });
+    await control.pool.query("DELETE FROM tenants WHERE id = 'dl1'");
+    await advanceRollouts(deps, [r.id]); // dl1 settled without a job, dl2 launched
+    await finishJobOf("dl2");
+    await advanceRollouts(deps, [r.id]);
+    const view = await describeRollout(control.pool, await requireRollout(control.pool, r.id));
+    assert.deepEqual(
+      { state: view.state, failures: view.failures, deleted: view.deletedTenants },
+      { state: "succeeded", failures: [], deleted: [{ tenantId: "dl1", wave: 0 }] },
+    );
   });
   it("launches the next free tenant when the first pending one is busy with a job outside the rollout", async () => {
     for (const id of ["b1", "b2", "b3"]) {

@@ -88,6 +88,41 @@ describe("rollouts and the fleet view", () => {
     );
   });
 
+  it("a tenant deleted after it failed is skipped by the retry, which finishes the rollout", async () => {
+    for (const id of ["da", "db"]) await addTenant(id, ["deleted"]);
+    await tenantDb.query("CREATE SCHEMA da; CREATE TABLE da.t_r1 (id int)");
+    const created = await api.post("/v1/rollouts", {
+      target: "r1",
+      tenants: { tags: ["deleted"] },
+      maxParallel: 1,
+    });
+    assert.equal(created.status, 202, created.text);
+    const id = created.body.id as string;
+    assert.equal((await waitForRollout(id, ["halted", "failed", "succeeded"])).state, "halted");
+    const deleted = await svc
+      .http()
+      .delete("/v1/tenants/da")
+      .set("authorization", svc.auth("write"));
+    assert.equal(deleted.status, 204, deleted.text);
+    const retried = await api.post(`/v1/rollouts/${id}/retry`);
+    assert.equal(retried.status, 202, retried.text);
+    const done = await waitForRollout(id, ["halted", "failed", "succeeded"]);
+    assert.deepEqual(
+      {
+        state: done.state,
+        counts: { succeeded: done.counts.succeeded, skipped: done.counts.skipped },
+        failures: done.failures,
+        deleted: done.deletedTenants,
+      },
+      {
+        state: "succeeded",
+        counts: { succeeded: 1, skipped: 1 },
+        failures: [],
+        deleted: [{ tenantId: "da", wave: 0 }],
+      },
+    );
+  });
+
   it("a retry announces again only the waves that really complete again", async () => {
     // Wave 1: wa (fails, tolerated). Wave 2: wb (succeeds). Wave 3: wc, wd (both fail: halt).
     for (const id of ["wa", "wb", "wc", "wd"]) await addTenant(id, ["wavesonce"]);

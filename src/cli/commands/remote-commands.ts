@@ -317,6 +317,8 @@ function describe(io: CliIo, view: RolloutSnapshot): void {
     io.stdout(
       `  failed: ${f.tenantId} (wave ${f.wave + 1}) ${f.error?.code ?? ""} ${f.error?.message ?? ""}\n`,
     );
+  for (const d of view.deletedTenants ?? [])
+    io.stdout(`  skipped: ${d.tenantId} (wave ${d.wave + 1}) TENANT_DELETED\n`);
 }
 
 function finish(view: RolloutSnapshot): void {

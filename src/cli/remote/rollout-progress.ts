@@ -13,6 +13,8 @@ export interface RolloutSnapshot {
     wave: number;
     error: { code: string | null; message: string | null } | null;
   }[];
+  /** Absent from services older than this CLI. */
+  readonly deletedTenants?: readonly { tenantId: string; wave: number }[];
 }
 
 const BAR_WIDTH = 30;

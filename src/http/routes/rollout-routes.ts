@@ -89,6 +89,11 @@ const RolloutSchema = Type.Object(
         error: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
       }),
     ),
+    deletedTenants: Type.Array(Type.Object({ tenantId: Type.String(), wave: Type.Integer() }), {
+      description:
+        "Tenants deleted while the rollout ran (the first 100): skipped (counted in counts.skipped, " +
+        "recorded with code TENANT_DELETED), not failed, so they neither halt the rollout nor fail it",
+    }),
     etaSeconds: Type.Union([Type.Integer(), Type.Null()]),
     callbackUrl: Type.Union([Type.String(), Type.Null()]),
     createdAt: Type.String({ format: "date-time" }),
@@ -115,8 +120,9 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
         description:
           "Jobs are created wave by wave, at most maxParallel at once across all workers. A wave starts when the " +
           "previous one finished within failureThreshold; otherwise the rollout halts. Tenants already at the " +
-          "target are skipped. A selection by ids that names a tenant not registered is refused with 400 " +
-          "UNKNOWN_TENANTS (data.unknownIds, data.unknownCount), and nothing is created.",
+          "target are skipped, and so are tenants deleted while it runs (listed in deletedTenants). A " +
+          "selection by ids that names a tenant not registered is refused with 400 UNKNOWN_TENANTS " +
+          "(data.unknownIds, data.unknownCount), and nothing is created.",
         body: CreateRolloutBody,
         response: { 202: Type.Ref("Rollout"), ...ErrorResponses },
       },
