@@ -1,4 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { ConfigError } from "../config/config-error.js";
+import { CONFIG_SETTINGS } from "../config/config-settings.js";
+import { readSetting } from "../config/read-setting.js";
 import { defaultMigrationsDir } from "../engine/load-migrations.js";
 import type { CliIo } from "./cli-io.js";
 import { UsageError } from "./cli-io.js";
@@ -67,4 +70,19 @@ export function collectList(value: string, previous: string[] = []): string[] {
       .map((v) => v.trim())
       .filter((v) => v.length > 0),
   ];
+}
+
+/**
+ * FLEETWAY_TENANT_READ_TIMEOUT_MS as the service reads it (same default and validation), so that
+ * `fleetway current` gives up on a locked version table when the status endpoint does.
+ */
+export function readTimeoutSetting(env: NodeJS.ProcessEnv): number {
+  const setting = CONFIG_SETTINGS.find((s) => s.env === "FLEETWAY_TENANT_READ_TIMEOUT_MS");
+  if (setting === undefined) throw new Error("FLEETWAY_TENANT_READ_TIMEOUT_MS is not a setting");
+  try {
+    return readSetting(setting, env) as number;
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
 }

@@ -9,6 +9,7 @@ import {
   collectList,
   databaseOptions,
   nonNegativeInt,
+  readTimeoutSetting,
   withDatabase,
   withDir,
   withJson,
@@ -211,11 +212,17 @@ function buildProgram(ctx: Ctx): Command {
   withJson(withDatabase(withDir(program.command("current"), io), io))
     .description("show the revision(s) the database is at")
     .option("-v, --verbose", "full details", false)
-    .action(async (opts: ReadOpts & RawDatabaseOpts) => {
+    .option(
+      "--read-timeout <ms>",
+      "lock_timeout and statement_timeout of the read (env FLEETWAY_TENANT_READ_TIMEOUT_MS, default 5000; 0 = none)",
+      nonNegativeInt,
+    )
+    .action(async (opts: ReadOpts & RawDatabaseOpts & { readTimeout?: number }) => {
       await showCurrent(io, await load(opts), {
         ...databaseOptions(opts),
         json: opts.json,
         verbose: opts.verbose,
+        readTimeoutMs: opts.readTimeout ?? readTimeoutSetting(io.env),
       });
     });
 

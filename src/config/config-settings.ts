@@ -167,6 +167,14 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
       "How long a job waits for the tenant's advisory lock before LOCK_BUSY (then retried)",
   },
   {
+    env: "FLEETWAY_TENANT_READ_TIMEOUT_MS",
+    schema: ms(),
+    expected: "milliseconds",
+    default: "5000",
+    description:
+      "lock_timeout and statement_timeout of the live reads of status, history, plan, CLI `current` (504 TENANT_TIMEOUT past it), not of job steps; 0 = none",
+  },
+  {
     env: "FLEETWAY_SHUTDOWN_GRACE_MS",
     schema: ms(),
     expected: "milliseconds",

@@ -45,6 +45,8 @@ export interface Config {
     /** The version table in each tenant's schema (`alembic_version` adopts an Alembic fleet). */
     readonly versionTable: string;
   };
+  /** Time limit of the reads of a tenant database behind status, history and plan; 0 = none. */
+  readonly tenantReadTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly reconciler: {
     readonly intervalMs: number;
@@ -165,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       advisoryLockTimeoutMs: num("FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS"),
       versionTable: str("FLEETWAY_VERSION_TABLE"),
     },
+    tenantReadTimeoutMs: num("FLEETWAY_TENANT_READ_TIMEOUT_MS"),
     shutdownGraceMs: num("FLEETWAY_SHUTDOWN_GRACE_MS"),
     reconciler: {
       intervalMs: num("FLEETWAY_RECONCILE_INTERVAL_MS"),

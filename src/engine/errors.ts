@@ -54,6 +54,9 @@ export const ErrorCode = {
   TENANT_EXISTS: "TENANT_EXISTS",
   TENANT_BUSY: "TENANT_BUSY",
   TENANT_UNREACHABLE: "TENANT_UNREACHABLE",
+  // a read of a tenant database (status, history, plan, `current`) ran out of time: a lock held
+  // on its tables, or a server that stopped answering
+  TENANT_TIMEOUT: "TENANT_TIMEOUT",
   JOB_NOT_FOUND: "JOB_NOT_FOUND",
   JOB_NOT_CANCELLABLE: "JOB_NOT_CANCELLABLE",
   IDEMPOTENCY_KEY_REUSED: "IDEMPOTENCY_KEY_REUSED",

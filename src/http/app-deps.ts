@@ -35,6 +35,11 @@ export interface AppDeps {
   /** The version table in each tenant's schema; the engine's default (fleetway_version) without. */
   readonly versionTable?: string;
   /**
+   * lock_timeout and statement_timeout of the live reads of a tenant database (status, history,
+   * plan), ms; 0 = none; the engine's default (5 s) without.
+   */
+  readonly tenantReadTimeoutMs?: number;
+  /**
    * Called once a rollout was created, resumed or retried, or one of its queued jobs cancelled
    * (committed), so it advances now instead of at the rollout coordinator's next tick.
    */

@@ -45,6 +45,7 @@ export const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.RATE_LIMITED]: 429,
   [ErrorCode.TENANT_UNREACHABLE]: 502,
   [ErrorCode.CONNECTION_FAILED]: 502,
+  [ErrorCode.TENANT_TIMEOUT]: 504,
   [ErrorCode.LOCK_BUSY]: 503,
   [ErrorCode.SERVICE_UNAVAILABLE]: 503,
 };

@@ -199,6 +199,7 @@ export async function startService(
         webhookRotationGraceMs: config.webhooks.rotationGraceMs,
         provisionAdminUrl: config.provisionAdminUrl,
         versionTable: config.migration.versionTable,
+        tenantReadTimeoutMs: config.tenantReadTimeoutMs,
         onRolloutRunnable: (rolloutId) => {
           coordinator.nudge(rolloutId);
         },

@@ -106,12 +106,13 @@ function narrate(io: CliIo, { graph }: Migrations, event: RunProgressEvent): voi
 export async function showCurrent(
   io: CliIo,
   { graph }: Migrations,
-  options: DatabaseOptions & { json: boolean; verbose: boolean },
+  options: DatabaseOptions & { json: boolean; verbose: boolean; readTimeoutMs: number },
 ): Promise<void> {
   const heads = await readCurrentHeads({
     connectionString: options.databaseUrl,
     schema: options.schema,
     versionTable: options.versionTable,
+    readTimeoutMs: options.readTimeoutMs,
   });
   if (options.json) {
     printJson(io, {

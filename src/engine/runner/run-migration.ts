@@ -2,20 +2,14 @@ import { refuseNonTransactionalInAllMode } from "../plan/refuse-non-transactiona
 import { acquireAdvisoryLock, advisoryLockKey } from "./advisory-lock.js";
 import { abortableSleep } from "./backoff.js";
 import { cancellationByDrop, cancelledError, cancelOnAbort } from "./cancellation.js";
-import { connect, sqlStateOf } from "./connect.js";
+import { sqlStateOf } from "./connect.js";
 import { dedicatedConnections } from "./tenant-connections.js";
-import {
-  appliedChecksums,
-  createHistoryTableSql,
-  readHistoryRows,
-  type HistoryRow,
-} from "./history-table.js";
+import { appliedChecksums, createHistoryTableSql } from "./history-table.js";
 import {
   RUN_DEFAULTS,
   type RunMigrationOptions,
   type RunProgressEvent,
   type RunResult,
-  type TenantTables,
 } from "./run-options.js";
 import type { RunSession } from "./run-session.js";
 import { runSteps } from "./run-steps.js";
@@ -24,7 +18,6 @@ import { LOCK_NOT_AVAILABLE } from "./step-error.js";
 import { checksumMismatchError, findChecksumMismatches } from "./verify-checksums.js";
 import {
   createVersionTableSql,
-  readVersionRows,
   selectVersionRows,
   selectVersionRowsSql,
   type TableRef,
@@ -41,6 +34,12 @@ export type {
   TransactionMode,
 } from "./run-options.js";
 export type { HistoryRow } from "./history-table.js";
+export {
+  DEFAULT_READ_TIMEOUT_MS,
+  readCurrentHeads,
+  readHistory,
+  type TenantReadOptions,
+} from "./tenant-read.js";
 
 /**
  * Runs one migration on one tenant database:
@@ -331,36 +330,4 @@ function safeEmitter(
       // ignored on purpose
     }
   };
-}
-
-/** The version table's rows of one tenant, without taking the lock; [] before the first run. */
-export async function readCurrentHeads(tables: TenantTables): Promise<string[]> {
-  const client = await connect(tables.connectionString, "fleetway-read");
-  try {
-    const schema = tables.schema ?? RUN_DEFAULTS.schema;
-    return await readVersionRows(client, {
-      schema,
-      table: tables.versionTable ?? RUN_DEFAULTS.versionTable,
-    });
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** The tenant's history, newest first; [] before the first run. */
-export async function readHistory(
-  tables: TenantTables,
-  page: { limit?: number; beforeId?: number } = {},
-): Promise<HistoryRow[]> {
-  const client = await connect(tables.connectionString, "fleetway-read");
-  try {
-    const schema = tables.schema ?? RUN_DEFAULTS.schema;
-    return await readHistoryRows(
-      client,
-      { schema, table: tables.historyTable ?? RUN_DEFAULTS.historyTable },
-      page,
-    );
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }

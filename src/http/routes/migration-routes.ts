@@ -11,7 +11,13 @@ import { renderOfflineSql } from "../../engine/plan/render-offline-sql.js";
 import { readCurrentHeads } from "../../engine/runner/run-migration.js";
 import type { Migrations } from "../../engine/load-migrations.js";
 import type { AppDeps } from "../app-deps.js";
-import { ErrorResponses, Heads, TenantId } from "../schemas/common-schemas.js";
+import {
+  ErrorResponses,
+  Heads,
+  TenantId,
+  TenantReadErrorResponses,
+} from "../schemas/common-schemas.js";
+import { tenantReadOptions } from "../tenant-read-options.js";
 
 const RevisionSchema = Type.Object(
   {
@@ -148,7 +154,7 @@ export function registerMigrationRoutes(root: FastifyInstance, deps: AppDeps): v
             sql: Type.String(),
           }),
           ...ErrorResponses,
-          502: Type.Ref("Problem"),
+          ...TenantReadErrorResponses,
         },
       },
     },
@@ -156,11 +162,7 @@ export function registerMigrationRoutes(root: FastifyInstance, deps: AppDeps): v
       const { tenant: tenantId, target } = request.query;
       const operation = request.query.operation ?? "upgrade";
       const tenant = await requireTenant(deps.pool, tenantId);
-      const heads = await readCurrentHeads({
-        connectionString: deps.secretBox.decrypt(tenant.databaseUrlSealed),
-        schema: tenant.schema,
-        ...(deps.versionTable === undefined ? {} : { versionTable: deps.versionTable }),
-      });
+      const heads = await readCurrentHeads(tenantReadOptions(deps, tenant));
       const plan = planMigration(migrations.graph, { operation, target, purge: false }, heads);
       return {
         tenantId,

@@ -2,13 +2,20 @@ import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { latestJobOf } from "../../control/job-store.js";
-import { recordTenantHeads, requireTenant, type TenantRecord } from "../../control/tenant-store.js";
+import { recordTenantHeads, requireTenant } from "../../control/tenant-store.js";
 import { planMigration } from "../../engine/plan/plan-migration.js";
 import { readCurrentHeads, readHistory } from "../../engine/runner/run-migration.js";
 import type { AppDeps } from "../app-deps.js";
-import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
+import {
+  ErrorResponses,
+  PageQuery,
+  pageOf,
+  TenantId,
+  TenantReadErrorResponses,
+} from "../schemas/common-schemas.js";
 import { HistoryEntrySchema, TenantStatusSchema } from "../schemas/tenant-schemas.js";
 import { decodeCursor, encodeCursor, seqKey } from "../../control/pagination.js";
+import { tenantReadOptions } from "../tenant-read-options.js";
 import { jobView } from "../views.js";
 
 const TenantParams = Type.Object({ id: TenantId });
@@ -17,11 +24,6 @@ const TenantParams = Type.Object({ id: TenantId });
 export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const { pool, migrations } = deps;
-  const tablesOf = (tenant: TenantRecord) => ({
-    connectionString: deps.secretBox.decrypt(tenant.databaseUrlSealed),
-    schema: tenant.schema,
-    ...(deps.versionTable === undefined ? {} : { versionTable: deps.versionTable }),
-  });
 
   app.get(
     "/v1/tenants/:id/status",
@@ -31,12 +33,16 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
         tags: ["tenants"],
         summary: "Current heads read live from the tenant database, pending revisions, last job",
         params: TenantParams,
-        response: { 200: TenantStatusSchema, ...ErrorResponses, 502: Type.Ref("Problem") },
+        response: {
+          200: TenantStatusSchema,
+          ...ErrorResponses,
+          ...TenantReadErrorResponses,
+        },
       },
     },
     async (request) => {
       const tenant = await requireTenant(pool, request.params.id);
-      const tables = tablesOf(tenant);
+      const tables = tenantReadOptions(deps, tenant);
       const heads = await readCurrentHeads(tables);
       await recordTenantHeads(pool, tenant, heads);
       const { graph } = migrations;
@@ -92,14 +98,18 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
         summary: "Every applied, reverted or failed revision of the tenant, newest first",
         params: TenantParams,
         querystring: Type.Object({ ...PageQuery }),
-        response: { 200: pageOf(HistoryEntrySchema), ...ErrorResponses, 502: Type.Ref("Problem") },
+        response: {
+          200: pageOf(HistoryEntrySchema),
+          ...ErrorResponses,
+          ...TenantReadErrorResponses,
+        },
       },
     },
     async (request) => {
       const tenant = await requireTenant(pool, request.params.id);
       const limit = request.query.limit ?? 50;
       const before = decodeCursor(request.query.cursor, seqKey);
-      const rows = await readHistory(tablesOf(tenant), {
+      const rows = await readHistory(tenantReadOptions(deps, tenant), {
         limit: limit + 1,
         ...(before === null ? {} : { beforeId: before }),
       });

@@ -48,4 +48,15 @@ export const ErrorResponses = {
   429: Type.Ref("Problem"),
 } as const;
 
+/** The failures of a route that reads a tenant database live (status, history, plan). */
+export const TenantReadErrorResponses = {
+  502: Type.Ref("Problem", {
+    description: "CONNECTION_FAILED: the tenant database could not be reached",
+  }),
+  504: Type.Ref("Problem", {
+    description:
+      "TENANT_TIMEOUT: reading the tenant database took longer than FLEETWAY_TENANT_READ_TIMEOUT_MS (a lock held on its version or history table, e.g. by a running migration, or a server that stopped answering)",
+  }),
+} as const;
+
 export const Heads = Type.Array(Type.String(), { description: "The version table's rows" });

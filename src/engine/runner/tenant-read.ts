@@ -1,0 +1,140 @@
+import type pg from "pg";
+import { ErrorCode, FleetwayError } from "../errors.js";
+import { connect, redactConnectionString, sqlStateOf } from "./connect.js";
+import { readHistoryRows, type HistoryRow } from "./history-table.js";
+import { RUN_DEFAULTS, type TenantTables } from "./run-options.js";
+import { qualifiedName } from "./sql-identifiers.js";
+import { LOCK_NOT_AVAILABLE, QUERY_CANCELED } from "./step-error.js";
+import { readVersionRows, type TableRef } from "./version-table.js";
+
+/** How long a read of a tenant's state may take unless told otherwise, ms. */
+export const DEFAULT_READ_TIMEOUT_MS = 5_000;
+
+/** A read of one tenant's version or history table, without the migration lock. */
+export interface TenantReadOptions extends TenantTables {
+  /**
+   * `lock_timeout` and `statement_timeout` of the read's statements, and how long the read may
+   * take once connected; 0 = no limit. Default {@link DEFAULT_READ_TIMEOUT_MS}. (Connecting has
+   * its own limit: the URL's `connect_timeout`, else 10 s.)
+   */
+  readonly readTimeoutMs?: number;
+}
+
+/**
+ * How long past its timeout a read may go without an answer before the connection is closed: the
+ * server's own timeouts come first, as they free the backend (a read left queued behind an
+ * ACCESS EXCLUSIVE lock would make every later query on the table queue behind it too) and say
+ * what timed out; this catches a server that stopped answering altogether.
+ */
+const NO_ANSWER_GRACE_MS = 1_000;
+
+/** The version table's rows of one tenant, without taking the lock; [] before the first run. */
+export async function readCurrentHeads(tables: TenantReadOptions): Promise<string[]> {
+  const ref = {
+    schema: tables.schema ?? RUN_DEFAULTS.schema,
+    table: tables.versionTable ?? RUN_DEFAULTS.versionTable,
+  };
+  return withTenantRead(tables, { kind: "version", ...ref }, (client) =>
+    readVersionRows(client, ref),
+  );
+}
+
+/** The tenant's history, newest first; [] before the first run. */
+export async function readHistory(
+  tables: TenantReadOptions,
+  page: { limit?: number; beforeId?: number } = {},
+): Promise<HistoryRow[]> {
+  const ref = {
+    schema: tables.schema ?? RUN_DEFAULTS.schema,
+    table: tables.historyTable ?? RUN_DEFAULTS.historyTable,
+  };
+  return withTenantRead(tables, { kind: "history", ...ref }, (client) =>
+    readHistoryRows(client, ref, page),
+  );
+}
+
+/**
+ * Runs `read` on a new connection to the tenant database, closed afterwards. Its statements run in
+ * one transaction whose `SET LOCAL` timeouts end with it (behind a transaction pooler, a session
+ * setting would outlive this connection on the server's). A table locked by another session, or a
+ * server that stops answering, ends the read with TENANT_TIMEOUT instead of holding its caller.
+ *
+ * @param table the table read, for the error
+ */
+async function withTenantRead<T>(
+  options: TenantReadOptions,
+  table: ReadTable,
+  read: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const timeoutMs = Math.max(0, Math.trunc(options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS));
+  const client = await connect(options.connectionString, "fleetway-read");
+  try {
+    if (timeoutMs === 0) return await read(client);
+    let timer: NodeJS.Timeout | undefined;
+    let expired = false;
+    const noAnswer = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        reject(new Error("no answer"));
+      }, timeoutMs + NO_ANSWER_GRACE_MS);
+    });
+    const bounded = (async () => {
+      // The value is an integer of ours: inlining it is safe, and saves a round trip.
+      await client.query(
+        `BEGIN; SET LOCAL lock_timeout = '${timeoutMs}ms'; SET LOCAL statement_timeout = '${timeoutMs}ms'`,
+      );
+      const result = await read(client);
+      await client.query("COMMIT");
+      return result;
+    })();
+    // Lost the race: it fails once the connection is closed below, and nobody waits for it.
+    bounded.catch(() => undefined);
+    try {
+      return await Promise.race([bounded, noAnswer]);
+    } catch (error) {
+      const state = sqlStateOf(error);
+      // 55P03: lock_timeout; 57014: statement_timeout (nobody else cancels a read's statement).
+      // Without a SQLSTATE: the deadline, or else a broken connection (reported as before).
+      const timedOut = state === null ? expired : TIMEOUTS.includes(state);
+      if (error instanceof FleetwayError || !timedOut) throw error;
+      throw readTimeoutError(options.connectionString, table, timeoutMs, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    // With a query still waiting (a server that stopped answering), end() closes the socket at
+    // once rather than waiting for a goodbye.
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Which of the tenant's tables a read is for. */
+interface ReadTable extends TableRef {
+  readonly kind: "version" | "history";
+}
+
+const TIMEOUTS: readonly string[] = [LOCK_NOT_AVAILABLE, QUERY_CANCELED];
+
+/** TENANT_TIMEOUT naming the table, the database (never the password) and the limit. */
+function readTimeoutError(
+  connectionString: string,
+  table: ReadTable,
+  timeoutMs: number,
+  cause: unknown,
+): FleetwayError {
+  const database = redactConnectionString(connectionString);
+  const state = sqlStateOf(cause);
+  // With a SQLSTATE the server itself gave up: a statement that long on these small tables means
+  // it waited for a lock.
+  const reason =
+    state === null
+      ? "the server did not answer"
+      : `${cause instanceof Error ? cause.message : String(cause)}; another session may hold a lock on it, e.g. a migration altering it`;
+  return new FleetwayError(
+    ErrorCode.TENANT_TIMEOUT,
+    `Reading the ${table.kind} table ${qualifiedName(table.schema, table.table)} of ${database} did not finish within ${timeoutMs} ms ` +
+      `(FLEETWAY_TENANT_READ_TIMEOUT_MS): ${reason}`,
+    { database, table: `${table.schema}.${table.table}`, timeoutMs, sqlstate: state },
+    { cause },
+  );
+}
