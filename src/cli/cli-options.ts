@@ -1,18 +1,41 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/config-error.js";
 import { CONFIG_SETTINGS } from "../config/config-settings.js";
-import { readSetting } from "../config/read-setting.js";
-import { defaultMigrationsDir } from "../engine/load-migrations.js";
+import { readSetting, settingText } from "../config/read-setting.js";
 import type { CliIo } from "./cli-io.js";
 import { UsageError } from "./cli-io.js";
 import type { DatabaseOptions } from "./commands/database-commands.js";
+
+/** The environment settings the local verbs read, and their defaults when unset. */
+const CLI_SETTINGS = {
+  // Shared with the service: the same defaults, so a CLI and a service given the same
+  // environment work on the same directory and the same version table.
+  FLEETWAY_MIGRATIONS_DIR: serviceDefault("FLEETWAY_MIGRATIONS_DIR"),
+  FLEETWAY_VERSION_TABLE: serviceDefault("FLEETWAY_VERSION_TABLE"),
+  // The service keeps each tenant's schema in the tenant's record; only the CLI reads this.
+  FLEETWAY_SCHEMA: "public",
+} as const;
+
+/**
+ * An option's default from the environment, else the setting's default. A blank value counts as
+ * unset, as for the service (`settingText`); a flag on the command line wins over both.
+ */
+export function settingDefault(io: CliIo, name: keyof typeof CLI_SETTINGS): string {
+  return settingText(io.env, name) ?? CLI_SETTINGS[name];
+}
+
+function serviceDefault(name: string): string {
+  const value = CONFIG_SETTINGS.find((setting) => setting.env === name)?.default;
+  if (value === undefined) throw new Error(`${name} has no default`);
+  return value;
+}
 
 /** Every verb that reads revision files takes `--dir`. */
 export function withDir(command: Command, io: CliIo): Command {
   return command.option(
     "--dir <dir>",
     "migration directory (env FLEETWAY_MIGRATIONS_DIR)",
-    defaultMigrationsDir(io.env),
+    settingDefault(io, "FLEETWAY_MIGRATIONS_DIR"),
   );
 }
 
@@ -32,12 +55,12 @@ export function withDatabase(command: Command, io: CliIo): Command {
     .option(
       "--schema <schema>",
       "schema holding the tables and the version table",
-      io.env.FLEETWAY_SCHEMA ?? "public",
+      settingDefault(io, "FLEETWAY_SCHEMA"),
     )
     .option(
       "--version-table <name>",
       "version table name (alembic_version adopts an Alembic database)",
-      io.env.FLEETWAY_VERSION_TABLE ?? "fleetway_version",
+      settingDefault(io, "FLEETWAY_VERSION_TABLE"),
     );
 }
 

@@ -10,6 +10,7 @@ import {
   databaseOptions,
   nonNegativeInt,
   readTimeoutSetting,
+  settingDefault,
   withDatabase,
   withDir,
   withJson,
@@ -70,7 +71,11 @@ function buildProgram(ctx: Ctx): Command {
     .command("init")
     .description("create an empty migration directory")
     .argument("[directory]", "directory to create (default --dir)")
-    .option("--dir <dir>", "migration directory", io.env.FLEETWAY_MIGRATIONS_DIR ?? "migrations")
+    .option(
+      "--dir <dir>",
+      "migration directory (env FLEETWAY_MIGRATIONS_DIR)",
+      settingDefault(io, "FLEETWAY_MIGRATIONS_DIR"),
+    )
     .action(async (directory: string | undefined, opts: { dir: string }) => {
       await initDirectory(io, directory ?? opts.dir);
     });

@@ -10,8 +10,7 @@ import type { Setting } from "./config-settings.js";
  * @throws ConfigError naming the setting, what it must be, and what it got
  */
 export function readSetting(setting: Setting, env: NodeJS.ProcessEnv): unknown {
-  const given = env[setting.env]?.trim();
-  const text = given === undefined || given === "" ? setting.default : given;
+  const text = settingText(env, setting.env) ?? setting.default;
   if (text === undefined) return undefined;
   // Value.Convert is lenient ("5.5" → 5, "true" → 1, "0x10" → 16): a typo would silently become
   // another number, so integers must be written as plain decimal digits.
@@ -26,6 +25,16 @@ export function readSetting(setting: Setting, env: NodeJS.ProcessEnv): unknown {
     );
   }
   return value;
+}
+
+/**
+ * The environment's text for `name`, trimmed; undefined when unset or blank. Env files and
+ * docker-compose write `NAME=` for "no value", so a blank setting must mean the default, never ""
+ * (the CLI reads its own settings through this too, so both agree).
+ */
+export function settingText(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const given = env[name]?.trim();
+  return given === undefined || given === "" ? undefined : given;
 }
 
 /** Empty is allowed where the default is empty (an optional URL); anything else must parse. */

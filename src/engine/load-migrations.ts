@@ -11,11 +11,6 @@ export interface Migrations {
   readonly graph: RevisionGraph<RevisionScript>;
 }
 
-/** The directory used when none is given: `FLEETWAY_MIGRATIONS_DIR`, else `./migrations`. */
-export function defaultMigrationsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.FLEETWAY_MIGRATIONS_DIR ?? "migrations";
-}
-
 /**
  * Loads every revision file of `dir` and builds the graph. Fails with a typed error on a
  * malformed file (path and line), a duplicate or invalid id, a missing down revision or a cycle.
