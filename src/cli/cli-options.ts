@@ -45,21 +45,30 @@ export function withJson(command: Command): Command {
 
 /** Options of the verbs that talk to one database. */
 export function withDatabase(command: Command, io: CliIo): Command {
+  command.addOption(
+    new Option("--database-url <url>", "database to migrate (env DATABASE_URL)").default(
+      io.env.DATABASE_URL,
+      "$DATABASE_URL",
+    ),
+  );
+  return withVersionTable(command, io);
+}
+
+/**
+ * `--schema` and `--version-table`, for every verb that reads or writes a version table (or its
+ * SQL): the same flags, environment variables and defaults everywhere, so `plan --sql` shows the
+ * table `upgrade` would move.
+ */
+export function withVersionTable(command: Command, io: CliIo): Command {
   return command
-    .addOption(
-      new Option("--database-url <url>", "database to migrate (env DATABASE_URL)").default(
-        io.env.DATABASE_URL,
-        "$DATABASE_URL",
-      ),
-    )
     .option(
       "--schema <schema>",
-      "schema holding the tables and the version table",
+      "schema holding the tables and the version table (env FLEETWAY_SCHEMA)",
       settingDefault(io, "FLEETWAY_SCHEMA"),
     )
     .option(
       "--version-table <name>",
-      "version table name (alembic_version adopts an Alembic database)",
+      "version table name (env FLEETWAY_VERSION_TABLE; alembic_version adopts an Alembic database)",
       settingDefault(io, "FLEETWAY_VERSION_TABLE"),
     );
 }

@@ -14,6 +14,7 @@ import {
   withDatabase,
   withDir,
   withJson,
+  withVersionTable,
 } from "./cli-options.js";
 import { runOnDatabase, showCurrent } from "./commands/database-commands.js";
 import { initDirectory } from "./commands/init-command.js";
@@ -153,14 +154,12 @@ function buildProgram(ctx: Ctx): Command {
       ctx.exitCode = checkMigrations(io, await load(opts), opts);
     });
 
-  withJson(withDir(program.command("plan"), io))
+  withJson(withVersionTable(withDir(program.command("plan"), io), io))
     .description("show the steps (and SQL) a migration would run, without a database")
     .addArgument(operationArgument())
     .argument("<target>", "head, heads, base, <rev>, +N, -N, label@head, ...")
     .option("--from <revs>", "current heads to plan from (comma-separated; empty = base)", "")
     .option("--sql", "include the exact SQL", false)
-    .option("--schema <schema>", "schema for the SQL", "public")
-    .option("--version-table <name>", "version table for the SQL", "fleetway_version")
     .addOption(transactionModeOption())
     .action(async (operation: Operation, target: string, opts: PlanOpts) => {
       showPlan(io, await load(opts), {

@@ -18,6 +18,10 @@ const binary = new URL("../../bin/fleetway.js", import.meta.url).pathname;
 const revisionFile = (id: string, down: string): string =>
   `-- revision: ${id}\n-- down_revision: ${down}\n-- message: ${id}\n\n-- upgrade\nCREATE TABLE ${id} (id int);\n\n-- downgrade\nDROP TABLE ${id};\n`;
 
+interface PlanJson {
+  sql?: string;
+}
+
 describe("fleetway settings: flag > environment > default", () => {
   let root: string;
   let dir: string;
@@ -30,6 +34,42 @@ describe("fleetway settings: flag > environment > default", () => {
   });
   after(async () => {
     await rm(root, { recursive: true, force: true });
+  });
+
+  const planSql = async (env: NodeJS.ProcessEnv, ...flags: string[]): Promise<string> =>
+    jsonOf<PlanJson>(
+      await fleetway(["plan", "upgrade", "head", "--dir", dir, "--json", "--sql", ...flags], {
+        env,
+      }),
+    ).sql ?? "";
+
+  it("plan --sql takes the schema and version table from FLEETWAY_SCHEMA and FLEETWAY_VERSION_TABLE", async () => {
+    const sql = await planSql({
+      FLEETWAY_SCHEMA: "tenant_env",
+      FLEETWAY_VERSION_TABLE: "alembic_version",
+    });
+    assert.match(sql, /SET search_path TO "tenant_env"/);
+    assert.match(sql, /INSERT INTO "alembic_version"/);
+    assert.doesNotMatch(sql, /fleetway_version/);
+  });
+
+  it("plan's --schema and --version-table flags win over the environment", async () => {
+    const sql = await planSql(
+      { FLEETWAY_SCHEMA: "tenant_env", FLEETWAY_VERSION_TABLE: "alembic_version" },
+      "--schema",
+      "tenant_flag",
+      "--version-table",
+      "flag_version",
+    );
+    assert.match(sql, /SET search_path TO "tenant_flag"/);
+    assert.match(sql, /INSERT INTO "flag_version"/);
+    assert.doesNotMatch(sql, /tenant_env|alembic_version/);
+  });
+
+  it("blank FLEETWAY_SCHEMA and FLEETWAY_VERSION_TABLE mean the defaults", async () => {
+    const sql = await planSql({ FLEETWAY_SCHEMA: "", FLEETWAY_VERSION_TABLE: "  " });
+    assert.match(sql, /SET search_path TO public;/);
+    assert.match(sql, /INSERT INTO "fleetway_version"/);
   });
 
   it("a blank FLEETWAY_MIGRATIONS_DIR means ./migrations, for the CLI as for the service", async () => {
