@@ -16,7 +16,7 @@ import {
   withJson,
   withVersionTable,
 } from "./cli-options.js";
-import { runOnDatabase, showCurrent } from "./commands/database-commands.js";
+import { readHeads, runOnDatabase, showCurrent } from "./commands/database-commands.js";
 import { initDirectory } from "./commands/init-command.js";
 import {
   checkMigrations,
@@ -25,7 +25,7 @@ import {
   showHistory,
   showRevision,
 } from "./commands/inspect-commands.js";
-import { historyRange } from "./history-range.js";
+import { historyRange, historyRangeNeedsCurrent } from "./history-range.js";
 import { showPlan } from "./commands/plan-command.js";
 import { createMerge, createRevision } from "./commands/revision-command.js";
 
@@ -130,15 +130,24 @@ function buildProgram(ctx: Ctx): Command {
       showBranches(io, await load(opts), opts);
     });
 
-  withJson(withDir(program.command("history"), io))
+  withJson(withDatabase(withDir(program.command("history"), io), io))
     .description("list revisions, newest first")
-    .option("-r, --rev-range <range>", "start:end (e.g. base:head, ae10:, :3f2a)")
+    .option(
+      "-r, --rev-range <range>",
+      "start:end (e.g. base:heads, ae10:, :3f2a, ae10:+2, -2:, label@base:, current: reads the database)",
+    )
     .option("-v, --verbose", "full details", false)
-    .action(async (opts: ReadOpts & { revRange?: string }) => {
+    .action(async (opts: ReadOpts & RawDatabaseOpts & { revRange?: string }) => {
       const migrations = await load(opts);
-      const range =
-        opts.revRange === undefined ? null : historyRange(migrations.graph, opts.revRange);
-      showHistory(io, migrations, { ...opts, range });
+      if (opts.revRange === undefined) {
+        showHistory(io, migrations, { ...opts, range: null });
+        return;
+      }
+      const current = historyRangeNeedsCurrent(opts.revRange)
+        ? await readHeads({ ...databaseOptions(opts), readTimeoutMs: readTimeoutSetting(io.env) })
+        : null;
+      const range = historyRange(migrations.graph, opts.revRange, current);
+      showHistory(io, migrations, { ...opts, range, current: new Set(current) });
     });
 
   withJson(withDir(program.command("show"), io))

@@ -101,6 +101,67 @@ describe("fleetway database verbs", () => {
     assert.match(run.stderr, /DATABASE_URL/);
   });
 
+  it("history -r current: reads the database's heads (and marks them), like alembic history -r current:", async () => {
+    assert.equal((await fleetway(["stamp", "a2"], { env })).code, 0);
+    const text = await fleetway(["history", "-r", "current:"], { env });
+    assert.equal(text.code, 0, text.stderr);
+    assert.deepEqual(text.stdout.trimEnd().split("\n"), [
+      "a2 -> a3 (head), a3",
+      "a1 -> a2 (current), a2",
+    ]);
+    const below = jsonOf<{ revision: string }[]>(
+      await fleetway(["history", "-r", ":current", "--json"], { env }),
+    );
+    assert.deepEqual(
+      below.map((r) => r.revision),
+      ["a2", "a1"],
+    );
+    const next = jsonOf<{ revision: string }[]>(
+      await fleetway(["history", "-r", "current:+1", "--json"], { env }),
+    );
+    assert.deepEqual(
+      next.map((r) => r.revision),
+      ["a3", "a2"],
+    );
+
+    // The version table is found as the database verbs find it: flag > env > default.
+    const alt = { ...env, FLEETWAY_VERSION_TABLE: "alt_version" };
+    assert.equal((await fleetway(["stamp", "a1"], { env: alt })).code, 0);
+    const viaEnv = jsonOf<{ revision: string }[]>(
+      await fleetway(["history", "-r", "current:", "--json"], { env: alt }),
+    );
+    assert.deepEqual(
+      viaEnv.map((r) => r.revision),
+      ["a3", "a2", "a1"],
+    );
+    const viaFlag = jsonOf<{ revision: string }[]>(
+      await fleetway(["history", "-r", "current:", "--json", "--version-table", "alt_version"], {
+        env,
+      }),
+    );
+    assert.deepEqual(
+      viaFlag.map((r) => r.revision),
+      ["a3", "a2", "a1"],
+    );
+    assert.equal((await fleetway(["stamp", "base"], { env: alt })).code, 0);
+    // Back where the previous test left the database (a3, its tables created).
+    assert.equal((await fleetway(["stamp", "a3"], { env })).code, 0);
+
+    const noDatabase = await fleetway(["history", "-r", "current:"], {
+      env: { FLEETWAY_MIGRATIONS_DIR: dir },
+    });
+    assert.equal(noDatabase.code, 2);
+    assert.match(noDatabase.stderr, /DATABASE_URL/);
+    // Without `current` no database is needed.
+    const offline = await fleetway(["history", "-r", "a1:+1", "--json"], {
+      env: { FLEETWAY_MIGRATIONS_DIR: dir },
+    });
+    assert.deepEqual(
+      jsonOf<{ revision: string }[]>(offline).map((r) => r.revision),
+      ["a2", "a1"],
+    );
+  });
+
   it("the installed binary runs, and SIGINT cancels a running step cleanly", async () => {
     await fleetway(["downgrade", "base"], { env });
     await writeFile(

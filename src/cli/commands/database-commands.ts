@@ -102,18 +102,28 @@ function narrate(io: CliIo, { graph }: Migrations, event: RunProgressEvent): voi
   }
 }
 
+/**
+ * The revisions the database is at (its version table's rows; [] before the first run), given
+ * up on with TENANT_TIMEOUT after `readTimeoutMs` (the read's default without it).
+ */
+export function readHeads(
+  options: DatabaseOptions & { readTimeoutMs?: number },
+): Promise<string[]> {
+  return readCurrentHeads({
+    connectionString: options.databaseUrl,
+    schema: options.schema,
+    versionTable: options.versionTable,
+    ...(options.readTimeoutMs === undefined ? {} : { readTimeoutMs: options.readTimeoutMs }),
+  });
+}
+
 /** `fleetway current`: the revisions the database is at. */
 export async function showCurrent(
   io: CliIo,
   { graph }: Migrations,
   options: DatabaseOptions & { json: boolean; verbose: boolean; readTimeoutMs: number },
 ): Promise<void> {
-  const heads = await readCurrentHeads({
-    connectionString: options.databaseUrl,
-    schema: options.schema,
-    versionTable: options.versionTable,
-    readTimeoutMs: options.readTimeoutMs,
-  });
+  const heads = await readHeads(options);
   if (options.json) {
     printJson(io, {
       heads,

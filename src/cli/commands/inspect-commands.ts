@@ -69,12 +69,16 @@ export function showBranches(io: CliIo, { graph }: Migrations, options: ReadOpti
   printLines(io, lines);
 }
 
-/** `fleetway history`: every revision, newest first (or within `-r start:end`). */
+/**
+ * `fleetway history`: every revision, newest first (or within `-r start:end`). `current` (read
+ * when the range names it) marks the database's revisions, as Alembic does.
+ */
 export function showHistory(
   io: CliIo,
   { graph }: Migrations,
-  options: ReadOptions & { range: readonly string[] | null },
+  options: ReadOptions & { range: readonly string[] | null; current?: ReadonlySet<string> },
 ): void {
+  const { current } = options;
   const ids = options.range ?? topDown(graph);
   const nodes = ids.map((id) => graph.node(id));
   if (options.json) {
@@ -88,11 +92,12 @@ export function showHistory(
     io,
     nodes.map((n) =>
       options.verbose
-        ? formatRevisionEntry(graph, n)
+        ? formatRevisionEntry(graph, n, current)
         : formatRevisionLine(graph, n, {
             includeBranches: true,
             includeDoc: true,
             includeParents: true,
+            current,
           }),
     ),
   );

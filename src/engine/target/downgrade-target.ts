@@ -3,7 +3,7 @@ import type { RevisionGraph } from "../graph/revision-graph.js";
 import type { RevisionNode } from "../graph/revision-node.js";
 import type { RevisionSpec } from "../script/revision-script.js";
 import { parseRelativeTarget, splitBranchTarget } from "./relative-target.js";
-import { relativeOutOfRange } from "./upgrade-target.js";
+import { relativeOutOfRange, type RelativeOptions } from "./upgrade-target.js";
 import { walk } from "./walk.js";
 
 export interface DowngradeTarget<T extends RevisionSpec> {
@@ -22,7 +22,9 @@ export function resolveDowngradeTarget<T extends RevisionSpec>(
   graph: RevisionGraph<T>,
   currentHeads: readonly string[],
   target: string,
+  options: RelativeOptions = {},
 ): DowngradeTarget<T> {
+  const noOverwalk = options.noOverwalk ?? true;
   const relative = parseRelativeTarget(target);
   if (relative === null) {
     const { branchLabel, symbol } = splitBranchTarget(target);
@@ -33,7 +35,7 @@ export function resolveDowngradeTarget<T extends RevisionSpec>(
   const { delta, written } = relative;
   if (delta >= 0) {
     if (symbol === null) throw relativeOutOfRange(written, delta);
-    const reached = walk(graph, graph.getRevision(symbol), delta, branchLabel);
+    const reached = walk(graph, graph.getRevision(symbol), delta, branchLabel, noOverwalk);
     if (reached === undefined) throw walkedTooFar(target);
     return { branchLabel, revision: reached === "base" ? null : reached };
   }
@@ -61,7 +63,7 @@ export function resolveDowngradeTarget<T extends RevisionSpec>(
     }
   }
   const start = graph.getRevision(branchLabel === null ? symbol : `${branchLabel}@${symbol}`);
-  const reached = walk(graph, start, delta);
+  const reached = walk(graph, start, delta, null, noOverwalk);
   if (reached === undefined) {
     if (fromCurrent) throw relativeOutOfRange(written, delta);
     throw walkedTooFar(target);

@@ -14,7 +14,9 @@ export function resolveUpgradeTargets<T extends RevisionSpec>(
   graph: RevisionGraph<T>,
   currentHeads: readonly string[],
   target: string,
+  options: RelativeOptions = {},
 ): RevisionNode<T>[] {
+  const noOverwalk = options.noOverwalk ?? true;
   const relative = parseRelativeTarget(target);
   if (relative === null) return graph.getRevisions(target);
 
@@ -28,7 +30,7 @@ export function resolveUpgradeTargets<T extends RevisionSpec>(
       delta > 0
         ? graph.getRevision(symbol)
         : graph.getRevision(branchLabel === null ? symbol : `${branchLabel}@${symbol}`);
-    const reached = walk(graph, start, delta, delta > 0 ? branchLabel : null);
+    const reached = walk(graph, start, delta, delta > 0 ? branchLabel : null, noOverwalk);
     if (reached === undefined) throw relativeOutOfRange(written, delta);
     return reached === null || reached === "base" ? [] : [reached];
   }
@@ -42,11 +44,26 @@ export function resolveUpgradeTargets<T extends RevisionSpec>(
     );
   }
   const start = startRevs[0] ?? null;
-  const reached = walk(graph, start === null ? null : graph.node(start), delta, branchLabel);
+  const reached = walk(
+    graph,
+    start === null ? null : graph.node(start),
+    delta,
+    branchLabel,
+    noOverwalk,
+  );
   if (reached === undefined || reached === null || reached === "base") {
     throw relativeOutOfRange(written, delta);
   }
   return [reached];
+}
+
+/** How relative targets treat a walk past either end of the graph. */
+export interface RelativeOptions {
+  /**
+   * True (the default, Alembic's `assert_relative_length`): `+N`/`-N` walking past an end is an
+   * error. False: the walk stops at the end (what `history -r` ranges do).
+   */
+  readonly noOverwalk?: boolean;
 }
 
 /** Where `+N` starts: the current head on the requested branch, or its nearest ancestor tip. */
