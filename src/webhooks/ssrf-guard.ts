@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { promises as dns } from "node:dns";
 import { BlockList, isIP, type LookupFunction } from "node:net";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
@@ -6,7 +6,8 @@ import { ErrorCode, FleetwayError } from "../engine/errors.js";
 /**
  * Where webhooks may not go: loopback, private, carrier-grade NAT, link-local (which includes the
  * cloud metadata address 169.254.169.254), unique-local IPv6, unspecified and multicast addresses,
- * plus Alibaba's metadata address. A receiver there could expose internal services (SSRF).
+ * plus Alibaba's metadata address, and IPv6 addresses carrying any of these IPv4 addresses
+ * ({@link embeddedIPv4}). A receiver there could expose internal services (SSRF).
  */
 function forbiddenRanges(): BlockList {
   const list = new BlockList();
@@ -31,6 +32,10 @@ function forbiddenRanges(): BlockList {
     ["::1", 128],
     ["fc00::", 7],
     ["fe80::", 10],
+    // Site-local: deprecated, but still routed inside networks that use it.
+    ["fec0::", 10],
+    // NAT64 for a network's own use (RFC 8215): its translator may reach anything inside.
+    ["64:ff9b:1::", 48],
     ["ff00::", 8],
   ] as const) {
     list.addSubnet(net, prefix, "ipv6");
@@ -83,17 +88,83 @@ function notAnEntry(raw: string): RangeError {
   return new RangeError(`'${raw}' is not a host name, an address or a CIDR (address/prefix)`);
 }
 
-/** IPv4-mapped IPv6 (::ffff:10.0.0.1) is judged as the IPv4 address it is. */
-function normalize(address: string): { address: string; type: "ipv4" | "ipv6" } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped?.[1] !== undefined) return { address: mapped[1], type: "ipv4" };
-  return { address, type: isIP(address) === 6 ? "ipv6" : "ipv4" };
+/**
+ * Whether webhooks may not go to `address`. An IPv6 address that carries an IPv4 address is judged
+ * by that IPv4 address as well: the guard must not be walked around by spelling 127.0.0.1 as
+ * IPv6. Node's BlockList matches IPv4-mapped addresses (::ffff:a.b.c.d) against IPv4 rules by
+ * itself, but knows none of the other embeddings, so {@link embeddedIPv4} finds them. An address
+ * (IPv6 or the IPv4 inside it) that configuration allows is allowed.
+ */
+export function isForbiddenAddress(address: string, policy: AddressPolicy): boolean {
+  const ip = address.replace(/%.*$/, ""); // a zone index (fe80::1%eth0) names no other address
+  const family = isIP(ip);
+  if (family === 4) return refusedIPv4(ip, policy);
+  // Not an address: nothing can be said for it.
+  if (family !== 6) return true;
+  if (policy.addresses.check(ip, "ipv6")) return false;
+  const embedded = embeddedIPv4(ip);
+  // Mapped, compatible and translated addresses are that IPv4 address to the host's own stack.
+  if (embedded?.kind === "same") return refusedIPv4(embedded.addresses[0], policy);
+  if (FORBIDDEN.check(ip, "ipv6")) return true;
+  return embedded?.addresses.some((v4) => refusedIPv4(v4, policy)) ?? false;
 }
 
-export function isForbiddenAddress(address: string, policy: AddressPolicy): boolean {
-  const { address: ip, type } = normalize(address);
-  if (policy.addresses.check(ip, type)) return false;
-  return FORBIDDEN.check(ip, type);
+function refusedIPv4(address: string, policy: AddressPolicy): boolean {
+  return !policy.addresses.check(address, "ipv4") && FORBIDDEN.check(address, "ipv4");
+}
+
+/**
+ * The IPv4 address(es) an IPv6 address carries: `same` when it is that IPv4 address to this host
+ * (IPv4-mapped ::ffff:0:0/96, IPv4-translated ::ffff:0:0:0/96, IPv4-compatible ::/96), `via` when
+ * a translator or tunnel delivers to it (NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32,
+ * whose client address is stored inverted). Null for any other address.
+ */
+export function embeddedIPv4(
+  address: string,
+): { kind: "same" | "via"; addresses: [string, ...string[]] } | null {
+  const h = hextets(address);
+  if (h === null) return null;
+  const v4 = (high: number, low: number): string =>
+    [high >> 8, high & 0xff, low >> 8, low & 0xff].join(".");
+  const zeros = (from: number, to: number): boolean => h.slice(from, to).every((x) => x === 0);
+  const [h0, h1, h2, h3, h4, h5, h6, h7] = h as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (zeros(0, 5) && h5 === 0xffff) return { kind: "same", addresses: [v4(h6, h7)] };
+  if (zeros(0, 4) && h4 === 0xffff && h5 === 0) return { kind: "same", addresses: [v4(h6, h7)] };
+  // :: and ::1 are themselves (the unspecified and loopback addresses), not 0.0.0.0 and 0.0.0.1.
+  if (zeros(0, 6) && !(h6 === 0 && h7 <= 1)) return { kind: "same", addresses: [v4(h6, h7)] };
+  if (h0 === 0x64 && h1 === 0xff9b && zeros(2, 6)) return { kind: "via", addresses: [v4(h6, h7)] };
+  if (h0 === 0x2002) return { kind: "via", addresses: [v4(h1, h2)] };
+  if (h0 === 0x2001 && h1 === 0) {
+    return { kind: "via", addresses: [v4(h2, h3), v4(h6 ^ 0xffff, h7 ^ 0xffff)] };
+  }
+  return null;
+}
+
+/** The eight 16-bit groups of an IPv6 address in any spelling (`::`, a dotted IPv4 tail); null if it is none. */
+function hextets(address: string): number[] | null {
+  if (isIP(address) !== 6) return null;
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted !== null) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail] = text.split("::");
+  const parse = (part: string): number[] =>
+    part === "" ? [] : part.split(":").map((x) => parseInt(x, 16));
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  const groups = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+  return groups.length === 8 ? groups : null;
 }
 
 function forbidden(host: string, address: string): FleetwayError {
@@ -140,22 +211,32 @@ async function resolveAll(host: string): Promise<string[]> {
   }
 }
 
+/** Resolves a host name to all its addresses (node's dns.lookup; tests answer as a DNS server could). */
+export type Resolver = (
+  hostname: string,
+  options: LookupOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+const systemResolver: Resolver = (hostname, options, callback) => {
+  dnsLookup(hostname, { ...options, all: true }, callback);
+};
+
 /**
  * A `lookup` for http.request that refuses forbidden addresses at connect time, so a host that
  * resolved to a public address at registration cannot be re-pointed at an internal one (DNS
  * rebinding). The connection uses exactly the address that was checked.
  */
-export function guardedLookup(policy: AddressPolicy): LookupFunction {
+export function guardedLookup(
+  policy: AddressPolicy,
+  resolve: Resolver = systemResolver,
+): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[] | string) => {
+    resolve(hostname, options, (error, list) => {
       if (error !== null) {
         callback(error, "", 0);
         return;
       }
-      const list =
-        typeof addresses === "string"
-          ? [{ address: addresses, family: isIP(addresses) }]
-          : addresses;
       const allowedHost = policy.hosts.has(hostname.toLowerCase());
       const bad = allowedHost ? undefined : list.find((a) => isForbiddenAddress(a.address, policy));
       if (bad !== undefined) {

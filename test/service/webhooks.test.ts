@@ -309,6 +309,11 @@ describe("webhooks", () => {
       "http://169.254.169.254/latest/meta-data",
       "http://[::1]:8080/x",
       "http://192.168.0.10/",
+      // Private IPv4 addresses spelled as IPv6: mapped, compatible, NAT64, 6to4.
+      "http://[::ffff:a9fe:a9fe]/latest/meta-data",
+      "http://[::10.0.0.1]/hook",
+      "http://[64:ff9b::169.254.169.254]/latest/meta-data",
+      "http://[2002:a00:1::1]/hook",
     ]) {
       const response = await admin().send({ url, eventTypes: ["job.succeeded"] });
       assert.equal(response.status, 422, url);
@@ -320,6 +325,13 @@ describe("webhooks", () => {
       .set("authorization", svc.auth("write"))
       .send({ operation: "upgrade", target: "head", callbackUrl: "http://10.0.0.5/cb" });
     assert.equal(job.status, 422);
+    const nat64 = await svc
+      .http()
+      .post("/v1/tenants/wh_1/jobs")
+      .set("authorization", svc.auth("write"))
+      .send({ operation: "upgrade", target: "head", callbackUrl: "http://[64:ff9b::a00:5]/cb" });
+    assert.equal(nat64.status, 422, nat64.text);
+    assert.equal(nat64.body.code, "WEBHOOK_URL_FORBIDDEN");
   });
 
   it("checks again at connect time (DNS rebinding): a host that now resolves to loopback is refused", async () => {
