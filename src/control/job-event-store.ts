@@ -11,8 +11,12 @@ export interface JobEvent {
 }
 
 /**
- * Appends an event. The sequence comes from a counter on the job row, bumped in the same
- * statement: the row lock serializes writers (worker and API), so numbers never collide or skip.
+ * Appends an event to an active (queued or running) job's log; to a job that has ended, nothing:
+ * its outcome's event stays its last (a cancel can commit between a worker's statements, e.g.
+ * between re-queueing the job for a retry and announcing `job.retrying`). Returns 0 then. The
+ * sequence comes from a counter on the job row, bumped in the same statement: the row lock
+ * serializes writers (worker and API), so numbers never collide or skip, and a writer waiting
+ * for it sees the state the one before it committed.
  */
 export async function appendJobEvent(
   db: Queryable,
@@ -21,7 +25,8 @@ export async function appendJobEvent(
   data: Record<string, unknown> = {},
 ): Promise<number> {
   const { rows } = await db.query<{ seq: number }>(
-    `WITH next AS (UPDATE jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq)
+    `WITH next AS (UPDATE jobs SET event_seq = event_seq + 1
+                    WHERE id = $1 AND state IN ('queued', 'running') RETURNING event_seq)
      INSERT INTO job_events (job_id, seq, type, data)
      SELECT $1, event_seq, $2, $3::jsonb FROM next
      RETURNING seq`,

@@ -64,8 +64,12 @@ interface Row {
  * however many steps finished meanwhile, instead of three statements per step.
  *
  * The progress only applies while the job is `running` (a cancelled or finished job keeps what it
- * has); events are appended whatever the state. Sequence numbers come from the job row's counter,
- * bumped in the same UPDATE: the row lock serializes writers, so numbers never collide or skip.
+ * has). Events are appended only while the job is queued or running: a job's outcome event is its
+ * last, so a late write (a worker that lost its job, progress racing a cancel) appends nothing and
+ * returns no events. The exception is `options.ending`: the caller's transaction has just ended the
+ * job (cancelQueuedJob) and these are the events of that ending. Sequence numbers come from the
+ * job row's counter, bumped in the same UPDATE: the row lock serializes writers, so numbers never
+ * collide or skip, and a writer waiting for it sees the state the one before it committed.
  */
 export async function writeJobProgress(
   db: Queryable,
@@ -73,6 +77,7 @@ export async function writeJobProgress(
   progress: JobProgress,
   events: readonly NewJobEvent[],
   webhookTypes: readonly string[],
+  options: { readonly ending?: boolean } = {},
 ): Promise<AppendedJobEvent[]> {
   const { rows } = await db.query<Row>(
     `WITH job AS (
@@ -87,7 +92,7 @@ export async function writeJobProgress(
          heartbeat_at = CASE WHEN state = 'running' AND $15 THEN now() ELSE heartbeat_at END,
          updated_at = CASE WHEN state = 'running' AND $15 THEN now() ELSE updated_at END,
          event_seq = event_seq + cardinality($12::text[])
-       WHERE id = $1
+       WHERE id = $1 AND (state IN ('queued', 'running') OR $16)
        RETURNING event_seq
      ), appended AS (
        INSERT INTO job_events (job_id, seq, type, data)
@@ -119,6 +124,7 @@ export async function writeJobProgress(
       // API) are no sign that the worker lives, and must not keep the reconciler from seeing
       // that it died.
       Object.values(progress).some((value) => value !== undefined),
+      options.ending === true,
     ],
   );
   return appendedEvents(rows, events);

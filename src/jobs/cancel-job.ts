@@ -38,9 +38,13 @@ export async function cancelJob(
     if (cancelled !== null) {
       return {
         outcome: { kind: "cancelled", job: cancelled } as const,
-        deliveries: await deps.events.record(tx, jobId, "job.cancelled", {
-          error: cancelled.error,
-        }),
+        deliveries: await deps.events.record(
+          tx,
+          jobId,
+          "job.cancelled",
+          { error: cancelled.error },
+          { ending: true },
+        ),
       };
     }
     return {

@@ -48,15 +48,22 @@ export class JobEventPublisher {
     private readonly logger: Logger,
   ) {}
 
-  /** @returns ids of the deliveries to enqueue once the transaction commits */
+  /**
+   * Appends an event to an active job (see {@link writeJobProgress}); `known.ending` when it is
+   * the event of the job's end, which the caller's transaction has just recorded.
+   *
+   * @returns ids of the deliveries to enqueue once the transaction commits
+   */
   async record(
     db: Queryable,
     jobId: string,
     type: string,
     data: Record<string, unknown> = {},
-    known: { hasCallback?: boolean } = {},
+    known: { hasCallback?: boolean; ending?: boolean } = {},
   ): Promise<string[]> {
-    const appended = await writeJobProgress(db, jobId, {}, [{ type, data }], WEBHOOK_EVENT_TYPES);
+    const appended = await writeJobProgress(db, jobId, {}, [{ type, data }], WEBHOOK_EVENT_TYPES, {
+      ending: known.ending === true,
+    });
     return this.recordDeliveries(db, jobId, appended, known);
   }
 

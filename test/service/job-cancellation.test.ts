@@ -121,3 +121,73 @@ describe("a job cancelled before it started", () => {
     assert.match(String(requeued.error?.message), /^Cancelled before its next attempt/);
   });
 });
+
+describe("a job cancelled while the queue is about to retry it", () => {
+  let control: ControlTestDatabase;
+
+  before(async () => {
+    control = await createControlTestDatabase();
+  });
+  after(async () => {
+    await control.drop();
+  });
+
+  it("announces nothing after job.cancelled (no job.retrying after it)", async () => {
+    const secretBox = createSecretBox(Buffer.alloc(32, 7));
+    // Nothing listens there: connecting fails with CONNECTION_FAILED, which the queue retries.
+    await control.pool.query("UPDATE tenants SET database_url_sealed = $1 WHERE id = 'acme'", [
+      secretBox.encrypt("postgres://postgres@127.0.0.1:1/none"),
+    ]);
+    const jobId = await control.queuedJob();
+    const silent = pino({ level: "silent" });
+    const events = new JobEventPublisher(null, silent);
+    // The worker's pool: once its statement has put the job back to queued for the retry, a
+    // client's cancel (committed, with its job.cancelled) comes before the worker's next one.
+    let cancelled = false;
+    const pool = new Proxy(control.pool, {
+      get: (target, property, receiver): unknown =>
+        property === "query"
+          ? async (text: string, values?: unknown[]) => {
+              const result = await target.query(text, values);
+              if (!cancelled && (await getJob(target, jobId))?.phase === "retrying") {
+                const current = await getJob(target, jobId);
+                if (current?.state === "queued") {
+                  cancelled = true;
+                  const outcome = await cancelJob(
+                    { pool: target, events, queue: { remove: () => Promise.resolve(1) } },
+                    jobId,
+                    { name: "ops" },
+                  );
+                  assert.equal(outcome.kind, "cancelled");
+                }
+              }
+              return result;
+            }
+          : Reflect.get(target, property, receiver),
+    });
+    const deps: RunJobDeps = {
+      pool,
+      migrations: await loadMigrations(new URL("../../migrations", import.meta.url).pathname),
+      secretBox,
+      logger: silent,
+      migration: {
+        lockTimeoutMs: 1000,
+        statementTimeoutMs: 0,
+        lockTimeoutRetries: 0,
+        advisoryLockTimeoutMs: 1000,
+      },
+      heartbeatMs: 60_000,
+      workerId: "worker-1",
+      events,
+    };
+    const outcome = await runJobAttempt(deps, jobId, false, new AbortController().signal);
+    assert.equal(outcome.kind, "retry");
+    assert.ok(cancelled, "the cancel came while the job was queued for its retry");
+
+    const job = await getJob(control.pool, jobId);
+    assert.equal(job?.state, "cancelled");
+    const types = (await listJobEvents(control.pool, jobId, { limit: 50 })).map((e) => e.type);
+    assert.equal(types.at(-1), "job.cancelled", `events: ${types.join(", ")}`);
+    assert.equal(types.filter((t) => t === "job.cancelled").length, 1);
+  });
+});

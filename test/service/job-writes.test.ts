@@ -104,7 +104,7 @@ describe("writeJobProgress", () => {
     );
   });
 
-  it("leaves a job that is no longer running as it is, but still appends the events", async () => {
+  it("leaves a job that is no longer running as it is, and appends no events after its end", async () => {
     await finishJob(pool, jobId, { state: "cancelled", error: null });
     const appended = await writeJobProgress(
       pool,
@@ -113,14 +113,14 @@ describe("writeJobProgress", () => {
       [{ type: "job.log", data: { late: true } }],
       WEBHOOK_EVENT_TYPES,
     );
-    assert.deepEqual(
-      appended.map((e) => e.seq),
-      [8],
-    );
+    assert.deepEqual(appended, []);
     const job = await getJob(pool, jobId);
     assert.equal(job?.state, "cancelled");
     assert.equal(job.phase, null);
     assert.equal(job.stepsDone, 2);
+    const types = (await listJobEvents(pool, jobId, { limit: 20 })).map((e) => e.type);
+    assert.equal(types.at(-1), "job.log", "nothing after the end (finishJob appends no event)");
+    assert.equal(types.length, 7);
   });
 
   it("does nothing for a job that does not exist", async () => {
