@@ -21,6 +21,8 @@ export interface DeliveryRecord {
   readonly nextAttemptAt: Date | null;
   readonly lastStatusCode: number | null;
   readonly lastError: string | null;
+  /** How many redeliveries were asked for: an attempt compares it with what it started with. */
+  readonly redeliveries: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -50,6 +52,7 @@ interface DeliveryRow {
   next_attempt_at: Date | null;
   last_status_code: number | null;
   last_error: string | null;
+  redeliveries: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -69,6 +72,7 @@ const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
   nextAttemptAt: r.next_attempt_at,
   lastStatusCode: r.last_status_code,
   lastError: r.last_error,
+  redeliveries: r.redeliveries,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -175,24 +179,38 @@ export async function listAttempts(db: Queryable, deliveryId: string): Promise<A
   }));
 }
 
-/** Logs one attempt and moves the delivery on, in one statement so the two never disagree. */
+/**
+ * Logs one attempt and moves the delivery on, in one statement so the two never disagree.
+ * `startedWith` is the delivery as the attempt read it before sending. When a redelivery was
+ * asked for since (see {@link resetForRedelivery}), the attempt does not decide the delivery's
+ * state, which would overwrite the request: the delivery stays pending, due now, and
+ * `redelivered` tells the caller to send it again at once.
+ */
 export async function recordAttempt(
   db: Queryable,
-  deliveryId: string,
+  startedWith: Pick<DeliveryRecord, "id" | "redeliveries">,
   attempt: Omit<AttemptRecord, "nextAttemptAt"> & { nextAttemptAt: Date | null },
   state: DeliveryState,
-): Promise<void> {
-  await db.query(
-    `WITH logged AS (
+): Promise<{ redelivered: boolean }> {
+  // The row lock taken by the UPDATE orders this against a redelivery's: whichever commits
+  // second sees the other's write.
+  const { rows } = await db.query<{ redelivered: boolean }>(
+    `WITH moved AS (
+       UPDATE webhook_deliveries
+          SET attempts = $2,
+              state = CASE WHEN redeliveries = $10 THEN $9 ELSE 'pending' END,
+              next_attempt_at = CASE WHEN redeliveries = $10 THEN $8 ELSE now() END,
+              last_status_code = $5, last_error = $7, updated_at = now()
+        WHERE id = $1
+        RETURNING redeliveries <> $10 AS redelivered, next_attempt_at
+     ), logged AS (
        INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code,
                                      response_excerpt, error, next_attempt_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       SELECT $1, $2, $3, $4, $5, $6, $7, moved.next_attempt_at FROM moved
      )
-     UPDATE webhook_deliveries SET attempts = $2, state = $9, next_attempt_at = $8,
-            last_status_code = $5, last_error = $7, updated_at = now()
-      WHERE id = $1`,
+     SELECT redelivered FROM moved`,
     [
-      deliveryId,
+      startedWith.id,
       attempt.attempt,
       attempt.startedAt,
       attempt.durationMs,
@@ -201,14 +219,20 @@ export async function recordAttempt(
       attempt.error,
       attempt.nextAttemptAt,
       state,
+      startedWith.redeliveries,
     ],
   );
+  return { redelivered: rows[0]?.redelivered === true };
 }
 
-/** Queues a delivery again now, whatever became of it (the attempt log keeps its history). */
+/**
+ * Queues a delivery again now, whatever became of it (the attempt log keeps its history), and
+ * counts the request, so an attempt in flight meanwhile leaves the delivery to it (recordAttempt).
+ */
 export async function resetForRedelivery(db: Queryable, id: string): Promise<DeliveryRecord> {
   const { rows } = await db.query<DeliveryRow>(
-    `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now(), updated_at = now()
+    `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now(), updated_at = now(),
+            redeliveries = redeliveries + 1
       WHERE id = $1 RETURNING *`,
     [id],
   );

@@ -1,6 +1,11 @@
 import type pg from "pg";
 import type { Logger } from "pino";
-import { getDelivery, recordAttempt, type DeliveryRecord } from "../control/delivery-store.js";
+import {
+  getDelivery,
+  recordAttempt,
+  type DeliveryRecord,
+  type DeliveryState,
+} from "../control/delivery-store.js";
 import { getJob } from "../control/job-store.js";
 import type { SecretBox } from "../control/secret-box.js";
 import { disableSubscription, requireSubscription } from "../control/webhook-store.js";
@@ -41,11 +46,23 @@ export async function attemptDelivery(
   if (delivery?.state !== "pending") return { kind: "done" };
   const attempt = delivery.attempts + 1;
   const startedAt = deps.now?.() ?? new Date();
+  /** Records the attempt; `retryAfterMs` when the schedule wants another one. */
+  const settle = async (
+    log: Parameters<typeof recordAttempt>[2],
+    state: DeliveryState,
+    retryAfterMs?: number,
+  ): Promise<DeliveryOutcome> => {
+    const { redelivered } = await recordAttempt(deps.pool, delivery, log, state);
+    // A redelivery asked for while this attempt was in flight found its queue entry active and
+    // left the sending to it: it goes now, after this attempt, whatever this one's outcome.
+    if (redelivered) return { kind: "retry", attempt: attempt + 1, delayMs: 0 };
+    return retryAfterMs === undefined
+      ? { kind: "done" }
+      : { kind: "retry", attempt: attempt + 1, delayMs: retryAfterMs };
+  };
   const secrets = await signingSecrets(deps, delivery, startedAt);
   if (secrets === null) {
-    await recordAttempt(
-      deps.pool,
-      deliveryId,
+    return settle(
       {
         attempt,
         startedAt,
@@ -57,7 +74,6 @@ export async function attemptDelivery(
       },
       "failed",
     );
-    return { kind: "done" };
   }
   const body = JSON.stringify(delivery.payload);
   const headers = signWebhook(delivery.messageId, startedAt, body, secrets);
@@ -86,14 +102,13 @@ export async function attemptDelivery(
     url: delivery.urlMasked,
   });
   if (status !== null && status >= 200 && status <= 299) {
-    await recordAttempt(deps.pool, deliveryId, { ...log, nextAttemptAt: null }, "succeeded");
-    return { kind: "done" };
+    return settle({ ...log, nextAttemptAt: null }, "succeeded");
   }
   if (status === 410 && delivery.subscriptionId !== null) {
     await disableSubscription(deps.pool, delivery.subscriptionId, "the endpoint answered 410 Gone");
-    await recordAttempt(deps.pool, deliveryId, { ...log, nextAttemptAt: null }, "failed");
+    const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
     logger.warn("webhook endpoint answered 410: subscription disabled");
-    return { kind: "done" };
+    return outcome;
   }
   const retryAfter =
     status === 429 || status === 503
@@ -101,17 +116,22 @@ export async function attemptDelivery(
       : null;
   const delayMs = nextAttemptDelay(deps.schedule, attempt, retryAfter, deps.random);
   if (delayMs === null) {
-    await recordAttempt(deps.pool, deliveryId, { ...log, nextAttemptAt: null }, "failed");
-    logger.warn({ statusCode: status, error: result.error }, "webhook delivery failed for good");
-    return { kind: "done" };
+    const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
+    if (outcome.kind === "done")
+      logger.warn({ statusCode: status, error: result.error }, "webhook delivery failed for good");
+    return outcome;
   }
   const nextAttemptAt = new Date(startedAt.getTime() + result.durationMs + delayMs);
-  await recordAttempt(deps.pool, deliveryId, { ...log, nextAttemptAt }, "pending");
+  const outcome = await settle({ ...log, nextAttemptAt }, "pending", delayMs);
   logger.info(
-    { statusCode: status, error: result.error, delayMs },
+    {
+      statusCode: status,
+      error: result.error,
+      delayMs: outcome.kind === "retry" ? outcome.delayMs : null,
+    },
     "webhook attempt failed; will retry",
   );
-  return { kind: "retry", attempt: attempt + 1, delayMs };
+  return outcome;
 }
 
 /** The secrets that sign now: a subscription's current one plus, during a rotation, the previous one. */

@@ -39,7 +39,9 @@ export async function enqueueDelivery(
  * Queues an attempt to run now (a redelivery). An entry with its id may already exist: delayed
  * (a retry scheduled hours away, which a plain add would leave in place), or finished and kept
  * (a failed entry, which would swallow the add). The first is promoted, the second replaced; one
- * already waiting or running is left to run.
+ * already waiting is left to run. One running (in flight) is left to finish: it sees the
+ * redelivery the caller counted (resetForRedelivery) when it records itself, and queues the
+ * next attempt at once (attemptDelivery), so the receiver gets the redelivery after it, once.
  */
 export async function enqueueDeliveryNow(
   queue: WebhookQueue,

@@ -436,3 +436,84 @@ describe("webhooks: redeliver while the next attempt is scheduled far ahead", ()
     await receiver.waitFor(2, "/later", 5_000);
   });
 });
+
+describe("webhooks: redeliver while an attempt is in flight", () => {
+  let svc: TestService;
+  let receiver: Receiver;
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    revisions = await revisionDir([tableRevision("if1")]);
+    receiver = await startReceiver();
+    tenantDb = await createTestDatabase();
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      // One attempt, no retry: the attempt in flight failing would be the delivery's last word.
+      env: {
+        FLEETWAY_WEBHOOK_ALLOW: "127.0.0.1",
+        FLEETWAY_WEBHOOK_RETRY_SCHEDULE: "0",
+        FLEETWAY_WEBHOOK_TIMEOUT_MS: "3000",
+      },
+    });
+  });
+  after(async () => {
+    await svc.close();
+    await receiver.close();
+    await tenantDb.drop();
+    await revisions.remove();
+  });
+
+  it("sends it once more after that attempt, which does not overwrite it", async () => {
+    // The first attempt hangs until its timeout; the redelivery is answered.
+    receiver.script("/busy", ["hang", { status: 200 }]);
+    const subscribed = await svc
+      .http()
+      .post("/v1/webhooks")
+      .set("authorization", svc.auth("admin"))
+      .send({ url: `${receiver.url}/busy`, eventTypes: ["job.succeeded"] });
+    assert.equal(subscribed.status, 201, subscribed.text);
+    const subscriptionId = subscribed.body.subscription.id as string;
+    const tenant = await svc
+      .http()
+      .post("/v1/tenants")
+      .set("authorization", svc.auth("write"))
+      .send({
+        id: "inf",
+        name: "inf",
+        databaseUrl: tenantDb.url,
+        schema: "inf",
+        migrateTo: "head",
+      });
+    assert.equal(tenant.status, 201, tenant.text);
+    assert.equal((await waitForJob(svc, tenant.body.job.id as string)).state, "succeeded");
+    // The first attempt has reached the receiver, which holds it: it is in flight.
+    await receiver.waitFor(1, "/busy");
+    const list = await svc
+      .http()
+      .get(`/v1/webhooks/${subscriptionId}/deliveries`)
+      .set("authorization", svc.auth("read"));
+    const deliveryId = (list.body.items[0] as { id: string }).id;
+    const redeliver = await svc
+      .http()
+      .post(`/v1/deliveries/${deliveryId}/redeliver`)
+      .set("authorization", svc.auth("write"));
+    assert.equal(redeliver.status, 202, redeliver.text);
+
+    let delivery: { state: string; attempts: number } | undefined;
+    for (let i = 0; i < 400; i++) {
+      const r = await svc
+        .http()
+        .get(`/v1/deliveries/${deliveryId}`)
+        .set("authorization", svc.auth("read"));
+      delivery = r.body as { state: string; attempts: number };
+      if (delivery.state !== "pending") break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(
+      { state: delivery?.state, attempts: delivery?.attempts },
+      { state: "succeeded", attempts: 2 },
+      "the redelivery was sent after the attempt in flight, and answered",
+    );
+    assert.equal(receiver.received.filter((r) => r.path === "/busy").length, 2);
+  });
+});

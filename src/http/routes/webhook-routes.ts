@@ -316,6 +316,10 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
       schema: {
         tags: ["webhooks"],
         summary: "Send a delivery again now (same webhook-id, so receivers can deduplicate)",
+        description:
+          "Whatever became of the delivery, it is pending again and one more attempt is sent now. " +
+          "If an attempt is in flight, that attempt finishes and the redelivery is sent right " +
+          "after it, whatever its outcome.",
         params: Id,
         response: { 202: Type.Ref("WebhookDelivery"), ...ErrorResponses },
       },
