@@ -31,6 +31,22 @@ export const REDACTED_KEYS: readonly string[] = [
 /** What a redacted value is replaced with. */
 export const REDACTED = "[redacted]";
 
+/**
+ * Logged URLs (a property named `url` or `…Url`, e.g. a webhook delivery's) lose their query
+ * string and fragment when they are absolute: receivers often put a token there, and unlike a
+ * userinfo password nothing else masks it. The API still shows them whole to its callers. A
+ * request's own `url` (a path, `/v1/jobs?limit=5`) is left as it is.
+ */
+function withoutQuery(value: string): string {
+  if (!ABSOLUTE_URL.test(value)) return value;
+  const cut = value.search(/[?#]/);
+  return cut < 0 ? value : `${value.slice(0, cut + 1)}${REDACTED}`;
+}
+
+const ABSOLUTE_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+const isUrlKey = (lowerKey: string): boolean => lowerKey.endsWith("url");
+
 /** What replaces a plain object or array nested deeper than {@link MAX_DEPTH}. */
 export const TOO_DEEP = "[too deep]";
 
@@ -46,8 +62,9 @@ const REDACTED_LOWER: ReadonlySet<string> = new Set(REDACTED_KEYS.map((k) => k.t
 const SERIALIZED_ERROR: unknown = Object.getPrototypeOf(pino.stdSerializers.err(new Error()));
 
 /**
- * A copy of `value` with every {@link REDACTED_KEYS} property replaced by {@link REDACTED}, and
- * plain data nested deeper than 8 levels by {@link TOO_DEEP}. `value` itself is never modified
+ * A copy of `value` with every {@link REDACTED_KEYS} property replaced by {@link REDACTED}, the
+ * query string of absolute URLs under `url`/`…Url` properties too, and plain data nested deeper
+ * than 8 levels by {@link TOO_DEEP}. `value` itself is never modified
  * (it may be frozen or still in use); parts without secrets are shared, not copied. Only plain
  * objects, arrays and pino's serialized errors are walked: class instances (requests, replies,
  * errors, dates, buffers) are left to their serializers or `toJSON`, and the `err` serializer's
@@ -77,10 +94,13 @@ function scrub(value: unknown, depth: number): unknown {
   let copy: Record<string, unknown> | undefined;
   for (const key of Object.keys(record)) {
     const item = record[key];
+    const lowerKey = key.toLowerCase();
     const clean =
-      item !== undefined && REDACTED_LOWER.has(key.toLowerCase())
+      item !== undefined && REDACTED_LOWER.has(lowerKey)
         ? REDACTED
-        : scrub(item, depth + 1);
+        : typeof item === "string" && isUrlKey(lowerKey)
+          ? withoutQuery(item)
+          : scrub(item, depth + 1);
     if (clean !== item) (copy ??= { ...record })[key] = clean;
   }
   return copy ?? value;

@@ -62,6 +62,25 @@ describe("log redaction", () => {
     for (const line of lines) assert.doesNotMatch(line, /LEAK/);
   });
 
+  it("logs webhook URLs without their query string or fragment, where tokens often are", () => {
+    const { logger, lines, records } = capture();
+    logger.info({ url: "https://hooks.example/in?token=LEAK31&x=1" }, "attempt");
+    logger.child({ url: "https://hooks.example/in?LEAK32" }).info("child");
+    logger.info({ delivery: { webhookUrl: "http://h.example/p#LEAK33" } }, "nested");
+    logger.info({ URL: "https://hooks.example/a?b=LEAK34" }, "any case");
+    assert.equal(lines.length, 4);
+    for (const line of lines) assert.doesNotMatch(line, /LEAK/);
+    assert.equal(records()[0]?.url, `https://hooks.example/in?${REDACTED}`);
+    assert.deepEqual(records()[2]?.delivery, { webhookUrl: `http://h.example/p#${REDACTED}` });
+  });
+
+  it("leaves a request's own path and query alone, and URLs without a query", () => {
+    const { logger, records } = capture();
+    logger.info({ req: { url: "/v1/jobs?limit=5" }, url: "https://hooks.example/in" }, "r");
+    assert.deepEqual(records()[0]?.req, { url: "/v1/jobs?limit=5" });
+    assert.equal(records()[0]?.url, "https://hooks.example/in");
+  });
+
   it("leaves ordinary fields and messages alone", () => {
     const { logger, records } = capture();
     logger.info({ jobId: "j1", tenantId: "t1", req: { url: "/v1/jobs" } }, "job queued");

@@ -174,6 +174,25 @@ describe("webhooks", () => {
     await unsubscribe(subscription.id);
   });
 
+  it("a URL's query string (where receivers put tokens) is shown by the API but never logged", async () => {
+    receiver.script("/tokened?token=LEAK21", [{ status: 500 }, { status: 200 }]);
+    const { subscription } = await subscribe("/tokened?token=LEAK21", ["job.succeeded"]);
+    await runJob();
+    await waitForDelivery(subscription.id, "succeeded");
+    const shown = await svc
+      .http()
+      .get(`/v1/webhooks/${subscription.id}`)
+      .set("authorization", svc.auth("read"));
+    assert.equal(shown.body.url, `${receiver.url}/tokened?token=LEAK21`);
+    const retried = svc.logs.filter((line) => line.includes("will retry"));
+    assert.ok(
+      retried.some((line) => line.includes(`${receiver.url}/tokened?`)),
+      "the failed attempt is logged with its URL",
+    );
+    for (const line of svc.logs) assert.ok(!line.includes("LEAK21"), line);
+    await unsubscribe(subscription.id);
+  });
+
   it("410 Gone disables the subscription", async () => {
     receiver.script("/gone", [{ status: 410 }]);
     const { subscription } = await subscribe("/gone", ["job.succeeded"]);
