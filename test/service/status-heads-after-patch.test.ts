@@ -2,7 +2,8 @@
  * GET /v1/tenants/{id}/status records the heads it read live as the tenant's heads (which
  * rollouts skip by). A PATCH that moves the tenant to another database while the status read is
  * connecting to the old one must not end with the old database's heads recorded on the moved
- * tenant: the job-end path guards against exactly that (RECORD_HEADS), the status path does not.
+ * tenant. The job-end path guards against that (RECORD_HEADS); the status path records what it
+ * read only if the tenant was not moved and no job recorded heads meanwhile (0d54bb8).
  */
 import assert from "node:assert/strict";
 import net from "node:net";
