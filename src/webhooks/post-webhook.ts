@@ -1,7 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { AddressPolicy } from "./ssrf-guard.js";
-import { guardedLookup } from "./ssrf-guard.js";
+import { forbiddenLiteral, guardedLookup } from "./ssrf-guard.js";
 
 export interface PostResult {
   /** Null when no response arrived (connection refused, timeout, forbidden address...). */
@@ -18,7 +18,8 @@ const EXCERPT_BYTES = 1024;
 /**
  * One POST of a webhook. Redirects are not followed (node's http never does): a 3xx is simply
  * not a 2xx. The whole exchange is bounded by `timeoutMs`. Connections go through the SSRF
- * guard's lookup, which refuses private addresses at connect time.
+ * guard's lookup, which refuses private addresses at connect time; a host that is an address
+ * literal, which no lookup sees, is checked here.
  */
 export function postWebhook(
   url: string,
@@ -30,6 +31,8 @@ export function postWebhook(
   const elapsed = (): number => Math.round(performance.now() - started);
   return new Promise((resolve) => {
     let settled = false;
+    // Declared before `finish`, which the refusals below call before the timer is started.
+    let timer: NodeJS.Timeout | undefined = undefined;
     const finish = (result: Omit<PostResult, "durationMs">): void => {
       if (settled) return;
       settled = true;
@@ -41,6 +44,11 @@ export function postWebhook(
       target = new URL(url);
     } catch {
       finish({ statusCode: null, excerpt: null, retryAfter: undefined, error: "invalid URL" });
+      return;
+    }
+    const refused = forbiddenLiteral(target, options.policy);
+    if (refused !== null) {
+      finish({ statusCode: null, excerpt: null, retryAfter: undefined, error: refused.message });
       return;
     }
     const client = target.protocol === "https:" ? https : http;
@@ -86,7 +94,7 @@ export function postWebhook(
         });
       },
     );
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       request.destroy(new Error(`no complete response within ${options.timeoutMs} ms`));
     }, options.timeoutMs);
     request.on("error", (error) => {

@@ -211,6 +211,19 @@ async function resolveAll(host: string): Promise<string[]> {
   }
 }
 
+/**
+ * The connect-time check of a URL whose host is an address literal: http.request connects to one
+ * without calling `lookup`, so {@link guardedLookup} never sees it. A URL stored before the rules
+ * (or the allow-list) changed is judged by today's.
+ *
+ * @returns the refusal, or null for a host name or an allowed address
+ */
+export function forbiddenLiteral(url: URL, policy: AddressPolicy): FleetwayError | null {
+  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (isIP(host) === 0 || policy.hosts.has(host) || !isForbiddenAddress(host, policy)) return null;
+  return forbidden(host, host);
+}
+
 /** Resolves a host name to all its addresses (node's dns.lookup; tests answer as a DNS server could). */
 export type Resolver = (
   hostname: string,

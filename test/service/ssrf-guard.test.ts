@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { LookupAddress } from "node:dns";
 import { describe, it } from "node:test";
 import { FleetwayError } from "../../src/engine/errors.js";
+import { postWebhook } from "../../src/webhooks/post-webhook.js";
 import {
   assertWebhookUrlAllowed,
   guardedLookup,
@@ -14,6 +15,7 @@ import {
   parseAllowList,
   type Resolver,
 } from "../../src/webhooks/ssrf-guard.js";
+import { startReceiver } from "../support/webhook-receiver.js";
 
 /** IPv6 spellings of loopback, private and metadata IPv4 addresses. */
 const EMBEDDED_PRIVATE = [
@@ -134,5 +136,39 @@ describe("SSRF guard: IPv4 addresses inside IPv6", () => {
   it("still refuses the plain private ranges", () => {
     for (const address of ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fd00::1", "fe80::1"])
       assert.equal(isForbiddenAddress(address, NONE), true, address);
+  });
+
+  it("checks an address literal again when sending (no DNS lookup happens for one)", async () => {
+    // A URL stored earlier (before these rules, or under a wider allow-list) is not sent.
+    const receiver = await startReceiver();
+    try {
+      const port = new URL(receiver.url).port;
+      for (const host of ["127.0.0.1", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"]) {
+        const result = await postWebhook(
+          `http://${host}:${port}/stored`,
+          "{}",
+          {},
+          {
+            timeoutMs: 2000,
+            policy: NONE,
+          },
+        );
+        assert.equal(result.statusCode, null, host);
+        assert.match(String(result.error), /loopback, private, link-local or metadata/, host);
+      }
+      assert.equal(receiver.received.length, 0);
+      const allowed = await postWebhook(
+        `http://[::ffff:127.0.0.1]:${port}/stored`,
+        "{}",
+        {},
+        {
+          timeoutMs: 2000,
+          policy: parseAllowList(["127.0.0.1"]),
+        },
+      );
+      assert.equal(allowed.statusCode, 200, String(allowed.error));
+    } finally {
+      await receiver.close();
+    }
   });
 });
