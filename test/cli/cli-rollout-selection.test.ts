@@ -62,3 +62,18 @@ describe("rollout start tenant selection", () => {
     });
   }
 });
+
+describe("remote verbs' settings", () => {
+  it("a blank FLEETWAY_URL or FLEETWAY_API_KEY counts as unset, as every setting does", async () => {
+    // The default address, http://127.0.0.1:8080 (whether or not a service answers there): the
+    // blank text was taken for the base URL, and every request's URL failed to parse.
+    const blankUrl = await fleetway(["fleet"], {
+      env: { FLEETWAY_URL: " ", FLEETWAY_API_KEY: "k".repeat(20) },
+    });
+    assert.doesNotMatch(blankUrl.stderr, /parse URL/);
+
+    const blankKey = await fleetway(["fleet"], { env: { FLEETWAY_API_KEY: "  " } });
+    assert.equal(blankKey.code, 2);
+    assert.match(blankKey.stderr, /No API key: pass --api-key or set FLEETWAY_API_KEY/);
+  });
+});

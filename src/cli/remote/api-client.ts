@@ -1,4 +1,5 @@
 import { ErrorCode, FleetwayError, type ErrorCode as Code } from "../../engine/errors.js";
+import { settingText } from "../../config/read-setting.js";
 import { UsageError, type CliIo } from "../cli-io.js";
 
 /** Where the remote verbs find the service: flags first, then FLEETWAY_URL / FLEETWAY_API_KEY. */
@@ -15,8 +16,9 @@ export class ApiClient {
   ) {}
 
   static from(io: CliIo, options: RemoteOptions): ApiClient {
-    const url = options.url ?? io.env.FLEETWAY_URL ?? "http://127.0.0.1:8080";
-    const key = options.apiKey ?? io.env.FLEETWAY_API_KEY;
+    // Blank counts as unset, as for every setting (an env file's `FLEETWAY_URL=`).
+    const url = options.url ?? settingText(io.env, "FLEETWAY_URL") ?? "http://127.0.0.1:8080";
+    const key = options.apiKey ?? settingText(io.env, "FLEETWAY_API_KEY");
     if (key === undefined || key === "")
       throw new UsageError("No API key: pass --api-key or set FLEETWAY_API_KEY");
     return new ApiClient(url.replace(/\/+$/, ""), key);
