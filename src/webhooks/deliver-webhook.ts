@@ -118,7 +118,7 @@ export async function attemptDelivery(
   if (delayMs === null) {
     const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
     if (outcome.kind === "done")
-      logger.warn({ statusCode: status, error: result.error }, "webhook delivery failed for good");
+      logger.warn({ statusCode: status, error: log.error }, "webhook delivery failed for good");
     return outcome;
   }
   const nextAttemptAt = new Date(startedAt.getTime() + result.durationMs + delayMs);
@@ -126,7 +126,7 @@ export async function attemptDelivery(
   logger.info(
     {
       statusCode: status,
-      error: result.error,
+      error: log.error,
       delayMs: outcome.kind === "retry" ? outcome.delayMs : null,
     },
     "webhook attempt failed; will retry",

@@ -171,6 +171,17 @@ describe("webhooks", () => {
     );
     const ids = new Set((await receiver.waitFor(3, "/flaky")).map((r) => r.headers["webhook-id"]));
     assert.equal(ids.size, 1, "every attempt carries the same webhook-id");
+    // The log says why an attempt failed, as its attempt log does (it said `error: null`).
+    const retried = svc.logs
+      .filter((line) => line.includes("will retry") && line.includes("/flaky"))
+      .map((line) => JSON.parse(line) as { error: unknown; statusCode: unknown });
+    assert.deepEqual(
+      retried.map((entry) => [entry.statusCode, entry.error]),
+      [
+        [500, "HTTP 500"],
+        [500, "HTTP 500"],
+      ],
+    );
     await unsubscribe(subscription.id);
   });
 
