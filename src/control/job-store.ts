@@ -276,11 +276,15 @@ export async function heartbeatJob(
   return { cancelRequested: row?.cancel_requested ?? false, running: row?.state === "running" };
 }
 
-/** Active jobs, oldest first, for the reconciler. */
-export async function listActiveJobs(db: Queryable, limit = 1000): Promise<JobRecord[]> {
+/** One page of the active jobs, oldest first, after `afterSeq`: the reconciler walks them all. */
+export async function listActiveJobs(
+  db: Queryable,
+  page: { limit: number; afterSeq: number },
+): Promise<JobRecord[]> {
   const { rows } = await db.query<JobRow>(
-    `SELECT ${JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq LIMIT $1`,
-    [limit],
+    `SELECT ${JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') AND seq > $2
+      ORDER BY seq LIMIT $1`,
+    [page.limit, page.afterSeq],
   );
   return rows.map(toJob);
 }

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Logger } from "pino";
+import type { JobRecord } from "../control/job-record.js";
 import { listActiveJobs, requeueJob } from "../control/job-store.js";
 import { overdueDeliveries } from "../control/delivery-store.js";
 import { deleteExpiredIdempotencyKeys } from "../control/idempotency-store.js";
@@ -40,7 +41,7 @@ export async function reconcileOnce(
   now: () => number = Date.now,
 ): Promise<string[]> {
   const requeued: string[] = [];
-  for (const job of await listActiveJobs(pool)) {
+  for await (const job of activeJobs(pool)) {
     const state = await queue.getJobState(job.id);
     if (LIVE_STATES.has(state)) {
       // "active" with a stale heartbeat is BullMQ's to recover (stalled-job check); leave it.
@@ -87,6 +88,24 @@ export async function reconcileOnce(
     logger.debug({ jobs, rollouts }, "deleted finished jobs and rollouts past their retention");
   }
   return requeued;
+}
+
+/** Active jobs the reconciler checks per query. */
+const ACTIVE_JOBS_PAGE = 1000;
+
+/**
+ * Every active job, a page at a time: after a Redis flush all of them must be put back in one
+ * pass, not only the oldest page (the rest would wait for those to end).
+ */
+async function* activeJobs(pool: pg.Pool): AsyncGenerator<JobRecord> {
+  let afterSeq = 0;
+  for (;;) {
+    const page = await listActiveJobs(pool, { limit: ACTIVE_JOBS_PAGE, afterSeq });
+    yield* page;
+    const last = page.at(-1);
+    if (last === undefined || page.length < ACTIVE_JOBS_PAGE) return;
+    afterSeq = last.seq;
+  }
 }
 
 /** Runs {@link reconcileOnce} now and then every interval until stopped. */
