@@ -79,6 +79,12 @@ class SuccessNotRecorded extends Error {
   }
 }
 
+/**
+ * Heartbeat intervals a heartbeat may go unanswered before the next one is sent anyway; below
+ * FLEETWAY_JOB_STALE_MS, which is at least three intervals (load-config.ts).
+ */
+const HEARTBEAT_PATIENCE = 3;
+
 /** Failures that another attempt may not meet: the tenant was busy or unreachable. */
 const TRANSIENT: readonly ErrorCode[] = [ErrorCode.LOCK_BUSY, ErrorCode.CONNECTION_FAILED];
 
@@ -137,10 +143,15 @@ export async function runJobAttempt(
   if (shutdown.aborted) onShutdown();
   // One heartbeat at a time: while the control database does not answer, a timer's every tick
   // would otherwise queue another statement in the pool, all sent at once when it comes back.
-  let heartbeatInFlight = false;
+  // One unanswered for HEARTBEAT_PATIENCE intervals is given up on (its connection may have died
+  // without a word, which TCP takes many minutes to notice): the next goes out on another
+  // connection, so a cancel request is still seen while the rest of the pool works.
+  const patienceMs = HEARTBEAT_PATIENCE * deps.heartbeatMs;
+  let heartbeatSentAt: number | null = null;
   const heartbeat = setInterval(() => {
-    if (heartbeatInFlight) return;
-    heartbeatInFlight = true;
+    const now = Date.now();
+    if (heartbeatSentAt !== null && now - heartbeatSentAt < patienceMs) return;
+    heartbeatSentAt = now;
     heartbeatJob(pool, jobId)
       .then(
         ({ cancelRequested }) => {
@@ -154,7 +165,7 @@ export async function runJobAttempt(
         },
       )
       .finally(() => {
-        heartbeatInFlight = false;
+        if (heartbeatSentAt === now) heartbeatSentAt = null;
       });
   }, deps.heartbeatMs);
   heartbeat.unref();
