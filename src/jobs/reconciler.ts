@@ -4,9 +4,9 @@ import type { JobRecord } from "../control/job-record.js";
 import { listActiveJobs, requeueJob } from "../control/job-store.js";
 import { overdueDeliveries } from "../control/delivery-store.js";
 import { deleteExpiredIdempotencyKeys } from "../control/idempotency-store.js";
-import { pruneFinishedJobs, pruneFinishedRollouts } from "../control/retention-store.js";
 import { attemptJobId, enqueueDelivery, type WebhookQueue } from "../webhooks/webhook-queue.js";
 import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
+import { pruneExpired } from "./prune-expired.js";
 
 export interface ReconcilerSettings {
   readonly intervalMs: number;
@@ -27,8 +27,8 @@ const LIVE_STATES = new Set(["waiting", "active", "delayed", "prioritized", "wai
  * database holds as queued or running must be in the queue. After a Redis flush or restart, or
  * when a job's BullMQ entry ended while the database still calls it active (a worker died
  * between the two writes), the job is put back. Enqueueing under the job's own id makes running
- * this from several instances at once harmless. It also deletes expired Idempotency-Keys, and
- * one batch of finished rollouts and jobs past their retention (retention-store.ts).
+ * this from several instances at once harmless. It also deletes expired Idempotency-Keys.
+ * (Finished jobs and rollouts past their retention are pruned by {@link startReconciler}.)
  *
  * @returns the ids it re-enqueued
  */
@@ -78,15 +78,6 @@ export async function reconcileOnce(
   // Nothing else bounds the table; a key past its retention is claimable anew already.
   const expiredKeys = await deleteExpiredIdempotencyKeys(pool);
   if (expiredKeys > 0) logger.debug({ count: expiredKeys }, "deleted expired idempotency keys");
-  // Finished rollouts and jobs past their retention: one bounded batch of each per pass, so a
-  // backlog (the first pass after an upgrade) is worked off over passes rather than in one long
-  // statement; processes running this together take disjoint batches. Rollouts first: their jobs
-  // follow them, in this pass already when they are due.
-  const rollouts = await pruneFinishedRollouts(pool, settings.retentionDays);
-  const jobs = await pruneFinishedJobs(pool, settings.retentionDays);
-  if (rollouts + jobs > 0) {
-    logger.debug({ jobs, rollouts }, "deleted finished jobs and rollouts past their retention");
-  }
   return requeued;
 }
 
@@ -108,7 +99,18 @@ async function* activeJobs(pool: pg.Pool): AsyncGenerator<JobRecord> {
   }
 }
 
-/** Runs {@link reconcileOnce} now and then every interval until stopped. */
+/**
+ * How often a process prunes finished jobs and rollouts past their retention when the last round
+ * left nothing behind. Each round reads past the jobs it keeps (each tenant's latest, at least),
+ * which grows with the fleet: every reconciler pass would be too often for a large one.
+ */
+export const PRUNE_EVERY_MS = 5 * 60_000;
+
+/**
+ * Runs {@link reconcileOnce} now and then every interval until stopped; prunes what is past its
+ * retention on the first pass, then every {@link PRUNE_EVERY_MS} (every pass while a backlog
+ * remains).
+ */
 export function startReconciler(
   pool: pg.Pool,
   queue: MigrationQueue,
@@ -117,17 +119,27 @@ export function startReconciler(
   logger: Logger,
 ): { stop(): Promise<void> } {
   let running: Promise<unknown> | null = null;
+  let nextPruneAt = 0;
+  const pass = async (): Promise<void> => {
+    await reconcileOnce(pool, queue, webhookQueue, settings, logger).catch((error: unknown) => {
+      logger.warn({ err: error }, "reconciler pass failed");
+    });
+    if (Date.now() < nextPruneAt) return;
+    const { more } = await pruneExpired(pool, settings.retentionDays, logger).catch(
+      (error: unknown) => {
+        logger.warn({ err: error }, "pruning finished jobs and rollouts failed");
+        return { more: false };
+      },
+    );
+    nextPruneAt = more ? 0 : Date.now() + PRUNE_EVERY_MS;
+  };
   const tick = (): void => {
     // One pass at a time: while the control database or Redis does not answer, a pass per
     // interval would queue up behind the first and then all run together.
     if (running !== null) return;
-    running = reconcileOnce(pool, queue, webhookQueue, settings, logger)
-      .catch((error: unknown) => {
-        logger.warn({ err: error }, "reconciler pass failed");
-      })
-      .finally(() => {
-        running = null;
-      });
+    running = pass().finally(() => {
+      running = null;
+    });
   };
   tick();
   const timer = setInterval(tick, settings.intervalMs);

@@ -11,6 +11,7 @@ import { pino } from "pino";
 import { startReconciler } from "../../src/jobs/reconciler.js";
 import type { MigrationQueue } from "../../src/jobs/migration-queue.js";
 import type { WebhookQueue } from "../../src/webhooks/webhook-queue.js";
+import { createControlTestDatabase } from "../support/control-database.js";
 
 describe("the reconciler", () => {
   it("starts no pass while the one before has not finished", async () => {
@@ -39,5 +40,35 @@ describe("the reconciler", () => {
     gate.open?.();
     await reconciler.stop();
     assert.equal(whileWaiting, 1);
+  });
+
+  it("prunes what is past its retention on its first pass, not on every pass", async () => {
+    // Each round reads past every job it keeps (a tenant's latest, at least): with a large
+    // fleet, a round per pass in every process cost seconds every 15 s.
+    const control = await createControlTestDatabase();
+    try {
+      let prunes = 0;
+      const pool = new Proxy(control.pool, {
+        get: (target, property, receiver): unknown => {
+          if (property !== "query") return Reflect.get(target, property, receiver);
+          return (text: string, values?: unknown[]) => {
+            if (/^DELETE FROM jobs WHERE id IN/.test(text)) prunes += 1;
+            return target.query(text, values);
+          };
+        },
+      });
+      const reconciler = startReconciler(
+        pool,
+        null as unknown as MigrationQueue, // no active job or delivery: never reached
+        null as unknown as WebhookQueue,
+        { intervalMs: 10, staleMs: 1000, retentionDays: 30 },
+        pino({ level: "silent" }),
+      );
+      await sleep(300);
+      await reconciler.stop();
+      assert.equal(prunes, 1);
+    } finally {
+      await control.drop();
+    }
   });
 });

@@ -5,39 +5,26 @@
  * as the Idempotency-Key expiry tests do.
  */
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { pino } from "pino";
 import { pruneFinishedJobs, pruneFinishedRollouts } from "../../src/control/retention-store.js";
-import { createMigrationQueue, type MigrationQueue } from "../../src/jobs/migration-queue.js";
-import { reconcileOnce } from "../../src/jobs/reconciler.js";
-import { createWebhookQueue, type WebhookQueue } from "../../src/webhooks/webhook-queue.js";
+import { pruneExpired } from "../../src/jobs/prune-expired.js";
 import {
   createControlTestDatabase,
   type ControlTestDatabase,
 } from "../support/control-database.js";
-import { REDIS_URL, startTestService } from "../support/service-harness.js";
+import { startTestService } from "../support/service-harness.js";
 
 const silent = pino({ level: "silent" });
 
 describe("retention of finished jobs and rollouts", () => {
   let control: ControlTestDatabase;
-  let queue: MigrationQueue;
-  let webhookQueue: WebhookQueue;
 
   before(async () => {
     control = await createControlTestDatabase();
-    const prefix = `{fleetway-test-${randomBytes(4).toString("hex")}}`;
-    queue = createMigrationQueue({ redisUrl: REDIS_URL, prefix, attempts: 3 });
-    webhookQueue = createWebhookQueue(REDIS_URL, prefix);
-    await queue.waitUntilReady();
-    await webhookQueue.waitUntilReady();
   });
   after(async () => {
-    await queue.obliterate({ force: true });
-    await webhookQueue.obliterate({ force: true });
-    await queue.close();
-    await webhookQueue.close();
     await control.drop();
   });
   beforeEach(async () => {
@@ -47,14 +34,7 @@ describe("retention of finished jobs and rollouts", () => {
     await control.pool.query("DELETE FROM tenants WHERE id <> 'acme'");
   });
 
-  const pass = (retentionDays: number) =>
-    reconcileOnce(
-      control.pool,
-      queue,
-      webhookQueue,
-      { intervalMs: 15_000, staleMs: 30_000, retentionDays },
-      silent,
-    );
+  const pass = (retentionDays: number) => pruneExpired(control.pool, retentionDays, silent);
 
   const count = async (sql: string, params: unknown[] = []): Promise<number> =>
     (await control.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params))
@@ -268,29 +248,39 @@ describe("retention of finished jobs and rollouts", () => {
 });
 
 describe("retention in a running service", () => {
-  it("its reconciler deletes an old finished job, which then answers 404", async () => {
-    const svc = await startTestService({ mode: "api" });
+  it("deletes an old finished job when a process starts, which then answers 404", async () => {
+    // The first service creates the control database; the rows go in while no process runs.
+    const first = await startTestService({ mode: "api" });
+    const db = first.controlDb;
+    const [old, latest] = [randomUUID(), randomUUID()];
     try {
-      const db = svc.controlDb;
       await db.query(
         `INSERT INTO tenants (id, name, database_url_sealed, database_url_masked)
          VALUES ('acme', 'Acme', 'sealed', 'postgres://db/acme')`,
       );
-      const [old, latest] = [randomUUID(), randomUUID()];
-      for (const [id, daysAgo] of [
-        [old, 31],
-        [latest, 1],
-      ] as const) {
-        await db.query(
-          `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, finished_at)
-           VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded',
-                   now() - $2::int * interval '1 day')`,
-          [id, daysAgo],
-        );
-      }
+    } finally {
+      await first.service.stop();
+    }
+    for (const [id, daysAgo] of [
+      [old, 31],
+      [latest, 1],
+    ] as const) {
+      await db.query(
+        `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, finished_at)
+         VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded',
+                 now() - $2::int * interval '1 day')`,
+        [id, daysAgo],
+      );
+    }
+    // A process prunes on its first reconciler pass, with the default retention (30 days).
+    const svc = await startTestService({
+      mode: "api",
+      controlDb: db,
+      queuePrefix: first.config.queuePrefix,
+    });
+    try {
       const get = (id: string) =>
         svc.http().get(`/v1/jobs/${id}`).set("authorization", svc.auth("read"));
-      // The reconciler runs every 500 ms here, with the default retention (30 days).
       const deadline = Date.now() + 10_000;
       while ((await get(old)).status === 200 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
@@ -301,6 +291,7 @@ describe("retention in a running service", () => {
       assert.equal((await get(latest)).status, 200);
     } finally {
       await svc.close();
+      await first.close();
     }
   });
 });
