@@ -37,14 +37,20 @@ export type DeliveryOutcome =
  * One attempt of one delivery: sign, POST, log the attempt, decide what happens next. Only a 2xx
  * counts; a 410 from a subscription's endpoint disables the subscription; 429/503 Retry-After is
  * honoured; otherwise the retry schedule decides, and the delivery fails when it runs out.
+ *
+ * @param entryAttempt the attempt the queue entry was added for: an entry for any other than the
+ *   delivery's next attempt is stale (a redelivery re-added attempt N just as N finished and
+ *   queued N+1) and sends nothing, so the receiver never gets one attempt twice
  */
 export async function attemptDelivery(
   deps: DeliveryDeps,
   deliveryId: string,
+  entryAttempt?: number,
 ): Promise<DeliveryOutcome> {
   const delivery = await getDelivery(deps.pool, deliveryId);
   if (delivery?.state !== "pending") return { kind: "done" };
   const attempt = delivery.attempts + 1;
+  if (entryAttempt !== undefined && entryAttempt !== attempt) return { kind: "done" };
   const startedAt = deps.now?.() ?? new Date();
   /** Records the attempt; `retryAfterMs` when the schedule wants another one. */
   const settle = async (

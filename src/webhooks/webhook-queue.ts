@@ -6,6 +6,8 @@ export const WEBHOOK_QUEUE = "webhooks";
 
 export interface WebhookJobData {
   readonly deliveryId: string;
+  /** The attempt this entry is for (absent in entries queued before it was recorded). */
+  readonly attempt?: number;
 }
 
 export type WebhookQueue = Queue<WebhookJobData, unknown>;
@@ -30,7 +32,7 @@ export async function enqueueDelivery(
 ): Promise<void> {
   await queue.add(
     "deliver",
-    { deliveryId },
+    { deliveryId, attempt },
     { jobId: attemptJobId(deliveryId, attempt), delay: Math.max(0, delayMs) },
   );
 }

@@ -26,7 +26,7 @@ export function startWebhookWorker(
   const worker = new Worker<WebhookJobData>(
     WEBHOOK_QUEUE,
     async (job) => {
-      const outcome = await attemptDelivery(deps, job.data.deliveryId);
+      const outcome = await attemptDelivery(deps, job.data.deliveryId, job.data.attempt);
       if (outcome.kind === "retry")
         await enqueueDelivery(queue, job.data.deliveryId, outcome.attempt, outcome.delayMs);
     },

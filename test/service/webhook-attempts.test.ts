@@ -123,4 +123,20 @@ describe("a delivery attempt", () => {
     assert.equal(delivery.attempts, 1);
     assert.equal(delivery.lastStatusCode, 503);
   });
+
+  it("an entry for another attempt than the delivery's next sends nothing (a stale entry queued again)", async () => {
+    answer = { status: 200, body: Buffer.from("ok") };
+    const id = await pendingDelivery();
+    const before = requests;
+    // Attempt 2's entry while attempt 1 is the delivery's next: a redelivery re-added an entry
+    // just as its attempt ended and queued the next, so both would have sent the same attempt.
+    assert.deepEqual(await attemptDelivery(deps(), id, 2), { kind: "done" });
+    assert.equal(requests, before);
+    const untouched = await getDelivery(control.pool, id);
+    assert.equal(untouched?.state, "pending");
+    assert.equal(untouched.attempts, 0);
+    assert.deepEqual(await attemptDelivery(deps(), id, 1), { kind: "done" });
+    assert.equal(requests, before + 1);
+    assert.equal((await getDelivery(control.pool, id))?.state, "succeeded");
+  });
 });
