@@ -93,6 +93,21 @@ export function nonNegativeInt(value: string): number {
   return parsed;
 }
 
+/**
+ * The largest time in milliseconds the CLI accepts: PostgreSQL's lock_timeout and
+ * statement_timeout stop there, and Node's timers fire at once past it.
+ */
+export const MAX_MILLISECONDS = 2_147_483_647;
+
+/** Commander parser for time options in milliseconds (0 where the option says it disables). */
+export function milliseconds(value: string): number {
+  const parsed = nonNegativeInt(value);
+  if (parsed > MAX_MILLISECONDS) {
+    throw new InvalidArgumentError(`expected milliseconds between 0 and ${MAX_MILLISECONDS}`);
+  }
+  return parsed;
+}
+
 /** Commander collector for repeatable, comma-separable options (`--depends-on a --depends-on b,c`). */
 export function collectList(value: string, previous: string[] = []): string[] {
   return [

@@ -8,7 +8,7 @@ import { type CliIo, describeFailure, ExitCode, processIo, UsageError } from "./
 import {
   collectList,
   databaseOptions,
-  nonNegativeInt,
+  milliseconds,
   readTimeoutSetting,
   settingDefault,
   withDatabase,
@@ -188,12 +188,12 @@ function buildProgram(ctx: Ctx): Command {
       .description(`${operation} the database to a target`)
       .argument("<target>", "head, heads, base, <rev>, +N, -N, label@head, ...")
       .addOption(transactionModeOption())
-      .option("--lock-timeout <ms>", "lock_timeout for every statement", nonNegativeInt)
-      .option("--statement-timeout <ms>", "statement_timeout for every statement", nonNegativeInt)
+      .option("--lock-timeout <ms>", "lock_timeout for every statement", milliseconds)
+      .option("--statement-timeout <ms>", "statement_timeout for every statement", milliseconds)
       .option(
         "--lock-wait-timeout <ms>",
         "how long to wait for another migration's lock",
-        nonNegativeInt,
+        milliseconds,
       )
       .option("--allow-checksum-mismatch", "run even if an applied revision file changed", false);
     if (operation === "stamp")
@@ -228,7 +228,7 @@ function buildProgram(ctx: Ctx): Command {
     .option(
       "--read-timeout <ms>",
       "lock_timeout and statement_timeout of the read (env FLEETWAY_TENANT_READ_TIMEOUT_MS, default 5000; 0 = none)",
-      nonNegativeInt,
+      milliseconds,
     )
     .action(async (opts: ReadOpts & RawDatabaseOpts & { readTimeout?: number }) => {
       await showCurrent(io, await load(opts), {

@@ -105,3 +105,21 @@ describe("fleetway settings: flag > environment > default", () => {
     );
   });
 });
+
+describe("fleetway time options", () => {
+  // Nothing listens on port 1: a value that got past the parser would fail to connect (exit 1).
+  const unreachable = "postgres://postgres@127.0.0.1:1/none";
+
+  it("refuse more milliseconds than PostgreSQL and Node's timers take, as a usage error", async () => {
+    for (const args of [
+      ["current", "--read-timeout", "3000000000"],
+      ["upgrade", "head", "--lock-timeout", "2147483648"],
+      ["upgrade", "head", "--statement-timeout", "99999999999"],
+      ["downgrade", "base", "--lock-wait-timeout", "3000000000"],
+    ]) {
+      const run = await fleetway([...args, "--database-url", unreachable]);
+      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, /expected milliseconds between 0 and 2147483647/);
+    }
+  });
+});
