@@ -32,18 +32,24 @@ export const REDACTED_KEYS: readonly string[] = [
 export const REDACTED = "[redacted]";
 
 /**
- * Logged URLs (a property named `url` or `…Url`, e.g. a webhook delivery's) lose their query
- * string and fragment when they are absolute: receivers often put a token there, and unlike a
- * userinfo password nothing else masks it. The API still shows them whole to its callers. A
- * request's own `url` (a path, `/v1/jobs?limit=5`) is left as it is.
+ * Logged URLs (a property named `url` or `…Url`, e.g. a webhook delivery's) keep only their
+ * scheme, host and port when they are absolute: receivers put tokens in the query string or, as
+ * Slack, Discord and Teams incoming webhooks do, in the path, and unlike a userinfo password
+ * nothing else masks them. The log line's ids (delivery, subscription) say which URL it was; the
+ * API still shows it whole to its callers. A request's own `url` (a path, `/v1/jobs?limit=5`) is
+ * left as it is.
  */
-function withoutQuery(value: string): string {
-  if (!ABSOLUTE_URL.test(value)) return value;
-  const cut = value.search(/[?#]/);
-  return cut < 0 ? value : `${value.slice(0, cut + 1)}${REDACTED}`;
+function originOnly(value: string): string {
+  const parts = ABSOLUTE_URL.exec(value);
+  if (parts === null) return value;
+  const [, scheme = "", authority = "", rest = ""] = parts;
+  const at = authority.lastIndexOf("@");
+  const host = at < 0 ? authority : `${REDACTED}@${authority.slice(at + 1)}`;
+  return `${scheme}//${host}${rest === "" || rest === "/" ? rest : `/${REDACTED}`}`;
 }
 
-const ABSOLUTE_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** scheme, authority (userinfo, host, port) and the rest of an absolute URL. */
+const ABSOLUTE_URL = /^([a-z][a-z0-9+.-]*:)\/\/([^/?#]*)(.*)$/is;
 
 const isUrlKey = (lowerKey: string): boolean => lowerKey.endsWith("url");
 
@@ -63,7 +69,7 @@ const SERIALIZED_ERROR: unknown = Object.getPrototypeOf(pino.stdSerializers.err(
 
 /**
  * A copy of `value` with every {@link REDACTED_KEYS} property replaced by {@link REDACTED}, the
- * query string of absolute URLs under `url`/`…Url` properties too, and plain data nested deeper
+ * path and query of absolute URLs under `url`/`…Url` properties too, and plain data nested deeper
  * than 8 levels by {@link TOO_DEEP}. `value` itself is never modified
  * (it may be frozen or still in use); parts without secrets are shared, not copied. Only plain
  * objects, arrays and pino's serialized errors are walked: class instances (requests, replies,
@@ -99,7 +105,7 @@ function scrub(value: unknown, depth: number): unknown {
       item !== undefined && REDACTED_LOWER.has(lowerKey)
         ? REDACTED
         : typeof item === "string" && isUrlKey(lowerKey)
-          ? withoutQuery(item)
+          ? originOnly(item)
           : scrub(item, depth + 1);
     if (clean !== item) (copy ??= { ...record })[key] = clean;
   }

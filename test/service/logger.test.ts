@@ -62,23 +62,28 @@ describe("log redaction", () => {
     for (const line of lines) assert.doesNotMatch(line, /LEAK/);
   });
 
-  it("logs webhook URLs without their query string or fragment, where tokens often are", () => {
+  it("logs webhook URLs as their origin only: tokens are in the query, the fragment or the path", () => {
     const { logger, lines, records } = capture();
     logger.info({ url: "https://hooks.example/in?token=LEAK31&x=1" }, "attempt");
     logger.child({ url: "https://hooks.example/in?LEAK32" }).info("child");
     logger.info({ delivery: { webhookUrl: "http://h.example/p#LEAK33" } }, "nested");
     logger.info({ URL: "https://hooks.example/a?b=LEAK34" }, "any case");
-    assert.equal(lines.length, 4);
+    // Slack, Discord and Teams incoming webhooks carry their secret in the path.
+    logger.info({ url: "https://hooks.slack.example/services/T0/B0/LEAK35" }, "slack");
+    logger.info({ url: "https://u:LEAK36@hooks.example:8443/x" }, "userinfo");
+    assert.equal(lines.length, 6);
     for (const line of lines) assert.doesNotMatch(line, /LEAK/);
-    assert.equal(records()[0]?.url, `https://hooks.example/in?${REDACTED}`);
-    assert.deepEqual(records()[2]?.delivery, { webhookUrl: `http://h.example/p#${REDACTED}` });
+    assert.equal(records()[0]?.url, `https://hooks.example/${REDACTED}`);
+    assert.deepEqual(records()[2]?.delivery, { webhookUrl: `http://h.example/${REDACTED}` });
+    assert.equal(records()[4]?.url, `https://hooks.slack.example/${REDACTED}`);
+    assert.equal(records()[5]?.url, `https://${REDACTED}@hooks.example:8443/${REDACTED}`);
   });
 
-  it("leaves a request's own path and query alone, and URLs without a query", () => {
+  it("leaves a request's own path and query alone, and a bare origin", () => {
     const { logger, records } = capture();
-    logger.info({ req: { url: "/v1/jobs?limit=5" }, url: "https://hooks.example/in" }, "r");
+    logger.info({ req: { url: "/v1/jobs?limit=5" }, url: "http://127.0.0.1:8080" }, "r");
     assert.deepEqual(records()[0]?.req, { url: "/v1/jobs?limit=5" });
-    assert.equal(records()[0]?.url, "https://hooks.example/in");
+    assert.equal(records()[0]?.url, "http://127.0.0.1:8080");
   });
 
   it("leaves ordinary fields and messages alone", () => {

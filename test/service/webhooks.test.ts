@@ -173,7 +173,7 @@ describe("webhooks", () => {
     assert.equal(ids.size, 1, "every attempt carries the same webhook-id");
     // The log says why an attempt failed, as its attempt log does (it said `error: null`).
     const retried = svc.logs
-      .filter((line) => line.includes("will retry") && line.includes("/flaky"))
+      .filter((line) => line.includes("will retry") && line.includes(delivery.id as string))
       .map((line) => JSON.parse(line) as { error: unknown; statusCode: unknown });
     assert.deepEqual(
       retried.map((entry) => [entry.statusCode, entry.error]),
@@ -185,7 +185,7 @@ describe("webhooks", () => {
     await unsubscribe(subscription.id);
   });
 
-  it("a URL's query string (where receivers put tokens) is shown by the API but never logged", async () => {
+  it("a URL's path and query string (where receivers put tokens) are shown by the API but never logged", async () => {
     receiver.script("/tokened?token=LEAK21", [{ status: 500 }, { status: 200 }]);
     const { subscription } = await subscribe("/tokened?token=LEAK21", ["job.succeeded"]);
     await runJob();
@@ -197,8 +197,8 @@ describe("webhooks", () => {
     assert.equal(shown.body.url, `${receiver.url}/tokened?token=LEAK21`);
     const retried = svc.logs.filter((line) => line.includes("will retry"));
     assert.ok(
-      retried.some((line) => line.includes(`${receiver.url}/tokened?`)),
-      "the failed attempt is logged with its URL",
+      retried.some((line) => line.includes(`"url":"${receiver.url}/[redacted]"`)),
+      "the failed attempt is logged with its URL's origin",
     );
     for (const line of svc.logs) assert.ok(!line.includes("LEAK21"), line);
     await unsubscribe(subscription.id);
