@@ -37,6 +37,7 @@ export type { HistoryRow } from "./history-table.js";
 export {
   DEFAULT_READ_TIMEOUT_MS,
   readCurrentHeads,
+  readHeadsAndHistory,
   readHistory,
   type TenantReadOptions,
 } from "./tenant-read.js";

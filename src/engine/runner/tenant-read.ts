@@ -30,13 +30,8 @@ const NO_ANSWER_GRACE_MS = 1_000;
 
 /** The version table's rows of one tenant, without taking the lock; [] before the first run. */
 export async function readCurrentHeads(tables: TenantReadOptions): Promise<string[]> {
-  const ref = {
-    schema: tables.schema ?? RUN_DEFAULTS.schema,
-    table: tables.versionTable ?? RUN_DEFAULTS.versionTable,
-  };
-  return withTenantRead(tables, { kind: "version", ...ref }, (client) =>
-    readVersionRows(client, ref),
-  );
+  const version = versionTableOf(tables);
+  return withTenantRead(tables, [version], (client) => readVersionRows(client, version));
 }
 
 /** The tenant's history, newest first; [] before the first run. */
@@ -44,14 +39,37 @@ export async function readHistory(
   tables: TenantReadOptions,
   page: { limit?: number; beforeId?: number } = {},
 ): Promise<HistoryRow[]> {
-  const ref = {
-    schema: tables.schema ?? RUN_DEFAULTS.schema,
-    table: tables.historyTable ?? RUN_DEFAULTS.historyTable,
-  };
-  return withTenantRead(tables, { kind: "history", ...ref }, (client) =>
-    readHistoryRows(client, ref, page),
-  );
+  const history = historyTableOf(tables);
+  return withTenantRead(tables, [history], (client) => readHistoryRows(client, history, page));
 }
+
+/**
+ * Both reads on one connection, in one transaction and within one time limit (the status route
+ * needs both): one connect instead of two, and the heads and history of the same snapshot.
+ */
+export async function readHeadsAndHistory(
+  tables: TenantReadOptions,
+  page: { limit?: number; beforeId?: number } = {},
+): Promise<{ heads: string[]; history: HistoryRow[] }> {
+  const version = versionTableOf(tables);
+  const history = historyTableOf(tables);
+  return withTenantRead(tables, [version, history], async (client) => ({
+    heads: await readVersionRows(client, version),
+    history: await readHistoryRows(client, history, page),
+  }));
+}
+
+const versionTableOf = (tables: TenantReadOptions): ReadTable => ({
+  kind: "version",
+  schema: tables.schema ?? RUN_DEFAULTS.schema,
+  table: tables.versionTable ?? RUN_DEFAULTS.versionTable,
+});
+
+const historyTableOf = (tables: TenantReadOptions): ReadTable => ({
+  kind: "history",
+  schema: tables.schema ?? RUN_DEFAULTS.schema,
+  table: tables.historyTable ?? RUN_DEFAULTS.historyTable,
+});
 
 /**
  * Runs `read` on a new connection to the tenant database, closed afterwards. Its statements run in
@@ -59,11 +77,11 @@ export async function readHistory(
  * setting would outlive this connection on the server's). A table locked by another session, or a
  * server that stops answering, ends the read with TENANT_TIMEOUT instead of holding its caller.
  *
- * @param table the table read, for the error
+ * @param tables the tables read, for the error
  */
 async function withTenantRead<T>(
   options: TenantReadOptions,
-  table: ReadTable,
+  tables: readonly ReadTable[],
   read: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
   const timeoutMs = Math.max(0, Math.trunc(options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS));
@@ -97,7 +115,7 @@ async function withTenantRead<T>(
       // Without a SQLSTATE: the deadline, or else a broken connection (reported as before).
       const timedOut = state === null ? expired : TIMEOUTS.includes(state);
       if (error instanceof FleetwayError || !timedOut) throw error;
-      throw readTimeoutError(options.connectionString, table, timeoutMs, error);
+      throw readTimeoutError(options.connectionString, tables, timeoutMs, error);
     } finally {
       clearTimeout(timer);
     }
@@ -115,10 +133,10 @@ interface ReadTable extends TableRef {
 
 const TIMEOUTS: readonly string[] = [LOCK_NOT_AVAILABLE, QUERY_CANCELED];
 
-/** TENANT_TIMEOUT naming the table, the database (never the password) and the limit. */
+/** TENANT_TIMEOUT naming the tables, the database (never the password) and the limit. */
 function readTimeoutError(
   connectionString: string,
-  table: ReadTable,
+  tables: readonly ReadTable[],
   timeoutMs: number,
   cause: unknown,
 ): FleetwayError {
@@ -132,9 +150,14 @@ function readTimeoutError(
       : `${cause instanceof Error ? cause.message : String(cause)}; another session may hold a lock on it, e.g. a migration altering it`;
   return new FleetwayError(
     ErrorCode.TENANT_TIMEOUT,
-    `Reading the ${table.kind} table ${qualifiedName(table.schema, table.table)} of ${database} did not finish within ${timeoutMs} ms ` +
+    `Reading the ${tables.map((t) => `${t.kind} table ${qualifiedName(t.schema, t.table)}`).join(" and the ")} of ${database} did not finish within ${timeoutMs} ms ` +
       `(FLEETWAY_TENANT_READ_TIMEOUT_MS): ${reason}`,
-    { database, table: `${table.schema}.${table.table}`, timeoutMs, sqlstate: state },
+    {
+      database,
+      table: tables.map((t) => `${t.schema}.${t.table}`).join(", "),
+      timeoutMs,
+      sqlstate: state,
+    },
     { cause },
   );
 }

@@ -4,7 +4,7 @@ import { Type } from "typebox";
 import { latestJobOf } from "../../control/job-store.js";
 import { recordTenantHeads, requireTenant } from "../../control/tenant-store.js";
 import { planMigration } from "../../engine/plan/plan-migration.js";
-import { readCurrentHeads, readHistory } from "../../engine/runner/run-migration.js";
+import { readHeadsAndHistory, readHistory } from "../../engine/runner/run-migration.js";
 import type { AppDeps } from "../app-deps.js";
 import {
   ErrorResponses,
@@ -42,8 +42,10 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
     },
     async (request) => {
       const tenant = await requireTenant(pool, request.params.id);
-      const tables = tenantReadOptions(deps, tenant);
-      const heads = await readCurrentHeads(tables);
+      // One connection and one time limit for both reads.
+      const { heads, history } = await readHeadsAndHistory(tenantReadOptions(deps, tenant), {
+        limit: 10_000,
+      });
       await recordTenantHeads(pool, tenant, heads);
       const { graph } = migrations;
       const unknownHeads = heads.filter((h) => !graph.has(h));
@@ -55,7 +57,6 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
               { operation: "upgrade", target: "heads", purge: false },
               heads,
             ).steps.flatMap((s) => (s.kind === "revision" ? [s.revision] : []));
-      const history = await readHistory(tables, { limit: 10_000 });
       const appliedIds = unknownHeads.length > 0 ? [] : graph.appliedRevisions(heads);
       const latestUp = new Map<string, string>();
       for (const row of history) {
