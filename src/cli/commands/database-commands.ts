@@ -104,16 +104,14 @@ function narrate(io: CliIo, { graph }: Migrations, event: RunProgressEvent): voi
 
 /**
  * The revisions the database is at (its version table's rows; [] before the first run), given
- * up on with TENANT_TIMEOUT after `readTimeoutMs` (the read's default without it).
+ * up on with TENANT_TIMEOUT after `readTimeoutMs`.
  */
-export function readHeads(
-  options: DatabaseOptions & { readTimeoutMs?: number },
-): Promise<string[]> {
+export function readHeads(options: DatabaseOptions & { readTimeoutMs: number }): Promise<string[]> {
   return readCurrentHeads({
     connectionString: options.databaseUrl,
     schema: options.schema,
     versionTable: options.versionTable,
-    ...(options.readTimeoutMs === undefined ? {} : { readTimeoutMs: options.readTimeoutMs }),
+    readTimeoutMs: options.readTimeoutMs,
   });
 }
 

@@ -35,7 +35,6 @@ export type {
 } from "./run-options.js";
 export type { HistoryRow } from "./history-table.js";
 export {
-  DEFAULT_READ_TIMEOUT_MS,
   readCurrentHeads,
   readHeadsAndHistory,
   readHistory,

@@ -38,7 +38,9 @@ export async function setStepTimeouts(session: RunSession, local: boolean): Prom
  * with the step's SQL after it. The values are integers the runner owns, so inlining them is safe.
  * No newline, so line numbers in the SQL that follows are unchanged.
  */
-export function beginStepSql(session: RunSession): string {
+export function beginStepSql(
+  session: Pick<RunSession, "lockTimeoutMs" | "statementTimeoutMs">,
+): string {
   const lock = Math.max(0, Math.trunc(session.lockTimeoutMs));
   const statement = Math.max(0, Math.trunc(session.statementTimeoutMs));
   return `BEGIN; SET LOCAL lock_timeout = '${lock}ms'; SET LOCAL statement_timeout = '${statement}ms'; `;

@@ -5,10 +5,11 @@ import { readHistoryRows, type HistoryRow } from "./history-table.js";
 import { RUN_DEFAULTS, type TenantTables } from "./run-options.js";
 import { qualifiedName } from "./sql-identifiers.js";
 import { LOCK_NOT_AVAILABLE, QUERY_CANCELED } from "./step-error.js";
+import { beginStepSql } from "./run-session.js";
 import { readVersionRows, type TableRef } from "./version-table.js";
 
 /** How long a read of a tenant's state may take unless told otherwise, ms. */
-export const DEFAULT_READ_TIMEOUT_MS = 5_000;
+const DEFAULT_READ_TIMEOUT_MS = 5_000;
 
 /** A read of one tenant's version or history table, without the migration lock. */
 export interface TenantReadOptions extends TenantTables {
@@ -97,10 +98,7 @@ async function withTenantRead<T>(
       }, timeoutMs + NO_ANSWER_GRACE_MS);
     });
     const bounded = (async () => {
-      // The value is an integer of ours: inlining it is safe, and saves a round trip.
-      await client.query(
-        `BEGIN; SET LOCAL lock_timeout = '${timeoutMs}ms'; SET LOCAL statement_timeout = '${timeoutMs}ms'`,
-      );
+      await client.query(beginStepSql({ lockTimeoutMs: timeoutMs, statementTimeoutMs: timeoutMs }));
       const result = await read(client);
       await client.query("COMMIT");
       return result;
