@@ -41,18 +41,22 @@ export async function reconcileOnce(
   now: () => number = Date.now,
 ): Promise<string[]> {
   const requeued: string[] = [];
-  for await (const job of activeJobs(pool)) {
-    const state = await queue.getJobState(job.id);
-    if (LIVE_STATES.has(state)) {
-      // "active" with a stale heartbeat is BullMQ's to recover (stalled-job check); leave it.
-      continue;
+  for await (const page of activeJobPages(pool)) {
+    // A page's queue states in one go (ioredis pipelines them), not a round trip per job.
+    const states = await Promise.all(page.map((job) => queue.getJobState(job.id)));
+    for (const [index, job] of page.entries()) {
+      const state = states[index] ?? "unknown";
+      if (LIVE_STATES.has(state)) {
+        // "active" with a stale heartbeat is BullMQ's to recover (stalled-job check); leave it.
+        continue;
+      }
+      const heartbeat = job.heartbeatAt?.getTime() ?? 0;
+      if (job.state === "running" && now() - heartbeat < settings.staleMs) continue;
+      if (state === "completed" || state === "failed") await queue.remove(job.id).catch(() => 0);
+      if (job.state === "running") await requeueJob(pool, job.id, null);
+      await enqueueMigrationJob(queue, job.id);
+      requeued.push(job.id);
     }
-    const heartbeat = job.heartbeatAt?.getTime() ?? 0;
-    if (job.state === "running" && now() - heartbeat < settings.staleMs) continue;
-    if (state === "completed" || state === "failed") await queue.remove(job.id).catch(() => 0);
-    if (job.state === "running") await requeueJob(pool, job.id, null);
-    await enqueueMigrationJob(queue, job.id);
-    requeued.push(job.id);
   }
   if (requeued.length > 0) {
     logger.warn({ jobIds: requeued }, "re-enqueued jobs missing from the queue");
@@ -88,11 +92,11 @@ const ACTIVE_JOBS_PAGE = 1000;
  * Every active job, a page at a time: after a Redis flush all of them must be put back in one
  * pass, not only the oldest page (the rest would wait for those to end).
  */
-async function* activeJobs(pool: pg.Pool): AsyncGenerator<JobRecord> {
+async function* activeJobPages(pool: pg.Pool): AsyncGenerator<JobRecord[]> {
   let afterSeq = 0;
   for (;;) {
     const page = await listActiveJobs(pool, { limit: ACTIVE_JOBS_PAGE, afterSeq });
-    yield* page;
+    if (page.length > 0) yield page;
     const last = page.at(-1);
     if (last === undefined || page.length < ACTIVE_JOBS_PAGE) return;
     afterSeq = last.seq;
@@ -104,7 +108,7 @@ async function* activeJobs(pool: pg.Pool): AsyncGenerator<JobRecord> {
  * left nothing behind. Each round reads past the jobs it keeps (each tenant's latest, at least),
  * which grows with the fleet: every reconciler pass would be too often for a large one.
  */
-export const PRUNE_EVERY_MS = 5 * 60_000;
+const PRUNE_EVERY_MS = 5 * 60_000;
 
 /**
  * Runs {@link reconcileOnce} now and then every interval until stopped; prunes what is past its
