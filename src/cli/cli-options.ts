@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/config-error.js";
-import { CONFIG_SETTINGS } from "../config/config-settings.js";
+import { CONFIG_SETTINGS, type Setting } from "../config/config-settings.js";
 import { readSetting, settingText } from "../config/read-setting.js";
 import type { CliIo } from "./cli-io.js";
 import { UsageError } from "./cli-io.js";
@@ -24,8 +24,15 @@ export function settingDefault(io: CliIo, name: keyof typeof CLI_SETTINGS): stri
   return settingText(io.env, name) ?? CLI_SETTINGS[name];
 }
 
+/** One of the service's settings, by its variable's name. */
+function configSetting(name: string): Setting {
+  const setting = CONFIG_SETTINGS.find((s) => s.env === name);
+  if (setting === undefined) throw new Error(`${name} is not a setting`);
+  return setting;
+}
+
 function serviceDefault(name: string): string {
-  const value = CONFIG_SETTINGS.find((setting) => setting.env === name)?.default;
+  const value = configSetting(name).default;
   if (value === undefined) throw new Error(`${name} has no default`);
   return value;
 }
@@ -124,10 +131,8 @@ export function collectList(value: string, previous: string[] = []): string[] {
  * `fleetway current` gives up on a locked version table when the status endpoint does.
  */
 export function readTimeoutSetting(env: NodeJS.ProcessEnv): number {
-  const setting = CONFIG_SETTINGS.find((s) => s.env === "FLEETWAY_TENANT_READ_TIMEOUT_MS");
-  if (setting === undefined) throw new Error("FLEETWAY_TENANT_READ_TIMEOUT_MS is not a setting");
   try {
-    return readSetting(setting, env) as number;
+    return readSetting(configSetting("FLEETWAY_TENANT_READ_TIMEOUT_MS"), env) as number;
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;

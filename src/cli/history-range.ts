@@ -14,7 +14,7 @@ type RangeEnd = string | readonly string[];
 const CURRENT = "current";
 
 /** The two ends of `history -r start:end`, as written. */
-export function splitHistoryRange(range: string): { start: string; end: string } {
+function splitHistoryRange(range: string): { start: string; end: string } {
   const parts = range.trim().split(":");
   if (parts.length !== 2) {
     throw new FleetwayError(

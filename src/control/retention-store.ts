@@ -11,7 +11,7 @@ export const RETENTION_JOB_BATCH = 500;
  * Rollout tenants one pass deletes at most with their rollouts: whole rollouts, oldest first,
  * while their tenants add up to no more than this (a single larger rollout goes alone).
  */
-export const RETENTION_ROLLOUT_TENANT_BATCH = 5_000;
+const RETENTION_ROLLOUT_TENANT_BATCH = 5_000;
 
 /** How many rollouts one pass considers before the tenant budget picks among them. */
 const ROLLOUT_CANDIDATES = 100;

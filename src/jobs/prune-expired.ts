@@ -7,11 +7,11 @@ import {
 } from "../control/retention-store.js";
 
 /** How long one round of pruning may keep deleting batches before it leaves the rest for later. */
-export const PRUNE_BUDGET_MS = 5_000;
+const PRUNE_BUDGET_MS = 5_000;
 
 /**
  * Deletes finished rollouts and jobs past their retention (FLEETWAY_RETENTION_DAYS), batch after
- * batch, until none is left or `budgetMs` has passed. Each batch is one short statement, so a
+ * batch, until none is left or {@link PRUNE_BUDGET_MS} has passed. Each batch is one short statement, so a
  * backlog (the first round after an upgrade) never holds locks for long; processes pruning at
  * the same time take disjoint batches. Rollouts go first: their jobs follow them.
  *
@@ -21,7 +21,6 @@ export async function pruneExpired(
   pool: pg.Pool,
   retentionDays: number,
   logger: Logger,
-  budgetMs: number = PRUNE_BUDGET_MS,
 ): Promise<{ more: boolean }> {
   if (retentionDays <= 0) return { more: false };
   const started = Date.now();
@@ -34,7 +33,7 @@ export async function pruneExpired(
     rollouts += rolloutsNow;
     jobs += jobsNow;
     more = rolloutsNow > 0 || jobsNow >= RETENTION_JOB_BATCH;
-  } while (more && Date.now() - started < budgetMs);
+  } while (more && Date.now() - started < PRUNE_BUDGET_MS);
   if (rollouts + jobs > 0) {
     logger.debug({ jobs, rollouts }, "deleted finished jobs and rollouts past their retention");
   }

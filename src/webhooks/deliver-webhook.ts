@@ -52,19 +52,19 @@ export async function attemptDelivery(
   const attempt = delivery.attempts + 1;
   if (entryAttempt !== undefined && entryAttempt !== attempt) return { kind: "done" };
   const startedAt = deps.now?.() ?? new Date();
-  /** Records the attempt; `retryAfterMs` when the schedule wants another one. */
+  /** Records the attempt; `nextDelayMs` when the schedule wants another one. */
   const settle = async (
     log: Parameters<typeof recordAttempt>[2],
     state: DeliveryState,
-    retryAfterMs?: number,
+    nextDelayMs?: number,
   ): Promise<DeliveryOutcome> => {
     const { redelivered } = await recordAttempt(deps.pool, delivery, log, state);
     // A redelivery asked for while this attempt was in flight found its queue entry active and
     // left the sending to it: it goes now, after this attempt, whatever this one's outcome.
     if (redelivered) return { kind: "retry", attempt: attempt + 1, delayMs: 0 };
-    return retryAfterMs === undefined
+    return nextDelayMs === undefined
       ? { kind: "done" }
-      : { kind: "retry", attempt: attempt + 1, delayMs: retryAfterMs };
+      : { kind: "retry", attempt: attempt + 1, delayMs: nextDelayMs };
   };
   const secrets = await signingSecrets(deps, delivery, startedAt);
   if (secrets === null) {

@@ -119,7 +119,7 @@ function refusedIPv4(address: string, policy: AddressPolicy): boolean {
  * a translator or tunnel delivers to it (NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32,
  * whose client address is stored inverted). Null for any other address.
  */
-export function embeddedIPv4(
+function embeddedIPv4(
   address: string,
 ): { kind: "same" | "via"; addresses: [string, ...string[]] } | null {
   const h = hextets(address);

@@ -71,7 +71,8 @@ function rolloutSelection(
     throw new UsageError("give --tags or --ids, not both");
   const given = tags ?? ids;
   if (given === undefined) return { all: true };
-  const list = given.filter((t) => t !== "");
+  // collectList has dropped the empty entries already.
+  const list = [...given];
   if (list.length === 0) {
     throw new UsageError(
       `${tags === undefined ? "--ids" : "--tags"} is empty; leave it out to take every tenant`,

@@ -29,13 +29,13 @@ export function pageOf<T extends TSchema>(item: T) {
 /** Tenant ids appear in URLs and logs: a conservative alphabet. */
 export const TenantId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$" });
 
+/** Text PostgreSQL can store and logs show plainly: no control characters, no lone surrogates. */
+export const TEXT_WITHOUT_CONTROLS = "^[^\\u0000-\\u001f\\ud800-\\udfff]+$";
+
 /**
  * A tenant tag: free text, but no control characters (PostgreSQL's text refuses NUL) and no
  * unpaired surrogates (jsonb refuses them), either of which would fail the statement storing it.
  */
-/** Text PostgreSQL can store and logs show plainly: no control characters, no lone surrogates. */
-export const TEXT_WITHOUT_CONTROLS = "^[^\\u0000-\\u001f\\ud800-\\udfff]+$";
-
 export const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: TEXT_WITHOUT_CONTROLS });
 
 export const ErrorResponses = {
