@@ -180,20 +180,36 @@ export async function listAttempts(db: Queryable, deliveryId: string): Promise<A
 }
 
 /**
+ * What became of an attempt's record: `recorded` (with `redelivered`, see {@link recordAttempt});
+ * `already-recorded` when another run of the same queue entry recorded this attempt first;
+ * `gone` when the delivery no longer exists (its subscription or job was deleted meanwhile).
+ */
+export type AttemptRecording =
+  | { readonly kind: "recorded"; readonly redelivered: boolean }
+  | { readonly kind: "already-recorded" }
+  | { readonly kind: "gone" };
+
+/**
  * Logs one attempt and moves the delivery on, in one statement so the two never disagree.
  * `startedWith` is the delivery as the attempt read it before sending. When a redelivery was
  * asked for since (see {@link resetForRedelivery}), the attempt does not decide the delivery's
  * state, which would overwrite the request: the delivery stays pending, due now, and
  * `redelivered` tells the caller to send it again at once.
+ *
+ * BullMQ runs a queue entry at least once, so two runs may send the same attempt (the first's
+ * lock lapsed during a slow POST): only the first to record it moves the delivery on, and the
+ * second learns it was `already-recorded` instead of failing the attempts' primary key.
  */
 export async function recordAttempt(
   db: Queryable,
   startedWith: Pick<DeliveryRecord, "id" | "redeliveries">,
   attempt: Omit<AttemptRecord, "nextAttemptAt"> & { nextAttemptAt: Date | null },
   state: DeliveryState,
-): Promise<{ redelivered: boolean }> {
-  // The row lock taken by the UPDATE orders this against a redelivery's: whichever commits
-  // second sees the other's write.
+): Promise<AttemptRecording> {
+  // The row lock taken by the UPDATE orders this against a redelivery's, and against another
+  // run recording the same attempt: whichever commits second sees the other's write (READ
+  // COMMITTED re-checks `attempts < $2` on the row the first committed), so the second run's
+  // UPDATE matches nothing and its INSERT, which follows the UPDATE, logs nothing.
   const { rows } = await db.query<{ redelivered: boolean }>(
     `WITH moved AS (
        UPDATE webhook_deliveries
@@ -201,7 +217,7 @@ export async function recordAttempt(
               state = CASE WHEN redeliveries = $10 THEN $9 ELSE 'pending' END,
               next_attempt_at = CASE WHEN redeliveries = $10 THEN $8 ELSE now() END,
               last_status_code = $5, last_error = $7, updated_at = now()
-        WHERE id = $1
+        WHERE id = $1 AND attempts < $2
         RETURNING redeliveries <> $10 AS redelivered, next_attempt_at
      ), logged AS (
        INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code,
@@ -222,7 +238,12 @@ export async function recordAttempt(
       startedWith.redeliveries,
     ],
   );
-  return { redelivered: rows[0]?.redelivered === true };
+  if (rows[0] !== undefined) return { kind: "recorded", redelivered: rows[0].redelivered };
+  // Nothing matched: a new statement (a new snapshot) sees what the other run committed.
+  const { rowCount } = await db.query("SELECT 1 FROM webhook_deliveries WHERE id = $1", [
+    startedWith.id,
+  ]);
+  return rowCount === 0 ? { kind: "gone" } : { kind: "already-recorded" };
 }
 
 /**

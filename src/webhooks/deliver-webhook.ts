@@ -33,14 +33,20 @@ export type DeliveryOutcome =
   | { readonly kind: "done" }
   | { readonly kind: "retry"; readonly attempt: number; readonly delayMs: number };
 
+const DONE: DeliveryOutcome = { kind: "done" };
+
 /**
  * One attempt of one delivery: sign, POST, log the attempt, decide what happens next. Only a 2xx
  * counts; a 410 from a subscription's endpoint disables the subscription; 429/503 Retry-After is
  * honoured; otherwise the retry schedule decides, and the delivery fails when it runs out.
  *
+ * BullMQ runs an entry at least once: two runs that overlap (the first's lock lapsed during a
+ * slow POST) both send the attempt, and the second to record it leaves the first's outcome be
+ * and logs a warning (receivers deduplicate by webhook-id).
+ *
  * @param entryAttempt the attempt the queue entry was added for: an entry for any other than the
  *   delivery's next attempt is stale (a redelivery re-added attempt N just as N finished and
- *   queued N+1) and sends nothing, so the receiver never gets one attempt twice
+ *   queued N+1) and sends nothing, so the receiver does not get attempt N again
  */
 export async function attemptDelivery(
   deps: DeliveryDeps,
@@ -52,23 +58,44 @@ export async function attemptDelivery(
   const attempt = delivery.attempts + 1;
   if (entryAttempt !== undefined && entryAttempt !== attempt) return { kind: "done" };
   const startedAt = deps.now?.() ?? new Date();
-  /** Records the attempt; `nextDelayMs` when the schedule wants another one. */
+  /**
+   * Records the attempt; `nextDelayMs` when the schedule wants another one. Null when this run's
+   * outcome does not count: another run of the same queue entry recorded the attempt first, or
+   * the delivery is gone.
+   */
   const settle = async (
     log: Parameters<typeof recordAttempt>[2],
     state: DeliveryState,
     nextDelayMs?: number,
-  ): Promise<DeliveryOutcome> => {
-    const { redelivered } = await recordAttempt(deps.pool, delivery, log, state);
+  ): Promise<DeliveryOutcome | null> => {
+    const recording = await recordAttempt(deps.pool, delivery, log, state);
+    if (recording.kind === "already-recorded") {
+      // BullMQ ran the queue entry twice (its lock lapsed during a slow POST): the receiver got
+      // this attempt twice, with one webhook-id to deduplicate by. The first run's outcome stands
+      // and it queued whatever comes next; this POST is accounted for here, not in the log table.
+      deps.logger.warn(
+        {
+          deliveryId,
+          url: delivery.urlMasked,
+          attempt,
+          statusCode: log.statusCode,
+          error: log.error,
+        },
+        "webhook attempt sent twice (its queue entry ran twice); the first run's outcome stands",
+      );
+      return null;
+    }
+    if (recording.kind === "gone") return null;
     // A redelivery asked for while this attempt was in flight found its queue entry active and
     // left the sending to it: it goes now, after this attempt, whatever this one's outcome.
-    if (redelivered) return { kind: "retry", attempt: attempt + 1, delayMs: 0 };
+    if (recording.redelivered) return { kind: "retry", attempt: attempt + 1, delayMs: 0 };
     return nextDelayMs === undefined
       ? { kind: "done" }
       : { kind: "retry", attempt: attempt + 1, delayMs: nextDelayMs };
   };
   const secrets = await signingSecrets(deps, delivery, startedAt);
   if (secrets === null) {
-    return settle(
+    const outcome = await settle(
       {
         attempt,
         startedAt,
@@ -80,6 +107,7 @@ export async function attemptDelivery(
       },
       "failed",
     );
+    return outcome ?? DONE;
   }
   const body = JSON.stringify(delivery.payload);
   const headers = signWebhook(delivery.messageId, startedAt, body, secrets);
@@ -108,13 +136,13 @@ export async function attemptDelivery(
     url: delivery.urlMasked,
   });
   if (status !== null && status >= 200 && status <= 299) {
-    return settle({ ...log, nextAttemptAt: null }, "succeeded");
+    return (await settle({ ...log, nextAttemptAt: null }, "succeeded")) ?? DONE;
   }
   if (status === 410 && delivery.subscriptionId !== null) {
     await disableSubscription(deps.pool, delivery.subscriptionId, "the endpoint answered 410 Gone");
     const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
-    logger.warn("webhook endpoint answered 410: subscription disabled");
-    return outcome;
+    if (outcome !== null) logger.warn("webhook endpoint answered 410: subscription disabled");
+    return outcome ?? DONE;
   }
   const retryAfter =
     status === 429 || status === 503
@@ -123,12 +151,13 @@ export async function attemptDelivery(
   const delayMs = nextAttemptDelay(deps.schedule, attempt, retryAfter, deps.random);
   if (delayMs === null) {
     const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
-    if (outcome.kind === "done")
+    if (outcome?.kind === "done")
       logger.warn({ statusCode: status, error: log.error }, "webhook delivery failed for good");
-    return outcome;
+    return outcome ?? DONE;
   }
   const nextAttemptAt = new Date(startedAt.getTime() + result.durationMs + delayMs);
   const outcome = await settle({ ...log, nextAttemptAt }, "pending", delayMs);
+  if (outcome === null) return DONE;
   logger.info(
     {
       statusCode: status,
