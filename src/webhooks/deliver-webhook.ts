@@ -38,7 +38,8 @@ const DONE: DeliveryOutcome = { kind: "done" };
 /**
  * One attempt of one delivery: sign, POST, log the attempt, decide what happens next. Only a 2xx
  * counts; a 410 from a subscription's endpoint disables the subscription; 429/503 Retry-After is
- * honoured; otherwise the retry schedule decides, and the delivery fails when it runs out.
+ * honoured; a URL whose host is an address literal the SSRF guard forbids fails at once;
+ * otherwise the retry schedule decides, and the delivery fails when it runs out.
  *
  * BullMQ runs an entry at least once: two runs that overlap (the first's lock lapsed during a
  * slow POST) both send the attempt, and the second to record it leaves the first's outcome be
@@ -148,7 +149,10 @@ export async function attemptDelivery(
     status === 429 || status === 503
       ? parseRetryAfter(result.retryAfter, startedAt.getTime())
       : null;
-  const delayMs = nextAttemptDelay(deps.schedule, attempt, retryAfter, deps.random);
+  // A forbidden address literal stays forbidden: retrying it for a day would change nothing.
+  const delayMs = result.permanent
+    ? null
+    : nextAttemptDelay(deps.schedule, attempt, retryAfter, deps.random);
   if (delayMs === null) {
     const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
     if (outcome?.kind === "done")

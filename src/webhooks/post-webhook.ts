@@ -10,6 +10,12 @@ export interface PostResult {
   readonly excerpt: string | null;
   readonly retryAfter: string | undefined;
   readonly error: string | null;
+  /**
+   * Whether no later attempt can do better: the URL's host is an address literal the SSRF guard
+   * forbids, which only a configuration change could allow (a host name may resolve elsewhere
+   * later, so its refusal is not permanent).
+   */
+  readonly permanent: boolean;
   readonly durationMs: number;
 }
 
@@ -33,11 +39,13 @@ export function postWebhook(
     let settled = false;
     // Declared before `finish`, which the refusals below call before the timer is started.
     let timer: NodeJS.Timeout | undefined = undefined;
-    const finish = (result: Omit<PostResult, "durationMs">): void => {
+    const finish = (
+      result: Omit<PostResult, "durationMs" | "permanent"> & { permanent?: boolean },
+    ): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ ...result, durationMs: elapsed() });
+      resolve({ permanent: false, ...result, durationMs: elapsed() });
     };
     let target: URL;
     try {
@@ -48,7 +56,13 @@ export function postWebhook(
     }
     const refused = forbiddenLiteral(target, options.policy);
     if (refused !== null) {
-      finish({ statusCode: null, excerpt: null, retryAfter: undefined, error: refused.message });
+      finish({
+        statusCode: null,
+        excerpt: null,
+        retryAfter: undefined,
+        error: refused.message,
+        permanent: true,
+      });
       return;
     }
     const client = target.protocol === "https:" ? https : http;

@@ -53,20 +53,20 @@ describe("a delivery attempt", () => {
     await control.drop();
   });
 
-  const deps = (): DeliveryDeps => ({
+  const deps = (allow: readonly string[] = ["127.0.0.1"]): DeliveryDeps => ({
     pool: control.pool,
     secretBox,
     logger: silent,
-    policy: parseAllowList(["127.0.0.1"]),
+    policy: parseAllowList(allow),
     timeoutMs: 2000,
     schedule: [0, 60_000, 60_000],
     callbackSecret: generateWebhookSecret(),
   });
 
-  async function pendingDelivery(): Promise<string> {
+  async function pendingDelivery(to: string = url): Promise<string> {
     const subscription = await insertSubscription(control.pool, {
-      urlSealed: secretBox.encrypt(url),
-      urlMasked: url,
+      urlSealed: secretBox.encrypt(to),
+      urlMasked: to,
       eventTypes: ["job.succeeded"],
       description: null,
       secretSealed: secretBox.encrypt(generateWebhookSecret()),
@@ -138,5 +138,32 @@ describe("a delivery attempt", () => {
     assert.deepEqual(await attemptDelivery(deps(), id, 1), { kind: "done" });
     assert.equal(requests, before + 1);
     assert.equal((await getDelivery(control.pool, id))?.state, "succeeded");
+  });
+
+  it("an address literal the SSRF guard forbids fails for good at once: retrying cannot change it", async () => {
+    const id = await pendingDelivery();
+    const before = requests;
+    // 127.0.0.1 is not allowed here (FLEETWAY_WEBHOOK_ALLOW is empty), as after the allow-list
+    // changed since the subscription was registered.
+    assert.deepEqual(await attemptDelivery(deps([]), id), { kind: "done" });
+    assert.equal(requests, before);
+    const delivery = await getDelivery(control.pool, id);
+    assert.equal(delivery?.state, "failed");
+    assert.equal(delivery.attempts, 1);
+    assert.equal(delivery.nextAttemptAt, null);
+    const [attempt] = await listAttempts(control.pool, id);
+    assert.match(attempt?.error ?? "", /resolves to 127\.0\.0\.1, a loopback, private/);
+    assert.equal(attempt?.nextAttemptAt, null);
+  });
+
+  it("a host name that resolves to a forbidden address now is retried (its DNS may change)", async () => {
+    const id = await pendingDelivery(url.replace("127.0.0.1", "localhost"));
+    const before = requests;
+    const outcome = await attemptDelivery(deps([]), id);
+    assert.equal(outcome.kind, "retry");
+    assert.equal(requests, before);
+    const delivery = await getDelivery(control.pool, id);
+    assert.equal(delivery?.state, "pending");
+    assert.match(delivery.lastError ?? "", /Webhook host 'localhost' resolves to/);
   });
 });
