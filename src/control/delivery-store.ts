@@ -261,17 +261,39 @@ export async function resetForRedelivery(db: Queryable, id: string): Promise<Del
   return toDelivery(rows[0]);
 }
 
-/** Pending deliveries that should have been attempted by now (for the reconciler). */
+/**
+ * Where a page of overdue deliveries ended. `dueAt` is next_attempt_at as PostgreSQL writes it
+ * (text keeps the microseconds a Date drops: deliveries recorded in one statement share one
+ * next_attempt_at, and a cursor rounded below it would return the same page again).
+ */
+export interface OverdueCursor {
+  readonly dueAt: string;
+  readonly seq: number;
+}
+
+/**
+ * One page of the pending deliveries that should have been attempted by now (for the reconciler),
+ * most overdue first, after `after` (from the first when null). Keyed on (next_attempt_at, seq),
+ * the pending index's order, so each page reads only its own rows however large the backlog.
+ */
 export async function overdueDeliveries(
   db: Queryable,
   olderThanMs: number,
-  limit = 1000,
-): Promise<DeliveryRecord[]> {
-  const { rows } = await db.query<DeliveryRow>(
-    `SELECT * FROM webhook_deliveries
+  page: { limit: number; after: OverdueCursor | null },
+): Promise<{ deliveries: DeliveryRecord[]; next: OverdueCursor | null }> {
+  const { rows } = await db.query<DeliveryRow & { due_at: string }>(
+    `SELECT *, next_attempt_at::text AS due_at FROM webhook_deliveries
       WHERE state = 'pending' AND next_attempt_at < now() - make_interval(secs => $1::double precision / 1000)
-      ORDER BY next_attempt_at LIMIT $2`,
-    [olderThanMs, limit],
+        AND next_attempt_at >= $3::timestamptz AND (next_attempt_at, seq) > ($3::timestamptz, $4::bigint)
+      ORDER BY next_attempt_at, seq LIMIT $2`,
+    [olderThanMs, page.limit, page.after?.dueAt ?? "-infinity", page.after?.seq ?? 0],
   );
-  return rows.map(toDelivery);
+  const last = rows.at(-1);
+  return {
+    deliveries: rows.map(toDelivery),
+    next:
+      last === undefined || rows.length < page.limit
+        ? null
+        : { dueAt: last.due_at, seq: Number(last.seq) },
+  };
 }

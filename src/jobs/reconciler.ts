@@ -2,7 +2,11 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import type { JobRecord } from "../control/job-record.js";
 import { listActiveJobs, requeueJob } from "../control/job-store.js";
-import { overdueDeliveries } from "../control/delivery-store.js";
+import {
+  overdueDeliveries,
+  type DeliveryRecord,
+  type OverdueCursor,
+} from "../control/delivery-store.js";
 import { deleteExpiredIdempotencyKeys } from "../control/idempotency-store.js";
 import { attemptJobId, enqueueDelivery, type WebhookQueue } from "../webhooks/webhook-queue.js";
 import { enqueueMigrationJob, type MigrationQueue } from "./migration-queue.js";
@@ -63,15 +67,21 @@ export async function reconcileOnce(
   }
   // Deliveries: a pending delivery overdue by more than an interval whose attempt is not queued.
   const deliveries: string[] = [];
-  for (const delivery of await overdueDeliveries(pool, settings.intervalMs)) {
-    const attempt = delivery.attempts + 1;
-    const state = await webhookQueue.getJobState(attemptJobId(delivery.id, attempt));
-    if (LIVE_STATES.has(state)) continue;
-    if (state === "completed" || state === "failed") {
-      await webhookQueue.remove(attemptJobId(delivery.id, attempt)).catch(() => 0);
+  for await (const page of overdueDeliveryPages(pool, settings.intervalMs)) {
+    // A page's queue states in one go, as for jobs above.
+    const states = await Promise.all(
+      page.map((d) => webhookQueue.getJobState(attemptJobId(d.id, d.attempts + 1))),
+    );
+    for (const [index, delivery] of page.entries()) {
+      const attempt = delivery.attempts + 1;
+      const state = states[index] ?? "unknown";
+      if (LIVE_STATES.has(state)) continue;
+      if (state === "completed" || state === "failed") {
+        await webhookQueue.remove(attemptJobId(delivery.id, attempt)).catch(() => 0);
+      }
+      await enqueueDelivery(webhookQueue, delivery.id, attempt);
+      deliveries.push(delivery.id);
     }
-    await enqueueDelivery(webhookQueue, delivery.id, attempt);
-    deliveries.push(delivery.id);
   }
   if (deliveries.length > 0) {
     logger.warn(
@@ -101,6 +111,28 @@ async function* activeJobPages(pool: pg.Pool): AsyncGenerator<JobRecord[]> {
     if (last === undefined || page.length < ACTIVE_JOBS_PAGE) return;
     afterSeq = last.seq;
   }
+}
+
+/** Overdue webhook deliveries the reconciler checks per query. */
+const OVERDUE_DELIVERIES_PAGE = 1000;
+
+/**
+ * Every overdue delivery, a page at a time: after a Redis flush all of them must be put back in
+ * one pass, not only the most overdue page (the rest would wait until those were attempted).
+ */
+async function* overdueDeliveryPages(
+  pool: pg.Pool,
+  olderThanMs: number,
+): AsyncGenerator<DeliveryRecord[]> {
+  let after: OverdueCursor | null = null;
+  do {
+    const page = await overdueDeliveries(pool, olderThanMs, {
+      limit: OVERDUE_DELIVERIES_PAGE,
+      after,
+    });
+    if (page.deliveries.length > 0) yield page.deliveries;
+    after = page.next;
+  } while (after !== null);
 }
 
 /**

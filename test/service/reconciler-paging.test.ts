@@ -1,7 +1,7 @@
 /**
- * The reconciler checks every active job, not only the oldest thousand: after a Redis flush with
- * more jobs queued than that, the rest were re-enqueued only as the first ones ended, one pass
- * (15 s) at a time.
+ * The reconciler checks every active job and every overdue webhook delivery, not only the oldest
+ * thousand: after a Redis flush with more than that, the rest were re-enqueued only as the first
+ * ones ended, one pass (15 s) at a time.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -59,5 +59,25 @@ describe("the reconciler after Redis lost a large queue", () => {
     assert.equal(requeued.length, 1050);
     assert.equal(new Set(requeued).size, 1050);
     assert.equal(await queue.count(), 1050);
+  });
+
+  it("re-enqueues every overdue webhook delivery in one pass", async () => {
+    // 1,050 pending deliveries overdue by an hour, none of them in Redis. One statement gives
+    // them all the same next_attempt_at, to the microsecond, as one event's deliveries have.
+    await control.pool.query(
+      `INSERT INTO webhook_deliveries (id, url_sealed, url_masked, message_id, event_type, payload,
+                                       state, next_attempt_at)
+       SELECT gen_random_uuid(), 'sealed', 'http://hooks.example', 'msg_' || i, 'job.succeeded',
+              '{}', 'pending', now() - interval '1 hour'
+         FROM generate_series(1, 1050) i`,
+    );
+    await reconcileOnce(
+      control.pool,
+      queue,
+      webhookQueue,
+      { intervalMs: 15_000, staleMs: 30_000, retentionDays: 30 },
+      pino({ level: "silent" }),
+    );
+    assert.equal(await webhookQueue.count(), 1050);
   });
 });
