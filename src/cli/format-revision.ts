@@ -36,14 +36,18 @@ export function formatRevisionLine(graph: Graph, node: Node, options: FormatOpti
   return text;
 }
 
-/** The `--verbose` block, after Alembic's `Script.log_entry`. */
+/**
+ * The `--verbose` block, after Alembic's `Script.log_entry`, whose first line puts `(current)`
+ * last, after `(branchpoint)` and `(mergepoint)` (the one-line form puts it before them).
+ */
 export function formatRevisionEntry(
   graph: Graph,
   node: Node,
   current?: ReadonlySet<string>,
 ): string {
+  const currentMark = current?.has(node.id) === true ? " (current)" : "";
   const lines = [
-    `Rev: ${formatRevisionLine(graph, node, { current, treeIndicators: true })}`,
+    `Rev: ${formatRevisionLine(graph, node, { treeIndicators: true })}${currentMark}`,
     `Parent: ${node.downRevisions.length === 0 ? "<base>" : node.downRevisions.join(", ")}`,
   ];
   if (node.spec.dependsOn.length > 0)
