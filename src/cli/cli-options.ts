@@ -126,6 +126,15 @@ export function collectList(value: string, previous: string[] = []): string[] {
   ];
 }
 
+/** `--read-timeout`, for every verb that reads the version table without migrating. */
+export function withReadTimeout(command: Command): Command {
+  return command.option(
+    "--read-timeout <ms>",
+    "lock_timeout and statement_timeout of the read (env FLEETWAY_TENANT_READ_TIMEOUT_MS, default 5000; 0 = none)",
+    milliseconds,
+  );
+}
+
 /**
  * FLEETWAY_TENANT_READ_TIMEOUT_MS as the service reads it (same default and validation), so that
  * `fleetway current` gives up on a locked version table when the status endpoint does.

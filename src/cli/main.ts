@@ -14,18 +14,18 @@ import {
   withDatabase,
   withDir,
   withJson,
+  withReadTimeout,
   withVersionTable,
 } from "./cli-options.js";
-import { readHeads, runOnDatabase, showCurrent } from "./commands/database-commands.js";
+import { runOnDatabase, showCurrent } from "./commands/database-commands.js";
+import { runHistory } from "./commands/history-command.js";
 import { initDirectory } from "./commands/init-command.js";
 import {
   checkMigrations,
   showBranches,
   showHeads,
-  showHistory,
   showRevision,
 } from "./commands/inspect-commands.js";
-import { historyRange, historyRangeNeedsCurrent } from "./history-range.js";
 import { showPlan } from "./commands/plan-command.js";
 import { createMerge, createRevision } from "./commands/revision-command.js";
 
@@ -130,24 +130,27 @@ function buildProgram(ctx: Ctx): Command {
       showBranches(io, await load(opts), opts);
     });
 
-  withJson(withDatabase(withDir(program.command("history"), io), io))
+  withReadTimeout(withJson(withDatabase(withDir(program.command("history"), io), io)))
     .description("list revisions, newest first")
     .option(
       "-r, --rev-range <range>",
       "start:end (e.g. base:heads, ae10:, :3f2a, ae10:+2, -2:, label@base:, current: reads the database)",
     )
     .option("-v, --verbose", "full details", false)
-    .action(async (opts: ReadOpts & RawDatabaseOpts & { revRange?: string }) => {
-      const migrations = await load(opts);
-      if (opts.revRange === undefined) {
-        showHistory(io, migrations, { ...opts, range: null });
-        return;
-      }
-      const current = historyRangeNeedsCurrent(opts.revRange)
-        ? await readHeads({ ...databaseOptions(opts), readTimeoutMs: readTimeoutSetting(io.env) })
-        : null;
-      const range = historyRange(migrations.graph, opts.revRange, current);
-      showHistory(io, migrations, { ...opts, range, current: new Set(current) });
+    .option(
+      "-i, --indicate-current",
+      "mark the revisions the database is at with (current) (--json: isCurrent); reads the database",
+      false,
+    )
+    .action(async (opts: HistoryOpts) => {
+      await runHistory(io, await load(opts), {
+        json: opts.json,
+        verbose: opts.verbose,
+        revRange: opts.revRange,
+        indicateCurrent: opts.indicateCurrent,
+        database: () => databaseOptions(opts),
+        readTimeoutMs: opts.readTimeout ?? readTimeoutSetting(io.env),
+      });
     });
 
   withJson(withDir(program.command("show"), io))
@@ -222,14 +225,9 @@ function buildProgram(ctx: Ctx): Command {
   registerServiceCommands(program, io, ctx.signal);
   registerRemoteCommands(program, io, ctx.signal);
 
-  withJson(withDatabase(withDir(program.command("current"), io), io))
+  withReadTimeout(withJson(withDatabase(withDir(program.command("current"), io), io)))
     .description("show the revision(s) the database is at")
     .option("-v, --verbose", "full details", false)
-    .option(
-      "--read-timeout <ms>",
-      "lock_timeout and statement_timeout of the read (env FLEETWAY_TENANT_READ_TIMEOUT_MS, default 5000; 0 = none)",
-      milliseconds,
-    )
     .action(async (opts: ReadOpts & RawDatabaseOpts & { readTimeout?: number }) => {
       await showCurrent(io, await load(opts), {
         ...databaseOptions(opts),
@@ -251,6 +249,11 @@ interface RawDatabaseOpts {
   databaseUrl?: string;
   schema: string;
   versionTable: string;
+}
+interface HistoryOpts extends ReadOpts, RawDatabaseOpts {
+  revRange?: string;
+  indicateCurrent: boolean;
+  readTimeout?: number;
 }
 interface RevisionOpts {
   dir: string;

@@ -1,11 +1,14 @@
 /**
  * Where the CLI marks the revisions a database is at with "(current)", against Alembic's
  * `Script._head_only` (one line: after "(head)", before "(branchpoint)"/"(mergepoint)") and
- * `Script.log_entry` (--verbose: after them, last on the "Rev:" line).
+ * `Script.log_entry` (--verbose: after them, last on the "Rev:" line); and `history -i`
+ * (Alembic's `history --indicate-current`, command.py `history`/`_display_history`), which reads
+ * the database as `current` does and is the only thing that marks history.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { fleetway } from "../support/cli-harness.js";
+import pg from "pg";
+import { fleetway, jsonOf } from "../support/cli-harness.js";
 import { revisionDir, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -48,5 +51,128 @@ describe("(current) marks", () => {
     await stamp("r4");
     const atMergePoint = await fleetway(["current", "-v"], { env });
     assert.equal(revLine(atMergePoint.stdout), "Rev: r4 (head) (mergepoint) (current)");
+  });
+
+  it("history -i marks the database's revisions where Alembic does, in both forms", async () => {
+    await stamp("r2");
+    const up = await fleetway(["upgrade", "r3"], { env });
+    assert.equal(up.code, 0, up.stderr);
+
+    const lines = await fleetway(["history", "-i"], { env });
+    assert.equal(lines.code, 0, lines.stderr);
+    assert.deepEqual(lines.stdout.trimEnd().split("\n"), [
+      "r2, r3 -> r4 (head) (mergepoint), r4",
+      "r1 -> r2 (current), r2",
+      "r1 -> r3 (current), r3",
+      "<base> -> r1 (branchpoint), r1",
+    ]);
+    const verbose = await fleetway(["history", "--indicate-current", "-v"], { env });
+    assert.deepEqual(
+      verbose.stdout.split("\n").filter((line) => line.startsWith("Rev: ")),
+      [
+        "Rev: r4 (head) (mergepoint)",
+        "Rev: r2 (current)",
+        "Rev: r3 (current)",
+        "Rev: r1 (branchpoint)",
+      ],
+    );
+
+    await stamp("r1");
+    const atBranchPoint = await fleetway(["history", "-i"], { env });
+    assert.match(atBranchPoint.stdout, /^<base> -> r1 \(current\) \(branchpoint\), r1$/m);
+    const atBranchPointVerbose = await fleetway(["history", "-i", "-v", "-r", ":r1"], { env });
+    assert.equal(revLine(atBranchPointVerbose.stdout), "Rev: r1 (branchpoint) (current)");
+  });
+
+  it("history -i --json adds isCurrent to every entry; without -i the JSON is unchanged", async () => {
+    await stamp("r4");
+    const marked = jsonOf<{ revision: string; isCurrent?: boolean }[]>(
+      await fleetway(["history", "-i", "--json"], { env }),
+    );
+    assert.deepEqual(
+      marked.map((r) => [r.revision, r.isCurrent]),
+      [
+        ["r4", true],
+        ["r2", false],
+        ["r3", false],
+        ["r1", false],
+      ],
+    );
+    const plain = jsonOf<Record<string, unknown>[]>(await fleetway(["history", "--json"], { env }));
+    assert.deepEqual(
+      plain,
+      marked.map(({ isCurrent: _isCurrent, ...rest }) => rest),
+    );
+  });
+
+  it("history -r current: uses the database's revisions for the range but, without -i, marks nothing (as Alembic)", async () => {
+    await stamp("r2");
+    const unmarked = await fleetway(["history", "-r", "current:"], { env });
+    assert.equal(unmarked.code, 0, unmarked.stderr);
+    assert.deepEqual(unmarked.stdout.trimEnd().split("\n"), [
+      "r2, r3 -> r4 (head) (mergepoint), r4",
+      "r1 -> r2, r2",
+    ]);
+    const marked = await fleetway(["history", "-r", "current:", "-i"], { env });
+    assert.deepEqual(marked.stdout.trimEnd().split("\n"), [
+      "r2, r3 -> r4 (head) (mergepoint), r4",
+      "r1 -> r2 (current), r2",
+    ]);
+  });
+
+  it("history -i finds the version table as current does: flag > env > default", async () => {
+    await stamp("r2");
+    const elsewhere = {
+      ...env,
+      FLEETWAY_SCHEMA: "tenant_x",
+      FLEETWAY_VERSION_TABLE: "alt_version",
+    };
+    assert.equal((await fleetway(["stamp", "r3"], { env: elsewhere })).code, 0);
+    const currentOf = async (args: string[], runEnv: NodeJS.ProcessEnv): Promise<string[]> =>
+      jsonOf<{ revision: string; isCurrent: boolean }[]>(
+        await fleetway(["history", "-i", "--json", ...args], { env: runEnv }),
+      )
+        .filter((r) => r.isCurrent)
+        .map((r) => r.revision);
+    assert.deepEqual(await currentOf([], env), ["r2"]);
+    assert.deepEqual(await currentOf([], elsewhere), ["r3"]);
+    assert.deepEqual(
+      await currentOf(["--schema", "tenant_x", "--version-table", "alt_version"], env),
+      ["r3"],
+    );
+  });
+
+  it("history -i without a database is a usage error; history without -i never connects", async () => {
+    const noDatabase = await fleetway(["history", "-i"], {
+      env: { FLEETWAY_MIGRATIONS_DIR: revisions.dir },
+    });
+    assert.equal(noDatabase.code, 2);
+    assert.match(noDatabase.stderr, /DATABASE_URL/);
+    // Nothing listens on port 1: connecting would fail with exit 1.
+    const unreachable = { ...env, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" };
+    for (const args of [[], ["-v"], ["--json"], ["-r", "r1:"]]) {
+      const run = await fleetway(["history", ...args], { env: unreachable });
+      assert.equal(run.code, 0, `history ${args.join(" ")}: ${run.stderr}`);
+    }
+  });
+
+  it("history -i gives up on a locked version table after the read timeout (TENANT_TIMEOUT, exit 1)", async () => {
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    try {
+      await locker.query("BEGIN");
+      await locker.query("LOCK TABLE public.fleetway_version IN ACCESS EXCLUSIVE MODE");
+      for (const [args, runEnv] of [
+        [["--read-timeout", "300"], env],
+        [[], { ...env, FLEETWAY_TENANT_READ_TIMEOUT_MS: "300" }],
+      ] as const) {
+        const run = await fleetway(["history", "-i", ...args], { env: runEnv });
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, /FAILED \[TENANT_TIMEOUT\]: .*within 300 ms/);
+      }
+    } finally {
+      await locker.query("ROLLBACK").catch(() => undefined);
+      await locker.end();
+    }
   });
 });

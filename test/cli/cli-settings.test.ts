@@ -113,6 +113,7 @@ describe("fleetway time options", () => {
   it("refuse more milliseconds than PostgreSQL and Node's timers take, as a usage error", async () => {
     for (const args of [
       ["current", "--read-timeout", "3000000000"],
+      ["history", "-i", "--read-timeout", "3000000000"],
       ["upgrade", "head", "--lock-timeout", "2147483648"],
       ["upgrade", "head", "--statement-timeout", "99999999999"],
       ["downgrade", "base", "--lock-wait-timeout", "3000000000"],

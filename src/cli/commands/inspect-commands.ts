@@ -70,21 +70,26 @@ export function showBranches(io: CliIo, { graph }: Migrations, options: ReadOpti
 }
 
 /**
- * `fleetway history`: every revision, newest first (or within `-r start:end`). `current` (read
- * when the range names it) marks the database's revisions, as Alembic does.
+ * `fleetway history`: every revision, newest first (or within `-r start:end`). `current` (the
+ * database's revisions, given with `-i`) marks them "(current)" and adds `isCurrent` to the JSON;
+ * null leaves both out, as Alembic's `history` without `--indicate-current`.
  */
 export function showHistory(
   io: CliIo,
   { graph }: Migrations,
-  options: ReadOptions & { range: readonly string[] | null; current?: ReadonlySet<string> },
+  options: ReadOptions & { range: readonly string[] | null; current: ReadonlySet<string> | null },
 ): void {
-  const { current } = options;
+  const current = options.current ?? undefined;
   const ids = options.range ?? topDown(graph);
   const nodes = ids.map((id) => graph.node(id));
   if (options.json) {
     printJson(
       io,
-      nodes.map((n) => revisionJson(graph, n)),
+      nodes.map((n) =>
+        current === undefined
+          ? revisionJson(graph, n)
+          : { ...revisionJson(graph, n), isCurrent: current.has(n.id) },
+      ),
     );
     return;
   }
