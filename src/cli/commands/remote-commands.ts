@@ -255,7 +255,16 @@ export function registerRemoteCommands(program: Command, io: CliIo, signal: Abor
     .requiredOption("--id <id>", "tenant id")
     .option("--name <name>", "display name (default: the id)")
     .requiredOption("--database-url <url>", "the tenant database")
-    .option("--schema <schema>", "the tenant schema", "public")
+    // Not $FLEETWAY_SCHEMA: that is the schema of the local verbs' one database, paired with
+    // $DATABASE_URL, which this verb does not read either (--database-url is required). Taking
+    // it here would pair an explicit database with a schema meant for another one, and the
+    // tenant's first job would create that schema and migrate it instead of public.
+    .option(
+      "--schema <schema>",
+      "schema holding the tenant's tables and version table; the API's default " +
+        "(FLEETWAY_SCHEMA is not read: like DATABASE_URL, it names the local verbs' database)",
+      "public",
+    )
     .option("--tags <tags>", "tags (comma-separated)", collectList, [])
     .option("--migrate-to <target>", "queue an upgrade to this target")
     .action(
