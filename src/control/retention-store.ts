@@ -22,9 +22,11 @@ const FINISHED = "('succeeded', 'failed', 'cancelled')";
 /**
  * Deletes finished rollouts (succeeded, failed, cancelled) that ended more than `retentionDays`
  * days ago, with their tenants and per-wave counters (ON DELETE CASCADE) and the deliveries of
- * their `rollout.*` events (and attempts). Their jobs stay until {@link pruneFinishedJobs} finds
- * them without a rollout. A rollout is kept while one of its jobs is still active (a cancelled
- * rollout's running job finishing) or one of its deliveries is still being retried.
+ * their `rollout.*` events (and attempts). Their jobs lose their rollout (the foreign key sets
+ * their rollout_id to NULL in the same statement), so those {@link pruneFinishedJobs} keeps never
+ * name a rollout that is gone, and it deletes the others. A rollout is kept while one of its jobs
+ * is still active (a cancelled rollout's running job finishing) or one of its deliveries is still
+ * being retried.
  *
  * Several processes run this at once: each locks its candidates FOR UPDATE SKIP LOCKED, so they
  * take disjoint batches and never wait for each other, and a rollout being retried or cancelled
@@ -69,9 +71,9 @@ export async function pruneFinishedRollouts(
  * ago, at most `limit`, oldest first, with their events, webhook deliveries and attempts (ON
  * DELETE CASCADE). Never deleted:
  *
- * - a job of a rollout that still exists: a rollout's jobs go after it ({@link
- *   pruneFinishedRollouts}), which keeps them while it is not finished, or finished recently (its
- *   sync would take a vanished job for a deleted tenant, and count it failed);
+ * - a job of a rollout: a rollout's jobs go after it ({@link pruneFinishedRollouts}, whose
+ *   deletion leaves them without one), which keeps them while it is not finished, or finished
+ *   recently (its sync would take a vanished job for a deleted tenant, and count it failed);
  * - each tenant's latest job, whatever its age: it is what the tenant's status (`lastJob`), the
  *   fleet's failing tenants and the tenants' `jobState` filter report;
  * - a job one of whose deliveries is still being retried.
@@ -95,8 +97,7 @@ export async function pruneFinishedJobs(
        SELECT j.id FROM jobs j
         WHERE j.state IN ${FINISHED}
           AND j.finished_at < now() - $1::int * interval '1 day'
-          AND (j.rollout_id IS NULL
-               OR NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.id = j.rollout_id))
+          AND j.rollout_id IS NULL
           AND EXISTS (SELECT 1 FROM jobs later
                        WHERE later.tenant_id = j.tenant_id AND later.seq > j.seq)
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d

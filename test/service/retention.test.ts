@@ -190,6 +190,22 @@ describe("retention of finished jobs and rollouts", () => {
     assert.deepEqual((await jobIds()).sort(), latest.sort());
   });
 
+  it("a job kept after its rollout was deleted no longer names it", async () => {
+    const tenants = [await tenant("t1"), await tenant("t2")];
+    const old = await rollout("failed", 40, tenants);
+    // t1's job is its latest, kept whatever its age; t2's job is kept because it is recent.
+    const kept = [await job("t1", "succeeded", 41, old), await job("t2", "failed", 1, old)];
+    await pass(30);
+    assert.equal(await count("rollouts"), 0);
+    const { rows } = await control.pool.query<{ id: string; rollout_id: string | null }>(
+      "SELECT id, rollout_id FROM jobs ORDER BY seq",
+    );
+    assert.deepEqual(rows, [
+      { id: kept[0], rollout_id: null },
+      { id: kept[1], rollout_id: null },
+    ]);
+  });
+
   it("keeps a finished rollout while one of its jobs is still active", async () => {
     const t1 = await tenant("t1");
     const cancelled = await rollout("cancelled", 40, [t1]);

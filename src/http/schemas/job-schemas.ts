@@ -42,7 +42,11 @@ export const JobSchema = Type.Object(
     attempts: Type.Integer(),
     cancelRequested: Type.Boolean(),
     callbackUrl: Type.Union([Type.String(), Type.Null()]),
-    rolloutId: Type.Union([Type.String(), Type.Null()]),
+    rolloutId: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "The rollout that launched the job; null for a job outside any rollout, and once its " +
+        "rollout was deleted (FLEETWAY_RETENTION_DAYS after it ended)",
+    }),
     createdAt: Type.String({ format: "date-time" }),
     startedAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
     finishedAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),

@@ -1,0 +1,73 @@
+/**
+ * Control revision c0a1b2c3d413 makes a job's rollout a foreign key (ON DELETE SET NULL). Jobs that
+ * retention kept after deleting their rollout, before it, named a rollout that answered 404: the
+ * upgrade clears them, and deleting a rollout afterwards clears its jobs' rollout_id.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import {
+  CONTROL_HISTORY_TABLE,
+  CONTROL_MIGRATIONS_DIR,
+  CONTROL_VERSION_TABLE,
+} from "../../src/control/control-db.js";
+import { loadMigrations } from "../../src/engine/load-migrations.js";
+import { migrate } from "../../src/engine/migrate.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+describe("control revision c0a1b2c3d413 (a job's rollout is a foreign key)", () => {
+  let controlDb: TestDatabase;
+  const upgradeTo = async (target: string): Promise<void> => {
+    await migrate({
+      migrations: await loadMigrations(CONTROL_MIGRATIONS_DIR),
+      operation: "upgrade",
+      target,
+      connectionString: controlDb.url,
+      versionTable: CONTROL_VERSION_TABLE,
+      historyTable: CONTROL_HISTORY_TABLE,
+    });
+  };
+  before(async () => {
+    controlDb = await createTestDatabase();
+    await upgradeTo("c0a1b2c3d411");
+  });
+  after(async () => {
+    await controlDb.drop();
+  });
+
+  it("clears the jobs naming a deleted rollout, and then those of each rollout deleted", async () => {
+    const [live, gone] = [randomUUID(), randomUUID()];
+    await controlDb.query(
+      `INSERT INTO tenants (id, name, database_url_sealed, database_url_masked)
+       VALUES ('acme', 'Acme', 'sealed', 'postgres://db/acme')`,
+    );
+    await controlDb.query(
+      `INSERT INTO rollouts (id, target, selector, waves, wave_sizes, max_parallel, failure_threshold,
+                             state, total_tenants, finished_at)
+       VALUES ($1, 'head', '{"all": true}', '[]', '{1}', 1, '{"count": 0}', 'succeeded', 1, now())`,
+      [live],
+    );
+    const job = async (rolloutId: string | null): Promise<string> => {
+      const id = randomUUID();
+      await controlDb.query(
+        `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, rollout_id,
+                           finished_at)
+         VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded', $2, now())`,
+        [id, rolloutId],
+      );
+      return id;
+    };
+    const jobs = { manual: await job(null), ofLive: await job(live), ofGone: await job(gone) };
+    const rolloutIds = async (): Promise<Record<string, string | null | undefined>> => {
+      const { rows } = await controlDb.query("SELECT id, rollout_id FROM jobs");
+      const byId = new Map(
+        rows.map((r: { id: string; rollout_id: string | null }) => [r.id, r.rollout_id]),
+      );
+      return Object.fromEntries(Object.entries(jobs).map(([name, id]) => [name, byId.get(id)]));
+    };
+    await upgradeTo("c0a1b2c3d413");
+    assert.deepEqual(await rolloutIds(), { manual: null, ofLive: live, ofGone: null });
+    await controlDb.query("DELETE FROM rollouts WHERE id = $1", [live]);
+    assert.deepEqual(await rolloutIds(), { manual: null, ofLive: null, ofGone: null });
+  });
+});
