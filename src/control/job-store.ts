@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Operation } from "../engine/plan/migration-plan.js";
-import { sqlStateOf } from "../engine/runner/connect.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
 import {
   jobColumns,
@@ -19,7 +18,7 @@ import {
   type SubscriptionColumns,
 } from "./job-progress-store.js";
 import { decodeCursor, seqKey, toPage, type Page } from "./pagination.js";
-import { FOREIGN_KEY_VIOLATION, type Queryable } from "./queryable.js";
+import type { Queryable } from "./queryable.js";
 import { tenantNotFound } from "./tenant-store.js";
 
 const JOB_COLUMNS = jobColumns();
@@ -61,7 +60,8 @@ const MARK_ROLLOUT_TENANT_ACTIVE = `, in_rollout AS (
  * with the webhook subscriptions that asked for it (see writeJobProgress). A rollout's job marks
  * its tenant active in the rollout in the same statement. The partial unique index on active jobs
  * makes "one active job per tenant" hold across API instances; losing that race is TENANT_BUSY
- * naming the winner.
+ * naming the winner. A tenant deleted since the caller read it is TENANT_NOT_FOUND, and leaves a
+ * surrounding transaction usable (a rollout's pass goes on with its other tenants).
  *
  * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
  */
@@ -98,53 +98,55 @@ async function insertJobRow(
   queuedData: Record<string, unknown>,
   unlessSubscribed: boolean,
 ): Promise<{ job: JobRecord; queued: AppendedJobEvent } | null> {
-  let rows: (JobRow & SubscriptionColumns & { inserted: boolean; gate_open: boolean })[];
-  try {
-    // DO NOTHING (rather than catching the violation) keeps a surrounding transaction usable,
-    // so the active job can be looked up and named. INSERT ... SELECT (for the gate) types its
-    // parameters from the SELECT, hence the casts.
-    ({ rows } = await db.query(
-      `WITH gate AS (
-         SELECT ${unlessSubscribed ? NO_JOB_QUEUED_SUBSCRIBER : "true"} AS open
-       ), job AS (
-         INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
-                           statement_timeout_ms, state, callback_url, callback_secret_sealed,
-                           rollout_id, callback_url_sealed, event_seq)
-         SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::integer, $7::integer, 'queued',
-                $8::text, $9::text, $10::uuid, $11::text, 1
-           FROM gate WHERE gate.open
-         ON CONFLICT DO NOTHING RETURNING ${JOB_COLUMNS}
-       ), queued AS (
-         INSERT INTO job_events (job_id, seq, type, data)
-         SELECT id, 1, 'job.queued', $12::jsonb FROM job
-       )${job.rolloutId === undefined ? "" : MARK_ROLLOUT_TENANT_ACTIVE}
-       SELECT ${JOB_COLUMNS_OF_CTE}, job.id IS NOT NULL AS inserted, gate.open AS gate_open,
-              s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
-              s.url_masked AS subscription_url_masked
-         FROM gate
-         LEFT JOIN job ON true
-         LEFT JOIN webhook_subscriptions s
-           ON job.id IS NOT NULL AND s.enabled AND 'job.queued' = ANY (s.event_types)
-        ORDER BY s.id`,
-      [
-        randomUUID(),
-        job.tenantId,
-        job.operation,
-        job.target,
-        job.transactionMode,
-        job.lockTimeoutMs ?? null,
-        job.statementTimeoutMs ?? null,
-        job.callbackUrl ?? null,
-        job.callbackSecretSealed ?? null,
-        job.rolloutId ?? null,
-        job.callbackUrlSealed ?? null,
-        JSON.stringify(queuedData),
-      ],
-    ));
-  } catch (error) {
-    if (sqlStateOf(error) === FOREIGN_KEY_VIOLATION) throw tenantNotFound(job.tenantId);
-    throw error;
-  }
+  // DO NOTHING (rather than catching the violation) keeps a surrounding transaction usable,
+  // so the active job can be looked up and named. So does inserting only for a tenant the
+  // statement found and locked (as the foreign key's check would): one deleted since the caller
+  // read it (or whose deletion commits while the statement waits for its row) is not inserted
+  // for, where its foreign key would have failed the statement and aborted the transaction.
+  // INSERT ... SELECT (for the gate) types its parameters from the SELECT, hence the casts.
+  const { rows } = await db.query<
+    JobRow & SubscriptionColumns & { inserted: boolean; gate_open: boolean; tenant_found: boolean }
+  >(
+    `WITH gate AS (
+       SELECT ${unlessSubscribed ? NO_JOB_QUEUED_SUBSCRIBER : "true"} AS open
+     ), tenant AS (
+       SELECT id FROM tenants WHERE id = $2::text FOR KEY SHARE
+     ), job AS (
+       INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
+                         statement_timeout_ms, state, callback_url, callback_secret_sealed,
+                         rollout_id, callback_url_sealed, event_seq)
+       SELECT $1::uuid, tenant.id, $3::text, $4::text, $5::text, $6::integer, $7::integer, 'queued',
+              $8::text, $9::text, $10::uuid, $11::text, 1
+         FROM gate, tenant WHERE gate.open
+       ON CONFLICT DO NOTHING RETURNING ${JOB_COLUMNS}
+     ), queued AS (
+       INSERT INTO job_events (job_id, seq, type, data)
+       SELECT id, 1, 'job.queued', $12::jsonb FROM job
+     )${job.rolloutId === undefined ? "" : MARK_ROLLOUT_TENANT_ACTIVE}
+     SELECT ${JOB_COLUMNS_OF_CTE}, job.id IS NOT NULL AS inserted, gate.open AS gate_open,
+            EXISTS (SELECT 1 FROM tenant) AS tenant_found,
+            s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
+            s.url_masked AS subscription_url_masked
+       FROM gate
+       LEFT JOIN job ON true
+       LEFT JOIN webhook_subscriptions s
+         ON job.id IS NOT NULL AND s.enabled AND 'job.queued' = ANY (s.event_types)
+      ORDER BY s.id`,
+    [
+      randomUUID(),
+      job.tenantId,
+      job.operation,
+      job.target,
+      job.transactionMode,
+      job.lockTimeoutMs ?? null,
+      job.statementTimeoutMs ?? null,
+      job.callbackUrl ?? null,
+      job.callbackSecretSealed ?? null,
+      job.rolloutId ?? null,
+      job.callbackUrlSealed ?? null,
+      JSON.stringify(queuedData),
+    ],
+  );
   const first = rows[0];
   if (first?.inserted === true) {
     return {
@@ -152,6 +154,7 @@ async function insertJobRow(
       queued: { seq: 1, type: "job.queued", data: queuedData, subscribers: subscribersOf(rows) },
     };
   }
+  if (first?.tenant_found === false) throw tenantNotFound(job.tenantId);
   if (first?.gate_open === false) return null;
   const active = await activeJobOf(db, job.tenantId);
   throw new FleetwayError(

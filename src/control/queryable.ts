@@ -7,4 +7,3 @@ export type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
 export type TransactionalQueryable = Pick<pg.Pool, "query" | "connect">;
 
 export const UNIQUE_VIOLATION = "23505";
-export const FOREIGN_KEY_VIOLATION = "23503";

@@ -133,11 +133,8 @@ async function advanceOne(
     let settledNow = 0;
     for (const tenant of await nextPendingTenants(tx, rollout.id, wave, slots)) {
       if (!tenant.exists) {
-        // Deleted since the rollout began (or since it failed, and a retry re-queued it): no
-        // longer part of the fleet, so skipped, not failed (TENANT_DELETED_ERROR says why).
-        await setRolloutTenant(tx, rollout.id, tenant.tenantId, "skipped", {
-          error: { ...TENANT_DELETED_ERROR },
-        });
+        // Deleted since the rollout began (or since it failed, and a retry re-queued it).
+        await skipDeletedTenant(tx, rollout.id, tenant.tenantId);
         settledNow++;
         continue;
       }
@@ -164,6 +161,13 @@ async function advanceOne(
       } catch (error) {
         // A tenant busy with another job is tried again on a later pass; anything else is its failure.
         if (isFleetwayError(error, ErrorCode.TENANT_BUSY)) continue;
+        if (isFleetwayError(error, ErrorCode.TENANT_NOT_FOUND)) {
+          // Deleted since the pending list read it (DELETE /v1/tenants/{id} committed meanwhile):
+          // the insert found it gone and inserted nothing, so this pass goes on.
+          await skipDeletedTenant(tx, rollout.id, tenant.tenantId);
+          settledNow++;
+          continue;
+        }
         const detail = isFleetwayError(error)
           ? { code: error.code, message: error.message }
           : { code: ErrorCode.INTERNAL_ERROR, message: String(error) };
@@ -175,6 +179,20 @@ async function advanceOne(
     // least one tenant, so this ends; busy tenants alone wait for the next tick.
     if (launchedNow > 0 || settledNow === 0) return;
   }
+}
+
+/**
+ * Settles a rollout tenant deleted while the rollout runs: no longer part of the fleet, so
+ * skipped, not failed (TENANT_DELETED_ERROR says why).
+ */
+async function skipDeletedTenant(
+  tx: Queryable,
+  rolloutId: string,
+  tenantId: string,
+): Promise<void> {
+  await setRolloutTenant(tx, rolloutId, tenantId, "skipped", {
+    error: { ...TENANT_DELETED_ERROR },
+  });
 }
 
 /** The heads last seen on a tenant already include the target: nothing to run. */

@@ -49,8 +49,8 @@ export interface CreatedJob {
 /**
  * Records a job and its `job.queued` event (and that event's webhook deliveries) in `tx`.
  * `known`: the tenant's last seen heads, when the caller has just read its row in `tx` and so
- * knows it exists (the tenant is then not read again; a tenant deleted in between makes the
- * insert fail on its foreign key, which aborts `tx`).
+ * knows it exists (the tenant is then not read again; one deleted since is TENANT_NOT_FOUND from
+ * the job's insert, which leaves `tx` usable).
  *
  * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, or the target's own error
  */

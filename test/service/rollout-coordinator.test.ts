@@ -22,7 +22,7 @@ import {
   type WaveSpec,
 } from "../../src/control/rollout-store.js";
 import { createSecretBox } from "../../src/control/secret-box.js";
-import { insertTenant } from "../../src/control/tenant-store.js";
+import { deleteTenant, insertTenant } from "../../src/control/tenant-store.js";
 import { loadMigrations } from "../../src/engine/load-migrations.js";
 import { createMigrationQueue, type MigrationQueue } from "../../src/jobs/migration-queue.js";
 import { advanceRollouts } from "../../src/jobs/rollout-coordinator.js";
@@ -654,6 +654,28 @@ describe("rollout coordinator: one pass", () => {
     assert.deepEqual(
       { state: view.state, failures: view.failures, deleted: view.deletedTenants },
       { state: "succeeded", failures: [], deleted: [{ tenantId: "dl1", wave: 0 }] },
+    );
+  });
+  it("a tenant deleted while the pass launches it is skipped with TENANT_DELETED in that pass", async () => {
+    const { rollout: r } = await launchedRollout("vanish", ["vn1"], { launch: [] });
+    const other = new pg.Client({ connectionString: control.db.url });
+    await other.connect();
+    try {
+      // DELETE /v1/tenants/vn1, not committed yet: the pass reads vn1 as still there, and its
+      // job's insert waits for the deletion to commit.
+      await other.query("BEGIN");
+      await deleteTenant(other, "vn1");
+      const advancing = advanceRollouts(deps, [r.id]);
+      await waitForLockWait(control.pool);
+      await other.query("COMMIT");
+      await advancing;
+    } finally {
+      await other.end();
+    }
+    const view = await describeRollout(control.pool, await requireRollout(control.pool, r.id));
+    assert.deepEqual(
+      { state: view.state, failures: view.failures, deleted: view.deletedTenants },
+      { state: "succeeded", failures: [], deleted: [{ tenantId: "vn1", wave: 0 }] },
     );
   });
   it("launches the next free tenant when the first pending one is busy with a job outside the rollout", async () => {
