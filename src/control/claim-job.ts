@@ -10,8 +10,8 @@ export interface ClaimedTenant {
 
 export interface ClaimedJob {
   readonly job: JobRecord;
-  /** Null when the tenant was deleted after the job was queued. */
-  readonly tenant: ClaimedTenant | null;
+  /** Always there: deleting a tenant deletes its jobs (see {@link claimJobForRun}). */
+  readonly tenant: ClaimedTenant;
   /**
    * Which events of this job enabled webhook subscriptions ask for: their deliveries are then
    * written with the events (JobEventPublisher.commitWithDeliveries).
@@ -28,9 +28,9 @@ const JOB_COLUMNS = jobColumns();
 const CLAIMED_COLUMNS = jobColumns("claimed");
 
 interface ClaimRow extends JobRow {
-  claimed_tenant_id: string | null;
-  claimed_database_url_sealed: string | null;
-  claimed_schema_name: string | null;
+  claimed_tenant_id: string;
+  claimed_database_url_sealed: string;
+  claimed_schema_name: string;
   claimed_job_events_subscribed: boolean;
   claimed_tenant_ready_subscribed: boolean;
 }
@@ -42,6 +42,11 @@ interface ClaimRow extends JobRow {
  * the job is not claimable (finished, cancel requested, or gone); the caller reads the job to
  * tell which. A finished job is left alone, so BullMQ delivering a job twice changes nothing; a
  * running one is claimed again (a re-run after a crash).
+ *
+ * The job's tenant is read on the statement's snapshot, which has it whenever it has the job: a
+ * job is inserted only while its tenant exists (its foreign key), and deleting a tenant deletes
+ * its jobs in the same transaction (ON DELETE CASCADE); besides, a tenant with an active job is
+ * not deleted (deleteTenant).
  */
 export async function claimJobForRun(
   db: Queryable,
@@ -71,22 +76,18 @@ export async function claimJobForRun(
             EXISTS (SELECT 1 FROM webhook_subscriptions s
                      WHERE s.enabled AND 'tenant.ready' = ANY (s.event_types))
               AS claimed_tenant_ready_subscribed
-       FROM claimed LEFT JOIN tenants t ON t.id = claimed.tenant_id`,
+       FROM claimed JOIN tenants t ON t.id = claimed.tenant_id`,
     [jobId, workerId, JSON.stringify({ workerId })],
   );
   const row = rows[0];
   if (row === undefined) return null;
-  const tenant =
-    row.claimed_tenant_id === null || row.claimed_database_url_sealed === null
-      ? null
-      : {
-          id: row.claimed_tenant_id,
-          databaseUrlSealed: row.claimed_database_url_sealed,
-          schema: row.claimed_schema_name ?? "public",
-        };
   return {
     job: toJob(row),
-    tenant,
+    tenant: {
+      id: row.claimed_tenant_id,
+      databaseUrlSealed: row.claimed_database_url_sealed,
+      schema: row.claimed_schema_name,
+    },
     subscribed: {
       jobEvents: row.claimed_job_events_subscribed,
       tenantReady: row.claimed_tenant_ready_subscribed,

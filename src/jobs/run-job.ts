@@ -12,7 +12,6 @@ import {
 } from "../control/job-progress-store.js";
 import {
   cancelledBeforeRunMessage,
-  finishJob,
   getJob,
   heartbeatJob,
   requeueJob,
@@ -119,19 +118,6 @@ export async function runJobAttempt(
     hasCallback: job.callbackUrlSealed !== null,
     subscribed: claimed.subscribed.jobEvents,
   };
-  if (tenant === null) {
-    // Defensive: deleting a tenant deletes its jobs (and is refused while one is active).
-    return {
-      kind: "finished",
-      job: await finishJob(pool, jobId, {
-        state: "failed",
-        error: {
-          code: ErrorCode.TENANT_NOT_FOUND,
-          message: `Tenant '${job.tenantId}' was deleted`,
-        },
-      }),
-    };
-  }
 
   const cancel = new AbortController();
   const stop: { reason: "cancel" | "shutdown" | null } = { reason: null };

@@ -107,7 +107,7 @@ describe("control database prepared statements", () => {
         assert.equal((await requireTenant(pool, "acme")).id, "acme");
         const claimed = await claimJobForRun(pool, id, "worker-1");
         assert.equal(claimed?.job.state, "running");
-        assert.equal(claimed.tenant?.id, "acme");
+        assert.equal(claimed.tenant.id, "acme");
         const finished = await finishJob(pool, id, { state: "succeeded" });
         assert.equal(finished?.state, "succeeded");
       } finally {
