@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, beforeEach, describe, it } from "node:test";
+import pg from "pg";
 import { pino } from "pino";
 import { pruneFinishedJobs, pruneFinishedRollouts } from "../../src/control/retention-store.js";
 import { pruneExpired } from "../../src/jobs/prune-expired.js";
@@ -15,8 +16,22 @@ import {
   type ControlTestDatabase,
 } from "../support/control-database.js";
 import { startTestService } from "../support/service-harness.js";
+import type { TestDatabase } from "../support/test-database.js";
 
 const silent = pino({ level: "silent" });
+
+/** Waits until some session of the database waits for a lock. */
+async function waitForLockWait(db: TestDatabase): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await db.query(
+      `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                       WHERE datname = current_database() AND wait_event_type = 'Lock') AS waiting`,
+    );
+    if ((rows[0] as { waiting: boolean } | undefined)?.waiting === true) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error("no session came to wait for the lock");
+}
 
 describe("retention of finished jobs and rollouts", () => {
   let control: ControlTestDatabase;
@@ -264,6 +279,40 @@ describe("retention of finished jobs and rollouts", () => {
 });
 
 describe("retention in a running service", () => {
+  it("a retry of a failed rollout that retention deletes meanwhile answers 404", async () => {
+    // Retention is left to this test: the service's own passes would race it.
+    const svc = await startTestService({ mode: "api", env: { FLEETWAY_RETENTION_DAYS: "0" } });
+    const id = randomUUID();
+    const pruning = new pg.Client({ connectionString: svc.controlDb.url });
+    await pruning.connect();
+    try {
+      await svc.controlDb.query(
+        `INSERT INTO rollouts (id, target, selector, wave_sizes, waves, max_parallel,
+                               failure_threshold, state, total_tenants, finished_at)
+         VALUES ($1, 'head', '{"all": true}', '{0}', '[{"percent": 100}]', 5, '{"count": 0}',
+                 'failed', 0, now() - interval '40 days')`,
+        [id],
+      );
+      // Another process's retention pass deletes the rollout and has not committed yet: the
+      // retry reads it, then waits for that row, which is gone once the pass commits.
+      await pruning.query("BEGIN");
+      assert.equal(await pruneFinishedRollouts(pruning, 30), 1);
+      const retry = svc
+        .http()
+        .post(`/v1/rollouts/${id}/retry`)
+        .set("authorization", svc.auth("write"))
+        .then((response) => response);
+      await waitForLockWait(svc.controlDb);
+      await pruning.query("COMMIT");
+      const response = await retry;
+      assert.equal(response.status, 404, response.text);
+      assert.equal(response.body.code, "ROLLOUT_NOT_FOUND");
+    } finally {
+      await pruning.end();
+      await svc.close();
+    }
+  });
+
   it("deletes an old finished job when a process starts, which then answers 404", async () => {
     // The first service creates the control database; the rows go in while no process runs.
     const first = await startTestService({ mode: "api" });

@@ -2,13 +2,16 @@ import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { inSnapshotTransaction, inTransaction } from "../../control/control-db.js";
+import type { Queryable } from "../../control/queryable.js";
 import { cancelJob } from "../../jobs/cancel-job.js";
 import {
   activeRolloutJobIds,
   cancelPendingTenants,
+  getRollout,
   insertRollout,
   listRollouts,
   requireRollout,
+  rolloutNotFound,
   resetFailedTenants,
   transitionRollout,
   type RolloutState,
@@ -104,6 +107,22 @@ const RolloutSchema = Type.Object(
 );
 
 export const ROLLOUT_SCHEMAS = [RolloutSchema];
+
+/**
+ * Why an action did not move a rollout, read after its update found nothing to move (not from
+ * an earlier read, which retention or another action may have overtaken): the rollout does not
+ * exist (any more: a failed rollout's retry can race retention deleting it), or it is in a
+ * state the action does not start from.
+ */
+async function refusal(db: Queryable, id: string, action: string): Promise<FleetwayError> {
+  const current = await getRollout(db, id);
+  if (current === null) return rolloutNotFound(id);
+  return new FleetwayError(
+    ErrorCode.ROLLOUT_STATE_CONFLICT,
+    `Cannot ${action} a rollout that is ${current.state}`,
+    { rolloutId: id, state: current.state },
+  );
+}
 
 /** Fleet-wide rollouts: create, follow, pause, resume, cancel, retry. */
 export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): void {
@@ -225,7 +244,6 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
       },
       async (request, reply) => {
         const id = request.params.id;
-        const current = await requireRollout(pool, id);
         const { view, deliveries } = await inTransaction(pool, async (tx) => {
           const moved = await transitionRollout(
             tx,
@@ -234,16 +252,7 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
             to,
             to === "running" ? { haltedReason: null } : {},
           );
-          if (moved === null) {
-            throw new FleetwayError(
-              ErrorCode.ROLLOUT_STATE_CONFLICT,
-              `Cannot ${name} a rollout that is ${current.state}`,
-              {
-                rolloutId: id,
-                state: current.state,
-              },
-            );
-          }
+          if (moved === null) throw await refusal(tx, id, name);
           let now = moved;
           if (name === "retry") {
             await resetFailedTenants(tx, id);
