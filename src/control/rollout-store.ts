@@ -507,51 +507,55 @@ export interface RolloutFailure {
   readonly error: Record<string, unknown> | null;
 }
 
-export async function rolloutFailures(
-  db: Queryable,
-  rolloutId: string,
-  limit = 100,
-): Promise<RolloutFailure[]> {
-  const { rows } = await db.query<{
-    tenant_id: string;
-    state: "failed" | "cancelled";
-    wave: number;
-    job_id: string | null;
-    error: Record<string, unknown> | null;
-  }>(
-    `SELECT tenant_id, state, wave, job_id, error FROM rollout_tenants
-      WHERE rollout_id = $1 AND state IN ('failed', 'cancelled') ORDER BY wave, position LIMIT $2`,
-    [rolloutId, limit],
-  );
-  return rows.map((r) => ({
-    tenantId: r.tenant_id,
-    state: r.state,
-    wave: r.wave,
-    jobId: r.job_id,
-    error: r.error,
-  }));
-}
-
 /** A tenant a rollout skipped because it was deleted while the rollout ran. */
 export interface RolloutDeletedTenant {
   readonly tenantId: string;
   readonly wave: number;
 }
 
-/** The rollout's tenants skipped as deleted (TENANT_DELETED), through a partial index of them. */
-export async function rolloutDeletedTenants(
+/**
+ * The rollout's failed and cancelled tenants, and those it skipped as deleted (TENANT_DELETED),
+ * the first `limit` of each, in wave and position order: one statement, each half through its
+ * own index (the deleted ones through a partial index of them, not every skipped tenant).
+ */
+export async function rolloutFailuresAndDeletedTenants(
   db: Queryable,
   rolloutId: string,
   limit = 100,
-): Promise<RolloutDeletedTenant[]> {
-  const { rows } = await db.query<{ tenant_id: string; wave: number }>(
-    `SELECT tenant_id, wave FROM rollout_tenants
-      WHERE rollout_id = $1 AND state = 'skipped' AND error IS NOT NULL
-        AND error->>'code' = $2
-      ORDER BY wave, position LIMIT $3`,
-    [rolloutId, ErrorCode.TENANT_DELETED, limit],
+): Promise<{ failures: RolloutFailure[]; deletedTenants: RolloutDeletedTenant[] }> {
+  const { rows } = await db.query<{
+    tenant_id: string;
+    state: "failed" | "cancelled" | "skipped";
+    wave: number;
+    job_id: string | null;
+    error: Record<string, unknown> | null;
+  }>(
+    `SELECT tenant_id, state, wave, job_id, error FROM (
+       (SELECT tenant_id, state, wave, position, job_id, error FROM rollout_tenants
+         WHERE rollout_id = $1 AND state IN ('failed', 'cancelled')
+         ORDER BY wave, position LIMIT $2)
+       UNION ALL
+       (SELECT tenant_id, state, wave, position, job_id, error FROM rollout_tenants
+         WHERE rollout_id = $1 AND state = 'skipped' AND error IS NOT NULL
+           AND error->>'code' = $3
+         ORDER BY wave, position LIMIT $2)
+     ) listed ORDER BY wave, position`,
+    [rolloutId, limit, ErrorCode.TENANT_DELETED],
   );
-  return rows.map((r) => ({ tenantId: r.tenant_id, wave: r.wave }));
+  const failures: RolloutFailure[] = [];
+  const deletedTenants: RolloutDeletedTenant[] = [];
+  for (const r of rows) {
+    if (r.state === "skipped") deletedTenants.push({ tenantId: r.tenant_id, wave: r.wave });
+    else
+      failures.push({
+        tenantId: r.tenant_id,
+        state: r.state,
+        wave: r.wave,
+        jobId: r.job_id,
+        error: r.error,
+      });
+  }
+  return { failures, deletedTenants };
 }
 
 /** Active jobs of a rollout (to cancel them). */

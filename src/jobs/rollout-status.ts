@@ -1,8 +1,7 @@
 import type { Queryable } from "../control/queryable.js";
 import {
   averageJobSeconds,
-  rolloutDeletedTenants,
-  rolloutFailures,
+  rolloutFailuresAndDeletedTenants,
   emptyCounts,
   sumCounts,
   syncAndCountRolloutTenants,
@@ -21,8 +20,7 @@ export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
     return { index, spec: rollout.waves[index] ?? null, tenants: size - previous, counts };
   });
   const counts = sumCounts(waves.map((w) => w.counts));
-  const failures = await rolloutFailures(db, rollout.id);
-  const deleted = counts.skipped === 0 ? [] : await rolloutDeletedTenants(db, rollout.id);
+  const { failures, deletedTenants } = await rolloutFailuresAndDeletedTenants(db, rollout.id);
   const remaining = counts.pending + counts.active;
   const average = await averageJobSeconds(db, rollout.id);
   const etaSeconds =
@@ -56,7 +54,7 @@ export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
             },
     })),
     // Skipped (counted in `skipped`) because they were deleted while the rollout ran.
-    deletedTenants: deleted,
+    deletedTenants,
     etaSeconds,
     callbackUrl: rollout.callbackUrl === null ? null : withoutCredentials(rollout.callbackUrl),
     createdAt: rollout.createdAt.toISOString(),
