@@ -49,7 +49,7 @@ describe("fleetway database verbs", () => {
     assert.match(up.stderr, /Running upgrade <base> -> a1/);
     assert.deepEqual(await heads(), ["a3"]);
     const current = await fleetway(["current"], { env });
-    assert.match(current.stdout, /^a3 \(head\) \(current\)/);
+    assert.equal(current.stdout, "a3 (head)\n");
 
     assert.equal((await fleetway(["downgrade", "-1"], { env })).code, 0);
     assert.deepEqual(await heads(), ["a2"]);

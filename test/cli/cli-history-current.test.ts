@@ -3,7 +3,7 @@
  * `Script._head_only` (one line: after "(head)", before "(branchpoint)"/"(mergepoint)") and
  * `Script.log_entry` (--verbose: after them, last on the "Rev:" line); and `history -i`
  * (Alembic's `history --indicate-current`, command.py `history`/`_display_history`), which reads
- * the database as `current` does and is the only thing that marks history.
+ * the database as `current` does and is the only thing that marks revisions (`current` does not).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -42,15 +42,22 @@ describe("(current) marks", () => {
   const revLine = (stdout: string): string | undefined =>
     stdout.split("\n").find((line) => line.startsWith("Rev: "));
 
-  it("--verbose puts (current) after (branchpoint) and (mergepoint), as log_entry does", async () => {
+  it("history -i -v puts (current) after (branchpoint) and (mergepoint), as log_entry does", async () => {
     await stamp("r1");
-    const atBranchPoint = await fleetway(["current", "-v"], { env });
+    const atBranchPoint = await fleetway(["history", "-i", "-v", "-r", ":r1"], { env });
     assert.equal(atBranchPoint.code, 0, atBranchPoint.stderr);
     assert.equal(revLine(atBranchPoint.stdout), "Rev: r1 (branchpoint) (current)");
 
     await stamp("r4");
-    const atMergePoint = await fleetway(["current", "-v"], { env });
+    const atMergePoint = await fleetway(["history", "-i", "-v", "-r", "r4:"], { env });
     assert.equal(revLine(atMergePoint.stdout), "Rev: r4 (head) (mergepoint) (current)");
+  });
+
+  it("current -v does not mark them: Alembic's current prints log_entry unmarked", async () => {
+    await stamp("r4");
+    const atMergePoint = await fleetway(["current", "-v"], { env });
+    assert.equal(atMergePoint.code, 0, atMergePoint.stderr);
+    assert.equal(revLine(atMergePoint.stdout), "Rev: r4 (head) (mergepoint)");
   });
 
   it("history -i marks the database's revisions where Alembic does, in both forms", async () => {

@@ -115,7 +115,7 @@ export function readHeads(options: DatabaseOptions & { readTimeoutMs: number }):
   });
 }
 
-/** `fleetway current`: the revisions the database is at. */
+/** `fleetway current`: the revisions the database is at, as Alembic's `current` prints them. */
 export async function showCurrent(
   io: CliIo,
   { graph }: Migrations,
@@ -129,15 +129,14 @@ export async function showCurrent(
     });
     return;
   }
-  const current = new Set(heads);
+  // No "(current)" mark: every line is a current revision. Alembic's `current` prints them with
+  // `cmd_format`, and only `history --indicate-current` marks them.
   printLines(
     io,
     heads.map((id) => {
       if (!graph.has(id)) return `${id} (unknown revision: not in the migration directory)`;
       const node = graph.node(id);
-      return options.verbose
-        ? formatRevisionEntry(graph, node, current)
-        : formatRevisionLine(graph, node, { current });
+      return options.verbose ? formatRevisionEntry(graph, node) : formatRevisionLine(graph, node);
     }),
   );
 }

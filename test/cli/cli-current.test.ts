@@ -1,0 +1,70 @@
+/**
+ * `fleetway current` against Alembic's `command.current`: each of `script.get_all_current(rev)`
+ * printed with `cmd_format(verbose)`, so no "(current)" mark (only `history -i` sets
+ * `_db_current_indicator`), and `-v` first names the database. The revisions are Alembic's
+ * `CurrentTest` fixture (tests/test_command.py): b2 depends on a2.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fleetway } from "../support/cli-harness.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+const revisions: readonly { id: string; down: string; dependsOn?: string }[] = [
+  { id: "a1", down: "none" },
+  { id: "a2", down: "a1" },
+  { id: "a3", down: "a2" },
+  { id: "b1", down: "none" },
+  { id: "b2", down: "b1", dependsOn: "a2" },
+  { id: "b3", down: "b2" },
+];
+
+function sqlFile(revision: (typeof revisions)[number]): string {
+  const header = [
+    `-- revision: ${revision.id}`,
+    `-- down_revision: ${revision.down}`,
+    `-- message: ${revision.id}`,
+  ];
+  if (revision.dependsOn !== undefined) header.push(`-- depends_on: ${revision.dependsOn}`);
+  return [...header, "", "-- upgrade", "SELECT 1;", "", "-- downgrade", "SELECT 1;", ""].join("\n");
+}
+
+describe("fleetway current (Alembic's command.current)", () => {
+  let db: TestDatabase;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), "fleetway-current-"));
+    for (const revision of revisions)
+      await writeFile(join(dir, `${revision.id}.sql`), sqlFile(revision));
+    env = { DATABASE_URL: db.url, FLEETWAY_MIGRATIONS_DIR: dir };
+  });
+  after(async () => {
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const stamp = async (...targets: string[]): Promise<void> => {
+    for (const target of targets) {
+      const run = await fleetway(["stamp", target], { env });
+      assert.equal(run.code, 0, run.stderr);
+    }
+  };
+  const current = async (...args: string[]): Promise<string> => {
+    const run = await fleetway(["current", ...args], { env });
+    assert.equal(run.code, 0, run.stderr);
+    return run.stdout;
+  };
+
+  it("prints each revision as cmd_format does, without a (current) mark, in both forms", async () => {
+    await stamp("base", "a3");
+    assert.equal(await current(), "a3 (head)\n");
+    const verbose = (await current("-v")).split("\n");
+    assert.ok(verbose.includes("Rev: a3 (head)"), verbose.join("\n"));
+    assert.ok(!verbose.some((line) => line.includes("(current)")), verbose.join("\n"));
+  });
+});
