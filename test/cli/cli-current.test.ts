@@ -67,4 +67,21 @@ describe("fleetway current (Alembic's command.current)", () => {
     assert.ok(verbose.includes("Rev: a3 (head)"), verbose.join("\n"));
     assert.ok(!verbose.some((line) => line.includes("(current)")), verbose.join("\n"));
   });
+  it("-v first names the database, its password hidden, as Alembic's 'Current revision(s) for'", async () => {
+    await stamp("base", "a3");
+    const url = new URL(db.url);
+    url.password = "hunter2"; // trust authentication: the server never asks for it
+    const run = await fleetway(["current", "-v"], {
+      env: { ...env, DATABASE_URL: url.toString() },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    url.password = "***";
+    assert.equal(run.stdout.split("\n")[0], `Current revision(s) for ${url.toString()}:`);
+    assert.equal(run.stdout.split("\n")[1], "Rev: a3 (head)");
+    assert.doesNotMatch(run.stdout, /hunter2/);
+
+    await stamp("base");
+    assert.match(await current("-v"), /^Current revision\(s\) for postgres:\/\/[^\n]*:\n$/);
+    assert.equal(await current(), "");
+  });
 });

@@ -2,6 +2,7 @@ import type { Migrations } from "../../engine/load-migrations.js";
 import { migrate } from "../../engine/migrate.js";
 import type { Operation } from "../../engine/plan/migration-plan.js";
 import type { RunProgressEvent, RunResult } from "../../engine/runner/run-migration.js";
+import { redactConnectionString } from "../../engine/runner/connect.js";
 import { readCurrentHeads } from "../../engine/runner/run-migration.js";
 import { type CliIo, printJson, printLines } from "../cli-io.js";
 import { formatRevisionEntry, formatRevisionLine } from "../format-revision.js";
@@ -128,6 +129,10 @@ export async function showCurrent(
       atHead: heads.length > 0 && graph.realHeads.every((h) => heads.includes(h)),
     });
     return;
+  }
+  // As Alembic's `current -v` (which obfuscates the URL's password the same way).
+  if (options.verbose) {
+    io.stdout(`Current revision(s) for ${redactConnectionString(options.databaseUrl)}:\n`);
   }
   // No "(current)" mark: every line is a current revision. Alembic's `current` prints them with
   // `cmd_format`, and only `history --indicate-current` marks them.
