@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fleetway } from "../support/cli-harness.js";
+import { fleetway, jsonOf } from "../support/cli-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 const revisions: readonly { id: string; down: string; dependsOn?: string }[] = [
@@ -83,5 +83,24 @@ describe("fleetway current (Alembic's command.current)", () => {
     await stamp("base");
     assert.match(await current("-v"), /^Current revision\(s\) for postgres:\/\/[^\n]*:\n$/);
     assert.equal(await current(), "");
+  });
+  it("lists what the database's revisions imply, as get_all_current: a dependency's branch tip too", async () => {
+    const lines = async (): Promise<string[]> => (await current()).trimEnd().split("\n").sort();
+    // Alembic's test_heads_one_is_dependent: b2 depends on a2, so a2 is current as well.
+    await stamp("base", "b2");
+    assert.deepEqual(await lines(), ["a2", "b2"]);
+    // test_heads_upg
+    const up = await fleetway(["upgrade", "b3"], { env });
+    assert.equal(up.code, 0, up.stderr);
+    assert.deepEqual(await lines(), ["a2", "b3 (head)"]);
+    // The JSON form stays the version table's rows.
+    const json = jsonOf<{ heads: string[] }>(await fleetway(["current", "--json"], { env }));
+    assert.deepEqual(json.heads, ["b3"]);
+  });
+
+  it("a revision missing from the directory is named, not a failure", async () => {
+    await stamp("base", "a1");
+    await db.query("UPDATE fleetway_version SET version_num = 'zz9'");
+    assert.equal(await current(), "zz9 (unknown revision: not in the migration directory)\n");
   });
 });

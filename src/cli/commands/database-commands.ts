@@ -134,14 +134,29 @@ export async function showCurrent(
   if (options.verbose) {
     io.stdout(`Current revision(s) for ${redactConnectionString(options.databaseUrl)}:\n`);
   }
-  // No "(current)" mark: every line is a current revision. Alembic's `current` prints them with
-  // `cmd_format`, and only `history --indicate-current` marks them.
-  printLines(
-    io,
-    heads.map((id) => {
-      if (!graph.has(id)) return `${id} (unknown revision: not in the migration directory)`;
-      const node = graph.node(id);
-      return options.verbose ? formatRevisionEntry(graph, node) : formatRevisionLine(graph, node);
-    }),
-  );
+  printLines(io, currentLines(graph, heads, options.verbose));
+}
+
+/**
+ * Alembic's `current` lines: `get_all_current` (the rows plus what they imply, so a dependency's
+ * branch tip that no row names is current too: b2 depends on a2, only b2 is stored) printed by
+ * `cmd_format`, so with no "(current)" mark: only `history --indicate-current` marks revisions.
+ */
+function currentLines(
+  graph: Migrations["graph"],
+  heads: readonly string[],
+  verbose: boolean,
+): string[] {
+  const known = heads.filter((id) => graph.has(id));
+  return [
+    ...graph
+      .allCurrent(known)
+      .map((node) =>
+        verbose ? formatRevisionEntry(graph, node) : formatRevisionLine(graph, node),
+      ),
+    // Alembic fails on these; a tenant's database may be ahead of this directory, so say so.
+    ...heads
+      .filter((id) => !graph.has(id))
+      .map((id) => `${id} (unknown revision: not in the migration directory)`),
+  ];
 }
