@@ -17,7 +17,7 @@ export interface FormatOptions {
 export function formatRevisionLine(graph: Graph, node: Node, options: FormatOptions = {}): string {
   let text = node.id;
   if (options.includeParents === true) {
-    const down = node.downRevisions.length === 0 ? "<base>" : node.downRevisions.join(", ");
+    const down = formatDownRevisions(node);
     const deps = node.spec.dependsOn;
     text = deps.length > 0 ? `${down} (${deps.join(", ")}) -> ${text}` : `${down} -> ${text}`;
   }
@@ -48,17 +48,22 @@ export function formatRevisionEntry(
   const currentMark = current?.has(node.id) === true ? " (current)" : "";
   const lines = [
     `Rev: ${formatRevisionLine(graph, node, { treeIndicators: true })}${currentMark}`,
-    `Parent: ${node.downRevisions.length === 0 ? "<base>" : node.downRevisions.join(", ")}`,
+    // One line for the parents: "Merges:" at a merge point, "Parent:" otherwise.
+    `${isMergePoint(node) ? "Merges" : "Parent"}: ${formatDownRevisions(node)}`,
   ];
   if (node.spec.dependsOn.length > 0)
     lines.push(`Also depends on: ${node.spec.dependsOn.join(", ")}`);
   if (node.branchLabels.size > 0) lines.push(`Branch names: ${[...node.branchLabels].join(", ")}`);
   if (isBranchPoint(node)) lines.push(`Branches into: ${[...node.nextRevisions].join(", ")}`);
-  if (isMergePoint(node)) lines.push(`Merges: ${node.downRevisions.join(", ")}`);
   lines.push(`Path: ${node.spec.path}`);
   lines.push(`Transactional: ${node.spec.transactional ? "yes" : "no"}`);
   lines.push(`Checksum: ${node.spec.checksum}`, "", `    ${node.spec.message}`, "");
   return lines.join("\n");
+}
+
+/** Alembic's `_format_down_revision`: the down revisions, or "<base>" for a root. */
+function formatDownRevisions(node: Node): string {
+  return node.downRevisions.length === 0 ? "<base>" : node.downRevisions.join(", ");
 }
 
 /** The JSON form of a revision, shared by every `--json` verb. */

@@ -1,0 +1,90 @@
+/**
+ * The text of `show`, `heads`, `branches` and `history` against Alembic's: `Script.log_entry`
+ * (`-v`, `show`), `Script._head_only` (one line) and command.py's `branches`. No database.
+ *
+ *   a1 (alpha) ─┬─ a2 ─┬─ a4 ─┐
+ *               │      └─ a5  ├─ m1 (merges a3, a4; depends_on d1)
+ *               └─ a3 ────────┘
+ *   d1 (data): only depended on, an "effective head"
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fleetway } from "../support/cli-harness.js";
+
+interface Revision {
+  readonly id: string;
+  readonly down: string;
+  readonly extra?: readonly string[];
+}
+
+const revisions: readonly Revision[] = [
+  { id: "a1", down: "none", extra: ["-- branch_labels: alpha"] },
+  { id: "a2", down: "a1" },
+  { id: "a3", down: "a1" },
+  { id: "a4", down: "a2" },
+  { id: "a5", down: "a2" },
+  { id: "m1", down: "a3, a4", extra: ["-- depends_on: d1"] },
+  { id: "d1", down: "none", extra: ["-- branch_labels: data"] },
+];
+
+function sqlFile({ id, down, extra = [] }: Revision): string {
+  return [
+    `-- revision: ${id}`,
+    `-- down_revision: ${down}`,
+    `-- message: ${id} msg`,
+    ...extra,
+    "",
+    "-- upgrade",
+    "SELECT 1;",
+    "",
+    "-- downgrade",
+    "SELECT 1;",
+    "",
+  ].join("\n");
+}
+
+describe("revision output (Alembic's log_entry, _head_only, branches)", () => {
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "fleetway-output-"));
+    for (const revision of revisions) {
+      await writeFile(join(dir, `${revision.id}.sql`), sqlFile(revision));
+    }
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** stdout, with the checksums (which depend on the file text) blanked. */
+  const run = async (...args: string[]): Promise<string> => {
+    const result = await fleetway([...args, "--dir", dir]);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout.replace(/^Checksum: [0-9a-f]+$/gm, "Checksum: -");
+  };
+  const entry = (id: string, fields: readonly string[]): string =>
+    [
+      ...fields,
+      `Path: ${join(dir, `${id}.sql`)}`,
+      "Transactional: yes",
+      "Checksum: -",
+      "",
+      `    ${id} msg`,
+      "",
+    ].join("\n");
+
+  it("-v: a merge point's parents are on a Merges: line instead of Parent:", async () => {
+    assert.equal(
+      await run("show", "m1"),
+      entry("m1", [
+        "Rev: m1 (head) (mergepoint)",
+        "Merges: a3, a4",
+        "Also depends on: d1",
+        "Branch names: alpha",
+      ]) + "\n",
+    );
+  });
+});
