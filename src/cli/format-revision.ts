@@ -53,9 +53,10 @@ export function formatRevisionEntry(
   ];
   if (node.spec.dependsOn.length > 0)
     lines.push(`Also depends on: ${node.spec.dependsOn.join(", ")}`);
-  if (node.branchLabels.size > 0) lines.push(`Branch names: ${[...node.branchLabels].join(", ")}`);
   if (isBranchPoint(node)) lines.push(`Branches into: ${[...node.nextRevisions].join(", ")}`);
+  if (node.branchLabels.size > 0) lines.push(`Branch names: ${[...node.branchLabels].join(", ")}`);
   lines.push(`Path: ${node.spec.path}`);
+  // Fleetway's own (Alembic has neither): after the fields log_entry prints, before the message.
   lines.push(`Transactional: ${node.spec.transactional ? "yes" : "no"}`);
   lines.push(`Checksum: ${node.spec.checksum}`, "", `    ${node.spec.message}`, "");
   return lines.join("\n");

@@ -87,4 +87,15 @@ describe("revision output (Alembic's log_entry, _head_only, branches)", () => {
       ]) + "\n",
     );
   });
+  it("-v: Branches into: comes before Branch names:, in log_entry's order", async () => {
+    assert.equal(
+      await run("show", "a1"),
+      entry("a1", [
+        "Rev: a1 (branchpoint)",
+        "Parent: <base>",
+        "Branches into: a2, a3",
+        "Branch names: alpha",
+      ]) + "\n",
+    );
+  });
 });
