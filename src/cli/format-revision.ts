@@ -37,17 +37,20 @@ export function formatRevisionLine(graph: Graph, node: Node, options: FormatOpti
 }
 
 /**
- * The `--verbose` block, after Alembic's `Script.log_entry`, whose first line puts `(current)`
- * last, after `(branchpoint)` and `(mergepoint)` (the one-line form puts it before them).
+ * The `--verbose` block, after Alembic's `Script.log_entry`. Its first line has marks of its own:
+ * "(head)" for any revision with no down_revision child (`is_head`), so a revision that others
+ * only depend on is "(head)" here, where the one-line form says "(effective head)"; and
+ * "(current)" last, after "(branchpoint)" and "(mergepoint)" (the one-line form puts it before).
  */
-export function formatRevisionEntry(
-  graph: Graph,
-  node: Node,
-  current?: ReadonlySet<string>,
-): string {
-  const currentMark = current?.has(node.id) === true ? " (current)" : "";
+export function formatRevisionEntry(node: Node, current?: ReadonlySet<string>): string {
+  const marks = [
+    node.nextRevisions.size === 0 ? " (head)" : "",
+    isBranchPoint(node) ? " (branchpoint)" : "",
+    isMergePoint(node) ? " (mergepoint)" : "",
+    current?.has(node.id) === true ? " (current)" : "",
+  ];
   const lines = [
-    `Rev: ${formatRevisionLine(graph, node, { treeIndicators: true })}${currentMark}`,
+    `Rev: ${node.id}${marks.join("")}`,
     // One line for the parents: "Merges:" at a merge point, "Parent:" otherwise.
     `${isMergePoint(node) ? "Merges" : "Parent"}: ${formatDownRevisions(node)}`,
   ];

@@ -98,4 +98,16 @@ describe("revision output (Alembic's log_entry, _head_only, branches)", () => {
       ]) + "\n",
     );
   });
+  it("(effective head) is one-line only: -v says (head) for any revision with no down_revision child", async () => {
+    // _head_only: "(head)" for a real head, "(effective head)" for a revision only depended on.
+    assert.deepEqual((await run("heads")).trimEnd().split("\n").sort(), [
+      "a5 (alpha) (head)",
+      "d1 (data) (effective head)",
+      "m1 (alpha) (head)",
+    ]);
+    assert.match(await run("history"), /^<base> -> d1 \(data\) \(effective head\), d1 msg$/m);
+    // log_entry: "(head)" for is_head, which a dependent does not change.
+    assert.match(await run("show", "d1"), /^Rev: d1 \(head\)$/m);
+    assert.match(await run("heads", "-v"), /^Rev: d1 \(head\)$/m);
+  });
 });

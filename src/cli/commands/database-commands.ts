@@ -151,9 +151,7 @@ function currentLines(
   return [
     ...graph
       .allCurrent(known)
-      .map((node) =>
-        verbose ? formatRevisionEntry(graph, node) : formatRevisionLine(graph, node),
-      ),
+      .map((node) => (verbose ? formatRevisionEntry(node) : formatRevisionLine(graph, node))),
     // Alembic fails on these; a tenant's database may be ahead of this directory, so say so.
     ...heads
       .filter((id) => !graph.has(id))

@@ -32,7 +32,7 @@ export function showHeads(
     io,
     nodes.map((n) =>
       options.verbose
-        ? formatRevisionEntry(graph, n)
+        ? formatRevisionEntry(n)
         : formatRevisionLine(graph, n, { includeBranches: true, treeIndicators: false }),
     ),
   );
@@ -54,7 +54,7 @@ export function showBranches(io: CliIo, { graph }: Migrations, options: ReadOpti
   for (const point of points) {
     lines.push(
       options.verbose
-        ? formatRevisionEntry(graph, point)
+        ? formatRevisionEntry(point)
         : formatRevisionLine(graph, point, { includeBranches: true }),
     );
     for (const child of point.nextRevisions) {
@@ -97,7 +97,7 @@ export function showHistory(
     io,
     nodes.map((n) =>
       options.verbose
-        ? formatRevisionEntry(graph, n, current)
+        ? formatRevisionEntry(n, current)
         : formatRevisionLine(graph, n, {
             includeBranches: true,
             includeDoc: true,
@@ -125,7 +125,7 @@ export function showRevision(
   }
   printLines(
     io,
-    nodes.map((n) => formatRevisionEntry(graph, n)),
+    nodes.map((n) => formatRevisionEntry(n)),
   );
 }
 
