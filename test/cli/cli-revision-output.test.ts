@@ -110,4 +110,47 @@ describe("revision output (Alembic's log_entry, _head_only, branches)", () => {
     assert.match(await run("show", "d1"), /^Rev: d1 \(head\)$/m);
     assert.match(await run("heads", "-v"), /^Rev: d1 \(head\)$/m);
   });
+  it("branches: each branch point, then its children as one-liners (message with -v only), then a blank line", async () => {
+    // command.branches: cmd_format(verbose) for the point, the children with
+    // cmd_format(False, include_branches=True, include_doc=verbose), tree indicators included,
+    // printed as "%s\n%s\n" (print_stdout adds the blank line's newline).
+    assert.equal(
+      await run("branches"),
+      [
+        "a2 (alpha) (branchpoint)",
+        "   -> a4 (alpha)",
+        "   -> a5 (alpha) (head)",
+        "",
+        "a1 (alpha) (branchpoint)",
+        "   -> a2 (alpha) (branchpoint)",
+        "   -> a3 (alpha)",
+        "",
+        "",
+      ].join("\n"),
+    );
+    assert.equal(
+      await run("branches", "-v"),
+      [
+        entry("a2", [
+          "Rev: a2 (branchpoint)",
+          "Parent: a1",
+          "Branches into: a4, a5",
+          "Branch names: alpha",
+        ]),
+        "   -> a4 (alpha), a4 msg",
+        "   -> a5 (alpha) (head), a5 msg",
+        "",
+        entry("a1", [
+          "Rev: a1 (branchpoint)",
+          "Parent: <base>",
+          "Branches into: a2, a3",
+          "Branch names: alpha",
+        ]),
+        "   -> a2 (alpha) (branchpoint), a2 msg",
+        "   -> a3 (alpha), a3 msg",
+        "",
+        "",
+      ].join("\n"),
+    );
+  });
 });

@@ -38,7 +38,11 @@ export function showHeads(
   );
 }
 
-/** `fleetway branches`: every branch point and where it branches into. */
+/**
+ * `fleetway branches`: every branch point and where it branches into, as Alembic's `branches`
+ * prints them: the children as one-liners with their own marks, their messages only with `-v`,
+ * and a blank line after each branch point.
+ */
 export function showBranches(io: CliIo, { graph }: Migrations, options: ReadOptions): void {
   const points = topDown(graph)
     .map((id) => graph.node(id))
@@ -60,11 +64,11 @@ export function showBranches(io: CliIo, { graph }: Migrations, options: ReadOpti
     for (const child of point.nextRevisions) {
       const line = formatRevisionLine(graph, graph.node(child), {
         includeBranches: true,
-        includeDoc: true,
-        treeIndicators: false,
+        includeDoc: options.verbose,
       });
       lines.push(`${" ".repeat(point.id.length)} -> ${line}`);
     }
+    lines.push("");
   }
   printLines(io, lines);
 }
