@@ -32,7 +32,7 @@ export function formatRevisionLine(graph: Graph, node: Node, options: FormatOpti
     if (isBranchPoint(node)) text += " (branchpoint)";
     if (isMergePoint(node)) text += " (mergepoint)";
   }
-  if (options.includeDoc === true) text += `, ${node.spec.message}`;
+  if (options.includeDoc === true) text += `, ${doc(node)}`;
   return text;
 }
 
@@ -61,8 +61,24 @@ export function formatRevisionEntry(node: Node, current?: ReadonlySet<string>): 
   lines.push(`Path: ${node.spec.path}`);
   // Fleetway's own (Alembic has neither): after the fields log_entry prints, before the message.
   lines.push(`Transactional: ${node.spec.transactional ? "yes" : "no"}`);
-  lines.push(`Checksum: ${node.spec.checksum}`, "", `    ${node.spec.message}`, "");
+  lines.push(`Checksum: ${node.spec.checksum}`, "", ...indentedLongDoc(node), "");
   return lines.join("\n");
+}
+
+/** Alembic's `Script.longdoc`: the whole message, trimmed. */
+function longDoc(node: Node): string {
+  return node.spec.message.trim();
+}
+
+/** Alembic's `Script.doc`, what one-line forms show: the message's first paragraph. */
+function doc(node: Node): string {
+  return longDoc(node).split("\n\n")[0] ?? "";
+}
+
+/** The message as a verbose entry ends: every line indented (an empty message, one empty line). */
+function indentedLongDoc(node: Node): string[] {
+  const text = longDoc(node);
+  return text === "" ? [""] : text.split(/\r\n|\r|\n/).map((line) => `    ${line}`);
 }
 
 /** Alembic's `_format_down_revision`: the down revisions, or "<base>" for a root. */

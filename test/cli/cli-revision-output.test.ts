@@ -153,4 +153,31 @@ describe("revision output (Alembic's log_entry, _head_only, branches)", () => {
       ].join("\n"),
     );
   });
+  it("a message of several lines: its first paragraph on one line, every line indented in -v", async () => {
+    // Script.doc (re.split("\n\n", longdoc)[0]) for one line, Script.longdoc line by line for -v.
+    const own = await mkdtemp(join(tmpdir(), "fleetway-output-doc-"));
+    try {
+      await writeFile(
+        join(own, "p1.mjs"),
+        [
+          'export const revision = "p1";',
+          "export const down_revision = null;",
+          'export const message = "Add phones\\n\\nBackfilled from the CRM,\\nin batches.\\n";',
+          "export async function upgrade() {}",
+          "",
+        ].join("\n"),
+      );
+      const history = await fleetway(["history", "--dir", own]);
+      assert.equal(history.stdout, "<base> -> p1 (head), Add phones\n");
+      const shown = await fleetway(["show", "p1", "--dir", own]);
+      assert.ok(
+        shown.stdout.endsWith(
+          "\n\n    Add phones\n    \n    Backfilled from the CRM,\n    in batches.\n\n",
+        ),
+        shown.stdout,
+      );
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  });
 });
