@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
+import { originOnly, REDACTED } from "../webhooks/origin-only.js";
 
 /**
  * Property names whose values are secrets wherever they appear (matched case-insensitively):
@@ -29,28 +30,14 @@ export const REDACTED_KEYS: readonly string[] = [
 ];
 
 /** What a redacted value is replaced with. */
-export const REDACTED = "[redacted]";
+export { REDACTED };
 
 /**
  * Logged URLs (a property named `url` or `…Url`, e.g. a webhook delivery's) keep only their
- * scheme, host and port when they are absolute: receivers put tokens in the query string or, as
- * Slack, Discord and Teams incoming webhooks do, in the path, and unlike a userinfo password
- * nothing else masks them. The log line's ids (delivery, subscription) say which URL it was; the
- * API still shows it whole to its callers. A request's own `url` (a path, `/v1/jobs?limit=5`) is
+ * origin when they are absolute ({@link originOnly}): the log line's ids (delivery,
+ * subscription) say which URL it was. A request's own `url` (a path, `/v1/jobs?limit=5`) is
  * left as it is.
  */
-function originOnly(value: string): string {
-  const parts = ABSOLUTE_URL.exec(value);
-  if (parts === null) return value;
-  const [, scheme = "", authority = "", rest = ""] = parts;
-  const at = authority.lastIndexOf("@");
-  const host = at < 0 ? authority : `${REDACTED}@${authority.slice(at + 1)}`;
-  return `${scheme}//${host}${rest === "" || rest === "/" ? rest : `/${REDACTED}`}`;
-}
-
-/** scheme, authority (userinfo, host, port) and the rest of an absolute URL. */
-const ABSOLUTE_URL = /^([a-z][a-z0-9+.-]*:)\/\/([^/?#]*)(.*)$/is;
-
 const isUrlKey = (lowerKey: string): boolean => lowerKey.endsWith("url");
 
 /** What replaces a plain object or array nested deeper than {@link MAX_DEPTH}. */

@@ -82,7 +82,7 @@ async function advanceOne(
 ): Promise<void> {
   let rollout = initial;
   const emit = async (type: WebhookEventType, current: RolloutRecord): Promise<void> => {
-    const view = await describeRollout(tx, current);
+    const view = await describeRollout(tx, current, "origin");
     deliveries.push(...(await deps.events.recordRolloutEvent(tx, current, type, view)));
   };
   let perWave = await syncAndCountRolloutTenants(tx, rollout.id);

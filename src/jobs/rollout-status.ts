@@ -9,9 +9,17 @@ import {
   type StateCounts,
 } from "../control/rollout-store.js";
 import { withoutCredentials } from "../http/views.js";
+import { showUrl, type UrlView } from "../webhooks/origin-only.js";
 
-/** A rollout as the API and its webhooks show it: counts per state and per wave, failures, ETA. */
-export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
+/**
+ * A rollout as the API and its webhooks show it: counts per state and per wave, failures, ETA;
+ * its callback URL as `urls` says (whole to keys that may set one, else its origin).
+ */
+export async function describeRollout(
+  db: Queryable,
+  rollout: RolloutRecord,
+  urls: UrlView = "origin",
+) {
   // Paused, halted and cancelled rollouts are not advanced, but their running jobs still end.
   const perWave = await syncAndCountRolloutTenants(db, rollout.id);
   const waves = rollout.waveSizes.map((size, index) => {
@@ -56,7 +64,10 @@ export async function describeRollout(db: Queryable, rollout: RolloutRecord) {
     // Skipped (counted in `skipped`) because they were deleted while the rollout ran.
     deletedTenants,
     etaSeconds,
-    callbackUrl: rollout.callbackUrl === null ? null : withoutCredentials(rollout.callbackUrl),
+    callbackUrl: showUrl(
+      rollout.callbackUrl === null ? null : withoutCredentials(rollout.callbackUrl),
+      urls,
+    ),
     createdAt: rollout.createdAt.toISOString(),
     updatedAt: rollout.updatedAt.toISOString(),
     finishedAt: rollout.finishedAt?.toISOString() ?? null,

@@ -12,6 +12,7 @@ import type { Queryable, TransactionalQueryable } from "../control/queryable.js"
 import { nextRolloutEventSeq } from "../control/rollout-store.js";
 import { subscriptionsFor } from "../control/webhook-store.js";
 import { jobView } from "../http/views.js";
+import { showUrl } from "./origin-only.js";
 import { enqueueDelivery, type WebhookQueue } from "./webhook-queue.js";
 
 /** The job events receivers can subscribe to. `job.progress` (one per step) only when asked for. */
@@ -94,11 +95,13 @@ export class JobEventPublisher {
     if (job === null) return [];
     const deliveries: NewDelivery[] = [];
     for (const event of wanted) {
-      // Never a secret or connection string: the job view masks and omits them.
+      // Never a secret or connection string: the job view masks and omits them. The callback
+      // URL is shown as its origin: a subscriber is not the callback's receiver and must not get
+      // the token in its path or query, and the callback's receiver knows its own URL.
       const payload = {
         type: event.type,
         timestamp: new Date().toISOString(),
-        data: { ...jobView(job), sequence: event.seq },
+        data: { ...jobView(job, "origin"), sequence: event.seq },
       };
       for (const s of event.subscribers) {
         deliveries.push({
@@ -127,7 +130,9 @@ export class JobEventPublisher {
 
   /**
    * Records a rollout event's deliveries (subscriptions asking for it and the rollout's callback)
-   * with a per-rollout sequence number. `data` is the rollout as GET /v1/rollouts/{id} shows it.
+   * with a per-rollout sequence number. `data` is the rollout as GET /v1/rollouts/{id} shows it;
+   * its callback URL is sent as its origin whatever `data` says, as a job's is (see
+   * {@link recordDeliveries}).
    */
   async recordRolloutEvent(
     db: Queryable,
@@ -138,7 +143,12 @@ export class JobEventPublisher {
     const subscriptions = await subscriptionsFor(db, type);
     if (subscriptions.length === 0 && rollout.callbackUrlSealed === null) return [];
     const sequence = await nextRolloutEventSeq(db, rollout.id);
-    const payload = { type, timestamp: new Date().toISOString(), data: { ...data, sequence } };
+    const callbackUrl = showUrl(rollout.callbackUrl, "origin");
+    const payload = {
+      type,
+      timestamp: new Date().toISOString(),
+      data: { ...data, callbackUrl, sequence },
+    };
     const deliveries: NewDelivery[] = subscriptions.map((s) => ({
       subscriptionId: s.id,
       jobId: null,

@@ -185,7 +185,7 @@ describe("webhooks", () => {
     await unsubscribe(subscription.id);
   });
 
-  it("a URL's path and query string (where receivers put tokens) are shown by the API but never logged", async () => {
+  it("a URL's path and query string (where receivers put tokens) are shown by the API to admin keys but never logged", async () => {
     receiver.script("/tokened?token=LEAK21", [{ status: 500 }, { status: 200 }]);
     const { subscription } = await subscribe("/tokened?token=LEAK21", ["job.succeeded"]);
     await runJob();
@@ -193,7 +193,7 @@ describe("webhooks", () => {
     const shown = await svc
       .http()
       .get(`/v1/webhooks/${subscription.id}`)
-      .set("authorization", svc.auth("read"));
+      .set("authorization", svc.auth("admin"));
     assert.equal(shown.body.url, `${receiver.url}/tokened?token=LEAK21`);
     const retried = svc.logs.filter((line) => line.includes("will retry"));
     assert.ok(
@@ -320,7 +320,7 @@ describe("webhooks", () => {
       received[0]?.headers.authorization,
       `Basic ${Buffer.from("hook-user:cb-pa55word").toString("base64")}`,
     );
-    const job = await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"));
+    const job = await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("write"));
     assert.equal(job.body.callbackUrl, `${receiver.url}/callback`);
     const deliveries = await svc
       .http()
@@ -331,6 +331,111 @@ describe("webhooks", () => {
     for (const line of svc.logs) assert.ok(!line.includes("cb-pa55word"), line);
     for (const r of received)
       assert.ok(!r.body.includes("cb-pa55word") && !r.body.includes(callbackSecret));
+  });
+
+  it("shows callback and subscription URLs whole only to keys whose scope could set them; others and payloads get the origin", async () => {
+    const origin = `${receiver.url}/[redacted]`;
+    const { subscription, secret } = await subscribe("/sub-path?token=SUB77", ["job.succeeded"]);
+    const callbackSecret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+    const callbackUrl = `${receiver.url}/cb-path?token=CB77`;
+    const jobId = await runJob({ callbackUrl, callbackSecret });
+    const get = (path: string, scope: "read" | "write" | "admin") =>
+      svc.http().get(path).set("authorization", svc.auth(scope));
+
+    // A job's callback URL is set with write scope.
+    assert.equal((await get(`/v1/jobs/${jobId}`, "read")).body.callbackUrl, origin);
+    assert.equal((await get(`/v1/jobs/${jobId}?wait=1`, "read")).body.callbackUrl, origin);
+    assert.equal((await get(`/v1/jobs/${jobId}`, "write")).body.callbackUrl, callbackUrl);
+    assert.equal((await get(`/v1/jobs/${jobId}`, "admin")).body.callbackUrl, callbackUrl);
+    const listed = (await get("/v1/jobs?limit=200", "read")).body.items as { id: string }[];
+    assert.equal(
+      (listed.find((j) => j.id === jobId) as { callbackUrl?: string } | undefined)?.callbackUrl,
+      origin,
+    );
+    const tenantId = (await get(`/v1/jobs/${jobId}`, "read")).body.tenantId as string;
+    const status = await get(`/v1/tenants/${tenantId}/status`, "read");
+    assert.equal(status.body.lastJob.callbackUrl, origin);
+
+    // A subscription's URL is set with admin scope.
+    for (const scope of ["read", "write"] as const) {
+      assert.equal((await get(`/v1/webhooks/${subscription.id}`, scope)).body.url, origin);
+      const page = (await get("/v1/webhooks", scope)).body.items as { id: string; url: string }[];
+      assert.equal(page.find((w) => w.id === subscription.id)?.url, origin);
+    }
+    assert.equal(
+      (await get(`/v1/webhooks/${subscription.id}`, "admin")).body.url,
+      `${receiver.url}/sub-path?token=SUB77`,
+    );
+
+    // Deliveries: a subscription's URL whole to admin only, a callback's to write and admin.
+    await receiver.waitFor(3, "/cb-path?token=CB77");
+    const subscriptionReceived = await receiver.waitFor(1, "/sub-path?token=SUB77");
+    const urlsSeenBy = async (scope: "read" | "write" | "admin") => {
+      const items = (await get(`/v1/jobs/${jobId}/deliveries`, scope)).body.items as {
+        subscriptionId: string | null;
+        url: string;
+      }[];
+      return new Set(
+        items.map((d) => `${d.subscriptionId === null ? "callback" : "sub"} ${d.url}`),
+      );
+    };
+    assert.deepEqual(await urlsSeenBy("read"), new Set([`callback ${origin}`, `sub ${origin}`]));
+    assert.deepEqual(
+      await urlsSeenBy("write"),
+      new Set([`callback ${callbackUrl}`, `sub ${origin}`]),
+    );
+    assert.deepEqual(
+      await urlsSeenBy("admin"),
+      new Set([`callback ${callbackUrl}`, `sub ${receiver.url}/sub-path?token=SUB77`]),
+    );
+
+    // Payloads carry the callback URL as its origin, to the callback and to subscribers alike.
+    const callbackReceived = await receiver.waitFor(3, "/cb-path?token=CB77");
+    for (const r of callbackReceived) {
+      const event = verify(callbackSecret, r) as { data: { callbackUrl: string } };
+      assert.equal(event.data.callbackUrl, origin);
+    }
+    const toSubscriber = subscriptionReceived.map(
+      (r) => verify(secret, r) as { data: { id: string; callbackUrl: string } },
+    );
+    assert.equal(toSubscriber.find((e) => e.data.id === jobId)?.data.callbackUrl, origin);
+    for (const r of [...callbackReceived, ...subscriptionReceived])
+      assert.ok(!r.body.includes("CB77"), r.body);
+    await unsubscribe(subscription.id);
+  });
+
+  it("shows a rollout's callback URL whole to write keys only, and as its origin in its events", async () => {
+    const origin = `${receiver.url}/[redacted]`;
+    const callbackUrl = `${receiver.url}/rollout-cb?token=RO77`;
+    const jobId = await runJob();
+    const tenantId = (
+      await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"))
+    ).body.tenantId as string;
+    const created = await svc
+      .http()
+      .post("/v1/rollouts")
+      .set("authorization", svc.auth("write"))
+      .send({ target: "head", tenants: { ids: [tenantId] }, callbackUrl });
+    assert.equal(created.status, 202, created.text);
+    assert.equal(created.body.callbackUrl, callbackUrl);
+    const rolloutId = created.body.id as string;
+    const get = (path: string, scope: "read" | "write") =>
+      svc.http().get(path).set("authorization", svc.auth(scope));
+    assert.equal((await get(`/v1/rollouts/${rolloutId}`, "read")).body.callbackUrl, origin);
+    assert.equal((await get(`/v1/rollouts/${rolloutId}`, "write")).body.callbackUrl, callbackUrl);
+    const listed = (await get("/v1/rollouts?limit=100", "read")).body.items as {
+      id: string;
+      callbackUrl: string;
+    }[];
+    assert.equal(listed.find((r) => r.id === rolloutId)?.callbackUrl, origin);
+    const received = await receiver.waitFor(1, "/rollout-cb?token=RO77");
+    for (const r of received) {
+      assert.ok(!r.body.includes("RO77"), r.body);
+      assert.equal(
+        (JSON.parse(r.body) as { data: { callbackUrl: string } }).data.callbackUrl,
+        origin,
+      );
+    }
   });
 
   it("refuses private, link-local and metadata addresses that are not allow-listed", async () => {

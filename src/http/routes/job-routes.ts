@@ -12,7 +12,7 @@ import { submitJob } from "../../jobs/submit-job.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
 import { JobEventSchema, JobRequestBody, JobState } from "../schemas/job-schemas.js";
-import { jobView } from "../views.js";
+import { CALLBACK_URL_SCOPE, jobView, urlViewFor } from "../views.js";
 
 const JobParams = Type.Object({ id: Type.String({ format: "uuid" }) });
 
@@ -62,7 +62,10 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
         callbackSecret: body.callbackSecret,
       });
       request.log.info({ jobId: job.id, tenantId: job.tenantId }, "job queued");
-      return reply.status(202).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
+      return reply
+        .status(202)
+        .header("location", `/v1/jobs/${job.id}`)
+        .send(jobView(job, urlViewFor(request.principal, CALLBACK_URL_SCOPE)));
     },
   );
 
@@ -83,13 +86,14 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
     },
     async (request) => {
       const q = request.query;
+      const urls = urlViewFor(request.principal, CALLBACK_URL_SCOPE);
       const page = await listJobs(pool, {
         limit: q.limit ?? 50,
         ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
         ...(q.tenant === undefined ? {} : { tenantId: q.tenant }),
         ...(q.state === undefined ? {} : { state: q.state }),
       });
-      return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+      return { items: page.items.map((job) => jobView(job, urls)), nextCursor: page.nextCursor };
     },
   );
 
@@ -124,7 +128,8 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
     async (request, reply) => {
       const { id } = request.params;
       const waitMs = (request.query.wait ?? 0) * 1000;
-      if (waitMs === 0) return jobView(await requireJob(pool, id));
+      const urls = urlViewFor(request.principal, CALLBACK_URL_SCOPE);
+      if (waitMs === 0) return jobView(await requireJob(pool, id), urls);
       const deadline = Date.now() + waitMs;
       let wait: JobEndWait | null = null;
       // The client may have left before the handler ran (its close event is then past).
@@ -140,7 +145,7 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
           const job = await requireJob(pool, id);
           const answerNow =
             !ACTIVE_STATES.has(job.state) || Date.now() >= deadline || gone || deps.jobEnds.stopped;
-          if (answerNow) return jobView(job);
+          if (answerNow) return jobView(job, urls);
           await wait.ended;
         } finally {
           wait.cancel();
@@ -219,7 +224,10 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
       // the slot now. (A running job's worker nudges when the job stops.)
       if (outcome.kind === "cancelled" && outcome.job.rolloutId !== null)
         deps.onRolloutRunnable?.(outcome.job.rolloutId);
-      return reply.status(202).header("location", `/v1/jobs/${id}`).send(jobView(outcome.job));
+      return reply
+        .status(202)
+        .header("location", `/v1/jobs/${id}`)
+        .send(jobView(outcome.job, urlViewFor(request.principal, CALLBACK_URL_SCOPE)));
     },
   );
 }

@@ -23,7 +23,7 @@ import type { WebhookEventType } from "../../webhooks/job-event-publisher.js";
 import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, Tag, TenantId } from "../schemas/common-schemas.js";
-import { withoutCredentials } from "../views.js";
+import { CALLBACK_URL_SCOPE, urlViewFor, withoutCredentials } from "../views.js";
 
 const Id = Type.Object({ id: Type.String({ format: "uuid" }) });
 
@@ -98,7 +98,11 @@ const RolloutSchema = Type.Object(
         "recorded with code TENANT_DELETED), not failed, so they neither halt the rollout nor fail it",
     }),
     etaSeconds: Type.Union([Type.Integer(), Type.Null()]),
-    callbackUrl: Type.Union([Type.String(), Type.Null()]),
+    callbackUrl: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "Credentials in the URL are never shown; keys without write scope, and webhook payloads, " +
+        "get its origin only (path and query, where receivers keep tokens, as /[redacted])",
+    }),
     createdAt: Type.String({ format: "date-time" }),
     updatedAt: Type.String({ format: "date-time" }),
     finishedAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
@@ -148,6 +152,7 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
     },
     async (request, reply) => {
       const body = request.body;
+      const urls = urlViewFor(request.principal, CALLBACK_URL_SCOPE);
       validateTarget(deps.migrations, "upgrade", body.target, null);
       if (body.callbackUrl !== undefined)
         await assertWebhookUrlAllowed(body.callbackUrl, deps.webhookPolicy);
@@ -165,7 +170,7 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
           callbackUrlSealed:
             body.callbackUrl === undefined ? null : deps.secretBox.encrypt(body.callbackUrl),
         });
-        const described = await describeRollout(tx, rollout);
+        const described = await describeRollout(tx, rollout, urls);
         return {
           view: described,
           deliveries: await deps.events.recordRolloutEvent(
@@ -199,8 +204,9 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
         limit: request.query.limit ?? 20,
         ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }),
       });
+      const urls = urlViewFor(request.principal, CALLBACK_URL_SCOPE);
       const items = [];
-      for (const rollout of page.items) items.push(await describeRollout(pool, rollout));
+      for (const rollout of page.items) items.push(await describeRollout(pool, rollout, urls));
       return { items, nextCursor: page.nextCursor };
     },
   );
@@ -220,7 +226,12 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
         response: { 200: Type.Ref("Rollout"), ...ErrorResponses },
       },
     },
-    async (request) => describeRollout(pool, await requireRollout(pool, request.params.id)),
+    async (request) =>
+      describeRollout(
+        pool,
+        await requireRollout(pool, request.params.id),
+        urlViewFor(request.principal, CALLBACK_URL_SCOPE),
+      ),
   );
 
   const action = (
@@ -259,7 +270,11 @@ export function registerRolloutRoutes(root: FastifyInstance, deps: AppDeps): voi
             now = await requireRollout(tx, id); // its current wave may have moved back
           }
           if (name === "cancel") await cancelPendingTenants(tx, id);
-          const described = await describeRollout(tx, now);
+          const described = await describeRollout(
+            tx,
+            now,
+            urlViewFor(request.principal, CALLBACK_URL_SCOPE),
+          );
           return {
             view: described,
             deliveries:

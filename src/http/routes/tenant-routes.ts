@@ -39,7 +39,7 @@ import {
   CreateTenantResponse,
   PatchTenantBody,
 } from "../schemas/tenant-schemas.js";
-import { jobView, tenantView } from "../views.js";
+import { CALLBACK_URL_SCOPE, jobView, tenantView, urlViewFor } from "../views.js";
 
 const TenantParams = Type.Object({ id: TenantId });
 
@@ -93,7 +93,10 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         .header("location", `/v1/tenants/${encodeURIComponent(created.tenant.id)}`)
         .send({
           tenant: tenantView(created.tenant),
-          job: created.job === null ? null : jobView(created.job.job),
+          job:
+            created.job === null
+              ? null
+              : jobView(created.job.job, urlViewFor(request.principal, CALLBACK_URL_SCOPE)),
         });
     },
   );

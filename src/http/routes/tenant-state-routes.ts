@@ -16,7 +16,7 @@ import {
 import { HistoryEntrySchema, TenantStatusSchema } from "../schemas/tenant-schemas.js";
 import { decodeCursor, encodeCursor, seqKey } from "../../control/pagination.js";
 import { tenantReadOptions } from "../tenant-read-options.js";
-import { jobView } from "../views.js";
+import { CALLBACK_URL_SCOPE, jobView, urlViewFor } from "../views.js";
 
 const TenantParams = Type.Object({ id: TenantId });
 
@@ -85,7 +85,10 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
         pending,
         unknownHeads,
         checksumMismatches,
-        lastJob: lastJob === null ? null : jobView(lastJob),
+        lastJob:
+          lastJob === null
+            ? null
+            : jobView(lastJob, urlViewFor(request.principal, CALLBACK_URL_SCOPE)),
       };
     },
   );

@@ -24,7 +24,14 @@ import { enqueueDeliveryNow } from "../../webhooks/webhook-queue.js";
 import { generateWebhookSecret } from "../../webhooks/webhook-secret.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf } from "../schemas/common-schemas.js";
-import { withoutCredentials } from "../views.js";
+import type { Principal } from "../plugins/api-key-auth.js";
+import { showUrl } from "../../webhooks/origin-only.js";
+import {
+  CALLBACK_URL_SCOPE,
+  SUBSCRIPTION_URL_SCOPE,
+  urlViewFor,
+  withoutCredentials,
+} from "../views.js";
 
 const Id = Type.Object({ id: Type.String({ format: "uuid" }) });
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)));
@@ -32,7 +39,11 @@ const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)));
 const SubscriptionSchema = Type.Object(
   {
     id: Type.String(),
-    url: Type.String({ description: "Credentials in the URL are never shown" }),
+    url: Type.String({
+      description:
+        "Credentials in the URL are never shown; keys without admin scope see its origin only " +
+        "(path and query, where receivers keep tokens, as /[redacted])",
+    }),
     eventTypes: Type.Array(Type.String()),
     description: Type.Union([Type.String(), Type.Null()]),
     enabled: Type.Boolean(),
@@ -48,7 +59,11 @@ const DeliverySchema = Type.Object(
     id: Type.String(),
     subscriptionId: Type.Union([Type.String(), Type.Null()]),
     jobId: Type.Union([Type.String(), Type.Null()]),
-    url: Type.String(),
+    url: Type.String({
+      description:
+        "Credentials in the URL are never shown; its origin only (path and query as /[redacted]) " +
+        "to keys without admin scope for a subscription's delivery, without write scope for a callback's",
+    }),
     messageId: Type.String({ description: "The webhook-id header, the same on every attempt" }),
     eventType: Type.String(),
     state: Type.String(),
@@ -76,10 +91,11 @@ const DeliverySchema = Type.Object(
 
 export const WEBHOOK_SCHEMAS = [SubscriptionSchema, DeliverySchema];
 
-function subscriptionView(s: SubscriptionRecord) {
+/** A subscription as `principal` may see it: its URL whole to admin keys only. */
+function subscriptionView(s: SubscriptionRecord, principal: Principal | null) {
   return {
     id: s.id,
-    url: s.urlMasked,
+    url: showUrl(s.urlMasked, urlViewFor(principal, SUBSCRIPTION_URL_SCOPE)),
     eventTypes: s.eventTypes,
     description: s.description,
     enabled: s.enabled,
@@ -89,12 +105,18 @@ function subscriptionView(s: SubscriptionRecord) {
   };
 }
 
-function deliveryView(d: DeliveryRecord) {
+/**
+ * A delivery as `principal` may see it: its URL is a subscription's (admin sees it whole) or,
+ * without a subscription (deleting one deletes its deliveries), a job's or rollout's callback
+ * (write sees it whole).
+ */
+function deliveryView(d: DeliveryRecord, principal: Principal | null) {
+  const owner = d.subscriptionId === null ? CALLBACK_URL_SCOPE : SUBSCRIPTION_URL_SCOPE;
   return {
     id: d.id,
     subscriptionId: d.subscriptionId,
     jobId: d.jobId,
-    url: d.urlMasked,
+    url: showUrl(d.urlMasked, urlViewFor(principal, owner)),
     messageId: d.messageId,
     eventType: d.eventType,
     state: d.state,
@@ -149,7 +171,7 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
       return reply
         .status(201)
         .header("location", `/v1/webhooks/${subscription.id}`)
-        .send({ subscription: subscriptionView(subscription), secret });
+        .send({ subscription: subscriptionView(subscription, request.principal), secret });
     },
   );
 
@@ -169,7 +191,10 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
         limit: request.query.limit ?? 50,
         ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }),
       });
-      return { items: page.items.map(subscriptionView), nextCursor: page.nextCursor };
+      return {
+        items: page.items.map((s) => subscriptionView(s, request.principal)),
+        nextCursor: page.nextCursor,
+      };
     },
   );
 
@@ -184,7 +209,8 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
         response: { 200: Type.Ref("WebhookSubscription"), ...ErrorResponses },
       },
     },
-    async (request) => subscriptionView(await requireSubscription(pool, request.params.id)),
+    async (request) =>
+      subscriptionView(await requireSubscription(pool, request.params.id), request.principal),
   );
 
   app.delete(
@@ -230,7 +256,7 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
         secretBox.encrypt(secret),
         deps.webhookRotationGraceMs,
       );
-      return { subscription: subscriptionView(subscription), secret };
+      return { subscription: subscriptionView(subscription, request.principal), secret };
     },
   );
 
@@ -257,7 +283,10 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
         limit: request.query.limit ?? 50,
         ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }),
       });
-      return { items: page.items.map(deliveryView), nextCursor: page.nextCursor };
+      return {
+        items: page.items.map((d) => deliveryView(d, request.principal)),
+        nextCursor: page.nextCursor,
+      };
     },
   );
 
@@ -279,7 +308,10 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
         limit: request.query.limit ?? 50,
         ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }),
       });
-      return { items: page.items.map(deliveryView), nextCursor: page.nextCursor };
+      return {
+        items: page.items.map((d) => deliveryView(d, request.principal)),
+        nextCursor: page.nextCursor,
+      };
     },
   );
 
@@ -299,7 +331,7 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
       if (delivery === null) throw deliveryNotFound(request.params.id);
       const attempts = await listAttempts(pool, delivery.id);
       return {
-        ...deliveryView(delivery),
+        ...deliveryView(delivery, request.principal),
         attemptLog: attempts.map((a) => ({
           ...a,
           startedAt: a.startedAt.toISOString(),
@@ -332,7 +364,7 @@ export function registerWebhookRoutes(root: FastifyInstance, deps: AppDeps): voi
       return reply
         .status(202)
         .header("location", `/v1/deliveries/${delivery.id}`)
-        .send(deliveryView(delivery));
+        .send(deliveryView(delivery, request.principal));
     },
   );
 }

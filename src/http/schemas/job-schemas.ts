@@ -41,7 +41,11 @@ export const JobSchema = Type.Object(
     error: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
     attempts: Type.Integer(),
     cancelRequested: Type.Boolean(),
-    callbackUrl: Type.Union([Type.String(), Type.Null()]),
+    callbackUrl: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "Credentials in the URL are never shown; keys without write scope, and webhook payloads, " +
+        "get its origin only (path and query, where receivers keep tokens, as /[redacted])",
+    }),
     rolloutId: Type.Union([Type.String(), Type.Null()], {
       description:
         "The rollout that launched the job; null for a job outside any rollout, and once its " +
