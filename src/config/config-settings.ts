@@ -142,7 +142,8 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     schema: ms(),
     expected: "milliseconds",
     default: "10000",
-    description: "lock_timeout of every step (per-job override: lockTimeoutMs); 0 disables",
+    description:
+      "lock_timeout of every step (per-job override: lockTimeoutMs) and of provisioning's CREATE/DROP (504 PROVISIONING_TIMEOUT); 0 disables",
   },
   {
     env: "FLEETWAY_STATEMENT_TIMEOUT_MS",

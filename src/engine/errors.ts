@@ -74,6 +74,9 @@ export const ErrorCode = {
   NOT_PROVISIONED: "NOT_PROVISIONED",
   // the database or schema exists but does not carry Fleetway's mark for this tenant
   PROVISIONING_CONFLICT: "PROVISIONING_CONFLICT",
+  // creating or dropping a tenant's database or schema waited past its lock_timeout for a lock
+  // another session holds
+  PROVISIONING_TIMEOUT: "PROVISIONING_TIMEOUT",
   INTERNAL_ERROR: "INTERNAL_ERROR",
 } as const;
 

@@ -32,6 +32,11 @@ export interface AppDeps {
   readonly webhookRotationGraceMs: number;
   /** Admin connection for `provision` and `?drop=true`; null disables them. */
   readonly provisionAdminUrl: string | null;
+  /**
+   * lock_timeout of provisioning's CREATE and DROP (FLEETWAY_LOCK_TIMEOUT_MS, as for job steps),
+   * ms; 0 = none; the engine's step default (10 s) without.
+   */
+  readonly provisionLockTimeoutMs?: number;
   /** The version table in each tenant's schema; the engine's default (fleetway_version) without. */
   readonly versionTable?: string;
   /**

@@ -46,6 +46,7 @@ export const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.TENANT_UNREACHABLE]: 502,
   [ErrorCode.CONNECTION_FAILED]: 502,
   [ErrorCode.TENANT_TIMEOUT]: 504,
+  [ErrorCode.PROVISIONING_TIMEOUT]: 504,
   [ErrorCode.LOCK_BUSY]: 503,
   [ErrorCode.SERVICE_UNAVAILABLE]: 503,
 };

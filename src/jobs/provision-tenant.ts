@@ -1,7 +1,9 @@
 import type pg from "pg";
 import { connect, sqlStateOf } from "../engine/runner/connect.js";
 import { ErrorCode, FleetwayError, isFleetwayError } from "../engine/errors.js";
+import { RUN_DEFAULTS } from "../engine/runner/run-options.js";
 import { quoteIdent, quoteLiteral } from "../engine/runner/sql-identifiers.js";
+import { LOCK_NOT_AVAILABLE } from "../engine/runner/step-error.js";
 import type { Provisioned } from "../control/tenant-store.js";
 
 const DUPLICATE_DATABASE = "42P04";
@@ -32,33 +34,60 @@ export function provisionMark(tenantId: string): string {
 }
 
 /**
+ * The limits of provisioning's CREATE and DROP. These queue behind other sessions' locks (a
+ * transaction holding a lock on the database, on the template CREATE DATABASE copies, on a table
+ * in the schema, or creating a schema of the same name), and without a bound the request waits
+ * for as long as that session does.
+ */
+export interface ProvisionLimits {
+  /**
+   * Their `lock_timeout`, ms (FLEETWAY_LOCK_TIMEOUT_MS, as for job steps); 0 = none. Only lock
+   * waits are bounded, not with a statement_timeout: copying the template and removing a large
+   * database's files take as long as they take, and a DROP DATABASE cancelled halfway leaves an
+   * invalid database behind.
+   */
+  readonly lockTimeoutMs: number;
+}
+
+/** Provisioning's limits: `lockTimeoutMs` when given, else the engine's default for steps. */
+export function provisionLimits(lockTimeoutMs?: number): ProvisionLimits {
+  return { lockTimeoutMs: lockTimeoutMs ?? RUN_DEFAULTS.lockTimeoutMs };
+}
+
+/**
  * Creates the tenant's database through the admin connection and marks it as the tenant's. An
  * existing one is accepted only with this tenant's mark: a retried sign-up (same Idempotency-Key,
  * or a client retrying after a timeout) must not fail on the database its first attempt created,
  * and nobody may claim, and later drop, a database Fleetway did not create for them.
- * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark
+ * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark,
+ *   PROVISIONING_TIMEOUT when another session's lock outlasts `limits.lockTimeoutMs`
  */
 export async function createTenantDatabase(
   adminUrl: string,
   database: string,
   tenantId: string,
+  limits: ProvisionLimits,
 ): Promise<void> {
   const target = { database };
   await withClient(adminUrl, async (client) => {
-    try {
-      await client.query(`CREATE DATABASE ${quoteIdent(database)}`);
-    } catch (error) {
-      const state = sqlStateOf(error);
-      if (state !== DUPLICATE_DATABASE && state !== UNIQUE_VIOLATION) throw error;
-      await requireMark(client, target, tenantId, "claim");
-      return;
-    }
-    // CREATE DATABASE cannot run in a transaction, so the mark follows at once. A crash in
-    // between leaves an unmarked database, which a retry refuses (409) rather than claims: the
-    // safe side, since an unmarked database is never dropped either.
-    await client.query(
-      `COMMENT ON DATABASE ${quoteIdent(database)} IS ${quoteLiteral(provisionMark(tenantId))}`,
-    );
+    // CREATE DATABASE refuses a transaction block: the limit is the session's, and this
+    // connection is closed right after.
+    await bounded(client, { action: "create", target, limits, local: false }, async () => {
+      try {
+        await client.query(`CREATE DATABASE ${quoteIdent(database)}`);
+      } catch (error) {
+        const state = sqlStateOf(error);
+        if (state !== DUPLICATE_DATABASE && state !== UNIQUE_VIOLATION) throw error;
+        await requireMark(client, target, tenantId, "claim");
+        return;
+      }
+      // CREATE DATABASE cannot run in a transaction, so the mark follows at once. A crash in
+      // between leaves an unmarked database, which a retry refuses (409) rather than claims: the
+      // safe side, since an unmarked database is never dropped either.
+      await client.query(
+        `COMMENT ON DATABASE ${quoteIdent(database)} IS ${quoteLiteral(provisionMark(tenantId))}`,
+      );
+    });
   });
 }
 
@@ -66,21 +95,25 @@ export async function createTenantDatabase(
  * Creates the tenant's schema in its database (with the tenant's own connection string), marked
  * as the tenant's in the same transaction, so a schema Fleetway created is never without its mark.
  * An existing schema is accepted only with this tenant's mark (see {@link createTenantDatabase}).
- * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark
+ * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark,
+ *   PROVISIONING_TIMEOUT when another session's lock outlasts `limits.lockTimeoutMs`
  */
 export async function createTenantSchema(
   databaseUrl: string,
   schema: string,
   tenantId: string,
+  limits: ProvisionLimits,
 ): Promise<void> {
   const target = { schema };
   await withClient(databaseUrl, async (client) => {
     try {
       await client.query("BEGIN");
-      await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
-      await client.query(
-        `COMMENT ON SCHEMA ${quoteIdent(schema)} IS ${quoteLiteral(provisionMark(tenantId))}`,
-      );
+      await bounded(client, { action: "create", target, limits, local: true }, async () => {
+        await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+        await client.query(
+          `COMMENT ON SCHEMA ${quoteIdent(schema)} IS ${quoteLiteral(provisionMark(tenantId))}`,
+        );
+      });
       await client.query("COMMIT");
     } catch (error) {
       await client.query("ROLLBACK");
@@ -110,22 +143,79 @@ export async function checkProvisionedMark(
  * Drops exactly what was provisioned, the database (sessions are closed) or the schema, after
  * checking its mark again on the same connection: the mark, not the tenant's record, is what
  * says Fleetway created it.
- * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark
+ * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark,
+ *   PROVISIONING_TIMEOUT when another session's lock outlasts `limits.lockTimeoutMs` (nothing
+ *   is dropped then)
  */
 export async function dropProvisioned(
   adminUrl: string | null,
   databaseUrl: string,
   tenantId: string,
   provisioned: Provisioned,
+  limits: ProvisionLimits,
 ): Promise<void> {
   await withProvisionedClient(adminUrl, databaseUrl, provisioned, async (client) => {
     if (!(await requireMark(client, provisioned, tenantId, "drop"))) return;
-    await client.query(
-      "database" in provisioned
-        ? `DROP DATABASE IF EXISTS ${quoteIdent(provisioned.database)} WITH (FORCE)`
-        : `DROP SCHEMA IF EXISTS ${quoteIdent(provisioned.schema)} CASCADE`,
+    const work = { action: "drop", target: provisioned, limits } as const;
+    if ("database" in provisioned) {
+      // As CREATE DATABASE, DROP DATABASE refuses a transaction block.
+      await bounded(client, { ...work, local: false }, () =>
+        client.query(`DROP DATABASE IF EXISTS ${quoteIdent(provisioned.database)} WITH (FORCE)`),
+      );
+      return;
+    }
+    await client.query("BEGIN");
+    await bounded(client, { ...work, local: true }, () =>
+      client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(provisioned.schema)} CASCADE`),
     );
+    await client.query("COMMIT");
   });
+}
+
+/** A CREATE or DROP run by {@link bounded}. */
+interface BoundedWork {
+  readonly action: "create" | "drop";
+  readonly target: Provisioned;
+  readonly limits: ProvisionLimits;
+  /**
+   * The limit is set for the current transaction, else for the session. A schema's statements
+   * run in a transaction on the tenant's own connection string, which may lead through a
+   * transaction pooler, where a session setting would stay on the server connection for its
+   * next client; a database's cannot be in one.
+   */
+  readonly local: boolean;
+}
+
+/**
+ * Runs `fn` under `work.limits`' lock_timeout; a lock wait that outlasts it (55P03) ends it with
+ * PROVISIONING_TIMEOUT naming what was being created or dropped.
+ */
+async function bounded<T>(client: pg.Client, work: BoundedWork, fn: () => Promise<T>): Promise<T> {
+  const ms = Math.max(0, Math.trunc(work.limits.lockTimeoutMs));
+  await client.query("SELECT set_config('lock_timeout', $1, $2)", [`${ms}ms`, work.local]);
+  try {
+    return await fn();
+  } catch (error) {
+    if (sqlStateOf(error) !== LOCK_NOT_AVAILABLE) throw error;
+    throw provisioningTimedOut(work, ms, error);
+  }
+}
+
+/** PROVISIONING_TIMEOUT: what waited, for how long, and that another session holds the lock. */
+function provisioningTimedOut(work: BoundedWork, ms: number, error: unknown): FleetwayError {
+  const what =
+    "database" in work.target
+      ? `database '${work.target.database}'`
+      : `schema '${work.target.schema}'`;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new FleetwayError(
+    ErrorCode.PROVISIONING_TIMEOUT,
+    `Could not ${work.action} ${what} within ${ms} ms (FLEETWAY_LOCK_TIMEOUT_MS): another ` +
+      `session holds a lock it needs (${reason}); ` +
+      (work.action === "drop" ? "it was not dropped" : "try again once that session is done"),
+    { ...work.target, action: work.action, lockTimeoutMs: ms, sqlstate: sqlStateOf(error) },
+    { cause: error },
+  );
 }
 
 /**

@@ -198,6 +198,7 @@ export async function startService(
         webhookPolicy,
         webhookRotationGraceMs: config.webhooks.rotationGraceMs,
         provisionAdminUrl: config.provisionAdminUrl,
+        provisionLockTimeoutMs: config.migration.lockTimeoutMs,
         versionTable: config.migration.versionTable,
         tenantReadTimeoutMs: config.tenantReadTimeoutMs,
         onRolloutRunnable: (rolloutId) => {

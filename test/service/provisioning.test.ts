@@ -274,3 +274,99 @@ describe("tenant provisioning", () => {
     assert.equal(await databaseExists(badTargetDatabase), false);
   });
 });
+
+describe("tenant provisioning behind another session's lock", () => {
+  let svc: TestService;
+  let tenantDb: TestDatabase;
+  let revisions: RevisionDir;
+  const database = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  /** Sessions holding the locks; ended before the service stops, whatever became of a test. */
+  const blockers: pg.Client[] = [];
+
+  before(async () => {
+    revisions = await revisionDir([tableRevision("v1")]);
+    tenantDb = await createTestDatabase();
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_PROVISION_ADMIN_URL: ADMIN_URL, FLEETWAY_LOCK_TIMEOUT_MS: "300" },
+    });
+  });
+  after(async () => {
+    for (const blocker of blockers) await blocker.end();
+    await svc.close();
+    await tenantDb.drop();
+    await revisions.remove();
+    await adminQuery(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  });
+
+  /** A session on `url` in a transaction that has run `sql`, and so holds its locks. */
+  async function holdLocks(url: string, sql: string): Promise<pg.Client> {
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    blockers.push(blocker);
+    await blocker.query("BEGIN");
+    await blocker.query(sql);
+    return blocker;
+  }
+
+  const signUp = (body: object) =>
+    svc.http().post("/v1/tenants").set("authorization", svc.auth("write")).send(body);
+  const dropTenant = (id: string) =>
+    svc.http().delete(`/v1/tenants/${id}?drop=true`).set("authorization", svc.auth("admin"));
+
+  it("DROP DATABASE ends with 504 PROVISIONING_TIMEOUT instead of waiting for the lock", async () => {
+    const created = await signUp({
+      id: "lockeddb",
+      name: "L",
+      provision: { database: true, name: database },
+    });
+    assert.equal(created.status, 201, created.text);
+    // COMMENT ON DATABASE locks the database against DROP DATABASE until its transaction ends.
+    const blocker = await holdLocks(ADMIN_URL, `COMMENT ON DATABASE "${database}" IS 'busy'`);
+    const dropped = await dropTenant("lockeddb");
+    assert.equal(dropped.status, 504, dropped.text);
+    assert.equal(dropped.body.code, "PROVISIONING_TIMEOUT");
+    assert.match(dropped.body.detail, /drop database '.*' within 300 ms .*it was not dropped/);
+    await blocker.query("ROLLBACK");
+    assert.ok(await databaseExists(database));
+  });
+
+  it("CREATE SCHEMA ends with 504 PROVISIONING_TIMEOUT behind another session creating it", async () => {
+    const blocker = await holdLocks(tenantDb.url, `CREATE SCHEMA "racing"`);
+    const created = await signUp({
+      id: "racing",
+      name: "R",
+      databaseUrl: tenantDb.url,
+      provision: { schema: true },
+    });
+    assert.equal(created.status, 504, created.text);
+    assert.equal(created.body.code, "PROVISIONING_TIMEOUT");
+    await blocker.query("ROLLBACK");
+    const tenant = await svc
+      .http()
+      .get("/v1/tenants/racing")
+      .set("authorization", svc.auth("read"));
+    assert.equal(tenant.status, 404, "nothing registered");
+  });
+
+  it("DROP SCHEMA ends with 504 PROVISIONING_TIMEOUT behind a lock on one of its tables", async () => {
+    const created = await signUp({
+      id: "lockedschema",
+      name: "S",
+      databaseUrl: tenantDb.url,
+      provision: { schema: true },
+    });
+    assert.equal(created.status, 201, created.text);
+    await tenantDb.query(`CREATE TABLE "lockedschema".busy (id int)`);
+    const blocker = await holdLocks(
+      tenantDb.url,
+      `LOCK TABLE "lockedschema".busy IN ACCESS SHARE MODE`,
+    );
+    const dropped = await dropTenant("lockedschema");
+    assert.equal(dropped.status, 504, dropped.text);
+    assert.equal(dropped.body.code, "PROVISIONING_TIMEOUT");
+    await blocker.query("ROLLBACK");
+    const left = await tenantDb.query("SELECT 1 FROM pg_namespace WHERE nspname = 'lockedschema'");
+    assert.equal(left.rowCount, 1, "the schema was not dropped");
+  });
+});

@@ -20,6 +20,7 @@ import {
   dropProvisioned,
   provisionedDatabaseUrl,
   provisioningDisabled,
+  provisionLimits,
 } from "../../jobs/provision-tenant.js";
 import { scopeAllows } from "../plugins/api-key-auth.js";
 import { afterJobCommitted, createJob } from "../../jobs/submit-job.js";
@@ -30,6 +31,7 @@ import {
   ErrorResponses,
   PageQuery,
   pageOf,
+  ProvisioningErrorResponses,
   Tag,
   TenantId,
   TEXT_WITHOUT_CONTROLS,
@@ -56,7 +58,7 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         tags: ["tenants"],
         summary: "Register a tenant (optionally queue its first migration)",
         body: CreateTenantBody,
-        response: { 201: CreateTenantResponse, ...ErrorResponses },
+        response: { 201: CreateTenantResponse, ...ErrorResponses, ...ProvisioningErrorResponses },
       },
     },
     async (request, reply) => {
@@ -195,7 +197,7 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
           "Fleetway put on it when it created it (refused with 409 PROVISIONING_CONFLICT otherwise).",
         params: TenantParams,
         querystring: Type.Object({ drop: Type.Optional(Type.Boolean({ default: false })) }),
-        response: { 204: Type.Null(), ...ErrorResponses },
+        response: { 204: Type.Null(), ...ErrorResponses, ...ProvisioningErrorResponses },
       },
     },
     async (request, reply) => {
@@ -222,7 +224,13 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         await checkProvisionedMark(deps.provisionAdminUrl, databaseUrl, id, tenant.provisioned);
         // Forget first (refused while a job runs), then drop: never a dropped database that is still registered.
         await inTransaction(pool, (tx) => deleteTenant(tx, id));
-        await dropProvisioned(deps.provisionAdminUrl, databaseUrl, id, tenant.provisioned);
+        await dropProvisioned(
+          deps.provisionAdminUrl,
+          databaseUrl,
+          id,
+          tenant.provisioned,
+          provisionLimits(deps.provisionLockTimeoutMs),
+        );
         request.log.info(
           { tenantId: id, dropped: tenant.provisioned },
           "tenant deleted and its provisioned resources dropped",
@@ -268,7 +276,12 @@ async function provisionFor(
   if ("database" in body.provision) {
     if (deps.provisionAdminUrl === null) throw provisioningDisabled();
     const database = body.provision.name ?? `tenant_${body.id.replace(/[^A-Za-z0-9_]/g, "_")}`;
-    await createTenantDatabase(deps.provisionAdminUrl, database, body.id);
+    await createTenantDatabase(
+      deps.provisionAdminUrl,
+      database,
+      body.id,
+      provisionLimits(deps.provisionLockTimeoutMs),
+    );
     return {
       databaseUrl: body.databaseUrl ?? provisionedDatabaseUrl(deps.provisionAdminUrl, database),
       schema,
@@ -277,6 +290,11 @@ async function provisionFor(
   }
   const databaseUrl = body.databaseUrl ?? deps.provisionAdminUrl;
   if (databaseUrl === null) throw provisioningDisabled();
-  await createTenantSchema(databaseUrl, schema, body.id);
+  await createTenantSchema(
+    databaseUrl,
+    schema,
+    body.id,
+    provisionLimits(deps.provisionLockTimeoutMs),
+  );
   return { databaseUrl, schema, provisioned: { schema } };
 }

@@ -59,4 +59,16 @@ export const TenantReadErrorResponses = {
   }),
 } as const;
 
+/** The failures of a route that creates or drops a tenant's database or schema (provisioning). */
+export const ProvisioningErrorResponses = {
+  502: Type.Ref("Problem", {
+    description:
+      "PROVISIONING_FAILED or CONNECTION_FAILED: the database server refused or could not be reached",
+  }),
+  504: Type.Ref("Problem", {
+    description:
+      "PROVISIONING_TIMEOUT: creating or dropping the database or schema waited longer than FLEETWAY_LOCK_TIMEOUT_MS for a lock another session holds",
+  }),
+} as const;
+
 export const Heads = Type.Array(Type.String(), { description: "The version table's rows" });
