@@ -106,6 +106,19 @@ export async function startService(
     const metrics = mode === "worker" ? createWorkerMetrics() : createServiceMetrics(pool, queue);
     const workerId = `${hostname()}:${process.pid}`;
 
+    // Bound before anything takes work (jobs, deliveries, rollouts): a port in use must stop
+    // start-up before a job is claimed, not after, when stopping again means interrupting it.
+    let metricsServer: WorkerMetricsServer | null = null;
+    if (mode === "worker" && config.worker.metricsPort !== null) {
+      const server = await startWorkerMetricsServer(
+        metrics.registry,
+        config.http.host,
+        config.worker.metricsPort,
+      );
+      metricsServer = server;
+      started.push(() => server.close());
+    }
+
     // Before the worker, which nudges it whenever a rollout's job finishes, and the API, which
     // nudges it when a rollout was created, resumed or retried.
     const coordinator = startRolloutCoordinator(
@@ -114,6 +127,45 @@ export async function startService(
       logger.child({ component: "rollouts" }),
     );
     started.push(() => coordinator.stop());
+    // Listening before the workers start, as the worker's metrics port above: in `serve` a PORT
+    // in use must stop start-up before a job is claimed. Requests served meanwhile only queue
+    // work, which the workers take once started.
+    let app: FastifyInstance | null = null;
+    let url: string | null = null;
+    const jobEnds = new JobEndListener(
+      config.controlDatabaseUrl,
+      logger.child({ component: "job-ends" }),
+    );
+    if (mode !== "worker") {
+      app = await buildApp({
+        pool,
+        migrations,
+        queue,
+        secretBox,
+        logger,
+        apiKeys: config.apiKeys,
+        bodyLimit: config.http.bodyLimit,
+        rateLimitPerMinute: config.http.rateLimitPerMinute,
+        metricsRegistry: metrics.registry,
+        events,
+        jobEnds,
+        webhookQueue,
+        webhookPolicy,
+        webhookRotationGraceMs: config.webhooks.rotationGraceMs,
+        provisionAdminUrl: config.provisionAdminUrl,
+        provisionLockTimeoutMs: config.migration.lockTimeoutMs,
+        versionTable: config.migration.versionTable,
+        tenantReadTimeoutMs: config.tenantReadTimeoutMs,
+        onRolloutRunnable: (rolloutId) => {
+          coordinator.nudge(rolloutId);
+        },
+      });
+      const listening = app;
+      started.push(() => listening.close());
+      url = await app.listen({ port: config.http.port, host: config.http.host });
+      // Requests that wait before it listens are woken once it does (JobEndListener).
+      jobEnds.start();
+    }
     const worker =
       mode === "api"
         ? null
@@ -175,52 +227,6 @@ export async function startService(
     );
     started.push(() => reconciler.stop());
 
-    let app: FastifyInstance | null = null;
-    let url: string | null = null;
-    const jobEnds = new JobEndListener(
-      config.controlDatabaseUrl,
-      logger.child({ component: "job-ends" }),
-    );
-    if (mode !== "worker") {
-      app = await buildApp({
-        pool,
-        migrations,
-        queue,
-        secretBox,
-        logger,
-        apiKeys: config.apiKeys,
-        bodyLimit: config.http.bodyLimit,
-        rateLimitPerMinute: config.http.rateLimitPerMinute,
-        metricsRegistry: metrics.registry,
-        events,
-        jobEnds,
-        webhookQueue,
-        webhookPolicy,
-        webhookRotationGraceMs: config.webhooks.rotationGraceMs,
-        provisionAdminUrl: config.provisionAdminUrl,
-        provisionLockTimeoutMs: config.migration.lockTimeoutMs,
-        versionTable: config.migration.versionTable,
-        tenantReadTimeoutMs: config.tenantReadTimeoutMs,
-        onRolloutRunnable: (rolloutId) => {
-          coordinator.nudge(rolloutId);
-        },
-      });
-      const listening = app;
-      started.push(() => listening.close());
-      url = await app.listen({ port: config.http.port, host: config.http.host });
-      // Requests that wait before it listens are woken once it does (JobEndListener).
-      jobEnds.start();
-    }
-    let metricsServer: WorkerMetricsServer | null = null;
-    if (mode === "worker" && config.worker.metricsPort !== null) {
-      const server = await startWorkerMetricsServer(
-        metrics.registry,
-        config.http.host,
-        config.worker.metricsPort,
-      );
-      metricsServer = server;
-      started.push(() => server.close());
-    }
     logger.info(
       {
         mode,

@@ -4,6 +4,7 @@
  * scrape at all (the API's histogram stays empty when the steps run elsewhere).
  */
 import assert from "node:assert/strict";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load-config.js";
 import {
@@ -88,5 +89,68 @@ describe("a worker process's metrics", () => {
       () => loadConfig({ ...env, FLEETWAY_WORKER_METRICS_PORT: "http" }),
       /FLEETWAY_WORKER_METRICS_PORT must be a port number/,
     );
+  });
+});
+
+describe("start-up on a port in use", () => {
+  let tenantDb: TestDatabase;
+  let api: TestService;
+  let blocker: Server;
+  let takenPort: number;
+  before(async () => {
+    tenantDb = await createTestDatabase();
+    // No worker: the jobs it queues wait for the processes started below.
+    api = await startTestService({ mode: "api" });
+    blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    takenPort = (blocker.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await new Promise((resolve) => blocker.close(resolve));
+    await api.close();
+    await tenantDb.drop();
+  });
+
+  /** Registers a tenant with a first job, which waits in the queue (the API runs no worker). */
+  const queueJob = async (id: string): Promise<string> => {
+    const created = await api
+      .http()
+      .post("/v1/tenants")
+      .set("authorization", api.auth("write"))
+      .send({ id, name: id, databaseUrl: tenantDb.url, schema: id, migrateTo: "head" });
+    assert.equal(created.status, 201, created.text);
+    return created.body.job.id as string;
+  };
+  const attemptsOf = async (jobId: string) => {
+    const job = await api.http().get(`/v1/jobs/${jobId}`).set("authorization", api.auth("read"));
+    return { state: job.body.state as string, attempts: job.body.attempts as number };
+  };
+
+  it("a worker whose FLEETWAY_WORKER_METRICS_PORT is taken fails start-up without claiming a job", async () => {
+    const jobId = await queueJob("metricsport");
+    await assert.rejects(
+      startTestService({
+        mode: "worker",
+        controlDb: api.controlDb,
+        queuePrefix: api.config.queuePrefix,
+        env: { FLEETWAY_WORKER_METRICS_PORT: String(takenPort) },
+      }),
+      /EADDRINUSE/,
+    );
+    assert.deepEqual(await attemptsOf(jobId), { state: "queued", attempts: 0 });
+  });
+
+  it("serve on a PORT that is taken fails start-up without claiming a job", async () => {
+    const jobId = await queueJob("serveport");
+    await assert.rejects(
+      startTestService({
+        mode: "serve",
+        controlDb: api.controlDb,
+        queuePrefix: api.config.queuePrefix,
+        env: { PORT: String(takenPort) },
+      }),
+      /EADDRINUSE/,
+    );
+    assert.deepEqual(await attemptsOf(jobId), { state: "queued", attempts: 0 });
   });
 });
