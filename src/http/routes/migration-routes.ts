@@ -6,10 +6,8 @@ import { Type } from "typebox";
 import { requireTenant } from "../../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import { isBranchPoint, isMergePoint } from "../../engine/graph/revision-node.js";
-import { planMigration } from "../../engine/plan/plan-migration.js";
-import { renderOfflineSql } from "../../engine/plan/render-offline-sql.js";
-import { readCurrentHeads } from "../../engine/runner/run-migration.js";
 import type { Migrations } from "../../engine/load-migrations.js";
+import { planForTenant } from "../../jobs/read-tenant-state.js";
 import type { AppDeps } from "../app-deps.js";
 import {
   ErrorResponses,
@@ -17,7 +15,6 @@ import {
   TenantId,
   TenantReadErrorResponses,
 } from "../schemas/common-schemas.js";
-import { tenantReadOptions } from "../tenant-read-options.js";
 
 const RevisionSchema = Type.Object(
   {
@@ -162,8 +159,7 @@ export function registerMigrationRoutes(root: FastifyInstance, deps: AppDeps): v
       const { tenant: tenantId, target } = request.query;
       const operation = request.query.operation ?? "upgrade";
       const tenant = await requireTenant(deps.pool, tenantId);
-      const heads = await readCurrentHeads(tenantReadOptions(deps, tenant));
-      const plan = planMigration(migrations.graph, { operation, target, purge: false }, heads);
+      const { plan, sql } = await planForTenant(deps, tenant, { operation, target });
       return {
         tenantId,
         operation,
@@ -175,10 +171,7 @@ export function registerMigrationRoutes(root: FastifyInstance, deps: AppDeps): v
             ? { revision: s.revision, direction: s.direction }
             : { revision: s.to[0] ?? null, direction: "stamp" },
         ),
-        sql: renderOfflineSql(plan, migrations.graph, {
-          schema: tenant.schema,
-          ...(deps.versionTable === undefined ? {} : { versionTable: deps.versionTable }),
-        }),
+        sql,
       };
     },
   );

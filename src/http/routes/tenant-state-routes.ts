@@ -2,9 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { latestJobOf } from "../../control/job-store.js";
-import { recordTenantHeads, requireTenant } from "../../control/tenant-store.js";
-import { planMigration } from "../../engine/plan/plan-migration.js";
-import { readHeadsAndHistory, readHistory } from "../../engine/runner/run-migration.js";
+import { requireTenant } from "../../control/tenant-store.js";
+import { readTenantHistory, readTenantStatus } from "../../jobs/read-tenant-state.js";
 import type { AppDeps } from "../app-deps.js";
 import {
   ErrorResponses,
@@ -15,7 +14,6 @@ import {
 } from "../schemas/common-schemas.js";
 import { HistoryEntrySchema, TenantStatusSchema } from "../schemas/tenant-schemas.js";
 import { decodeCursor, encodeCursor, seqKey } from "../../control/pagination.js";
-import { tenantReadOptions } from "../tenant-read-options.js";
 import { CALLBACK_URL_SCOPE, jobView, urlViewFor } from "../views.js";
 
 const TenantParams = Type.Object({ id: TenantId });
@@ -23,7 +21,7 @@ const TenantParams = Type.Object({ id: TenantId });
 /** What is live in a tenant database: its heads, what is pending, its history. */
 export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
-  const { pool, migrations } = deps;
+  const { pool } = deps;
 
   app.get(
     "/v1/tenants/:id/status",
@@ -42,49 +40,11 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
     },
     async (request) => {
       const tenant = await requireTenant(pool, request.params.id);
-      // One connection and one time limit for both reads.
-      const { heads, history } = await readHeadsAndHistory(tenantReadOptions(deps, tenant), {
-        limit: 10_000,
-      });
-      await recordTenantHeads(pool, tenant, heads);
-      const { graph } = migrations;
-      const unknownHeads = heads.filter((h) => !graph.has(h));
-      const pending =
-        unknownHeads.length > 0
-          ? []
-          : planMigration(
-              graph,
-              { operation: "upgrade", target: "heads", purge: false },
-              heads,
-            ).steps.flatMap((s) => (s.kind === "revision" ? [s.revision] : []));
-      const appliedIds = unknownHeads.length > 0 ? [] : graph.appliedRevisions(heads);
-      const latestUp = new Map<string, string>();
-      for (const row of history) {
-        if (
-          row.success &&
-          row.direction === "up" &&
-          row.revision !== null &&
-          row.checksum !== null &&
-          !latestUp.has(row.revision)
-        ) {
-          latestUp.set(row.revision, row.checksum);
-        }
-      }
-      const checksumMismatches = appliedIds.flatMap((id) => {
-        const applied = latestUp.get(id);
-        const current = graph.get(id).checksum;
-        return applied === undefined || applied === current
-          ? []
-          : [{ revision: id, applied, current }];
-      });
+      const status = await readTenantStatus(deps, tenant);
       const lastJob = await latestJobOf(pool, tenant.id);
       return {
         tenantId: tenant.id,
-        heads,
-        atHead: unknownHeads.length === 0 && pending.length === 0 && heads.length > 0,
-        pending,
-        unknownHeads,
-        checksumMismatches,
+        ...status,
         lastJob:
           lastJob === null
             ? null
@@ -113,7 +73,7 @@ export function registerTenantStateRoutes(root: FastifyInstance, deps: AppDeps):
       const tenant = await requireTenant(pool, request.params.id);
       const limit = request.query.limit ?? 50;
       const before = decodeCursor(request.query.cursor, seqKey);
-      const rows = await readHistory(tenantReadOptions(deps, tenant), {
+      const rows = await readTenantHistory(deps, tenant, {
         limit: limit + 1,
         ...(before === null ? {} : { beforeId: before }),
       });
