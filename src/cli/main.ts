@@ -17,7 +17,7 @@ import {
   withReadTimeout,
   withVersionTable,
 } from "./cli-options.js";
-import { runOnDatabase, showCurrent } from "./commands/database-commands.js";
+import { runOnDatabase, showCurrent, showCurrentRevisions } from "./commands/database-commands.js";
 import { runHistory } from "./commands/history-command.js";
 import { initDirectory } from "./commands/init-command.js";
 import {
@@ -153,11 +153,20 @@ function buildProgram(ctx: Ctx): Command {
       });
     });
 
-  withJson(withDir(program.command("show"), io))
-    .description("show one revision")
-    .argument("<rev>", "revision id, prefix, label or head")
-    .action(async (rev: string, opts: ReadOpts) => {
-      showRevision(io, await load(opts), rev, opts);
+  withReadTimeout(withJson(withDatabase(withDir(program.command("show"), io), io)))
+    .description("show one revision, or (`current`) the revision(s) the database is at")
+    .argument("<rev>", "revision id, prefix, label or head, or current (reads the database)")
+    .action(async (rev: string, opts: ReadOpts & RawDatabaseOpts & { readTimeout?: number }) => {
+      // As Alembic's `show`: only `current` reads the database; any other <rev> needs none.
+      if (rev !== "current") {
+        showRevision(io, await load(opts), rev, opts);
+        return;
+      }
+      await showCurrentRevisions(io, await load(opts), {
+        ...databaseOptions(opts),
+        json: opts.json,
+        readTimeoutMs: opts.readTimeout ?? readTimeoutSetting(io.env),
+      });
     });
 
   withJson(withDir(program.command("check"), io))

@@ -2,14 +2,17 @@
  * `fleetway current` against Alembic's `command.current`: each of `script.get_all_current(rev)`
  * printed with `cmd_format(verbose)`, so no "(current)" mark (only `history -i` sets
  * `_db_current_indicator`), and `-v` first names the database. The revisions are Alembic's
- * `CurrentTest` fixture (tests/test_command.py): b2 depends on a2.
+ * `CurrentTest` fixture (tests/test_command.py): b2 depends on a2. Also `show current` (command.py
+ * `show`: the `log_entry` of each revision the database is at).
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fleetway, jsonOf } from "../support/cli-harness.js";
+import pg from "pg";
+import { type CliRun, fleetway, jsonOf } from "../support/cli-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 const revisions: readonly { id: string; down: string; dependsOn?: string }[] = [
@@ -20,6 +23,22 @@ const revisions: readonly { id: string; down: string; dependsOn?: string }[] = [
   { id: "b2", down: "b1", dependsOn: "a2" },
   { id: "b3", down: "b2" },
 ];
+
+const binary = new URL("../../bin/fleetway.js", import.meta.url).pathname;
+
+/** The installed binary (dist/, from `npm run build`), as a shell runs it: its exit status. */
+function installed(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [binary, ...args],
+      { env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
+      },
+    );
+  });
+}
 
 function sqlFile(revision: (typeof revisions)[number]): string {
   const header = [
@@ -53,6 +72,11 @@ describe("fleetway current (Alembic's command.current)", () => {
       const run = await fleetway(["stamp", target], { env });
       assert.equal(run.code, 0, run.stderr);
     }
+  };
+  /** Empties the version table whatever it names (a test below leaves a revision the directory lacks). */
+  const reset = async (): Promise<void> => {
+    const run = await fleetway(["stamp", "--purge", "base"], { env });
+    assert.equal(run.code, 0, run.stderr);
   };
   const current = async (...args: string[]): Promise<string> => {
     const run = await fleetway(["current", ...args], { env });
@@ -102,5 +126,117 @@ describe("fleetway current (Alembic's command.current)", () => {
     await stamp("base", "a1");
     await db.query("UPDATE fleetway_version SET version_num = 'zz9'");
     assert.equal(await current(), "zz9 (unknown revision: not in the migration directory)\n");
+  });
+
+  it("show current prints the log_entry of each version-table row, as Alembic's show current", async () => {
+    // Alembic's show_current: get_revisions of the rows, so b2 alone (current adds the a2 it implies).
+    await reset();
+    await stamp("b2");
+    const atB2 = await fleetway(["show", "current"], { env });
+    assert.equal(atB2.code, 0, atB2.stderr);
+    assert.equal(atB2.stdout, (await fleetway(["show", "b2"], { env })).stdout);
+    assert.match(atB2.stdout, /^Rev: b2$/m);
+    assert.doesNotMatch(atB2.stdout, /Rev: a2/);
+
+    await stamp("heads");
+    const atHeads = await fleetway(["show", "current"], { env });
+    assert.deepEqual(
+      atHeads.stdout
+        .split("\n")
+        .filter((line) => line.startsWith("Rev: "))
+        .sort(),
+      ["Rev: a3 (head)", "Rev: b3 (head)"],
+    );
+    const viaBinary = await installed(["show", "current"], env);
+    assert.deepEqual([viaBinary.code, viaBinary.stdout], [0, atHeads.stdout], viaBinary.stderr);
+    const json = jsonOf<{ revision: string; isHead: boolean }[]>(
+      await fleetway(["show", "current", "--json"], { env }),
+    );
+    assert.deepEqual(json.map((r) => [r.revision, r.isHead]).sort(), [
+      ["a3", true],
+      ["b3", true],
+    ]);
+
+    // An empty database is at base: nothing to show, as Alembic's get_revisions(()).
+    await stamp("base");
+    const empty = await fleetway(["show", "current"], { env });
+    assert.deepEqual([empty.code, empty.stdout, empty.stderr], [0, "", ""]);
+    assert.deepEqual(jsonOf(await fleetway(["show", "current", "--json"], { env })), []);
+  });
+
+  it("show current finds the version table as current does: flag > env > default", async () => {
+    await reset();
+    await stamp("a1");
+    const elsewhere = {
+      ...env,
+      FLEETWAY_SCHEMA: "tenant_x",
+      FLEETWAY_VERSION_TABLE: "alt_version",
+    };
+    assert.equal((await fleetway(["stamp", "b1"], { env: elsewhere })).code, 0);
+    try {
+      const shown = async (args: string[], runEnv: NodeJS.ProcessEnv): Promise<string[]> =>
+        jsonOf<{ revision: string }[]>(
+          await fleetway(["show", "current", "--json", ...args], { env: runEnv }),
+        ).map((r) => r.revision);
+      assert.deepEqual(await shown([], env), ["a1"]);
+      assert.deepEqual(await shown([], elsewhere), ["b1"]);
+      assert.deepEqual(
+        await shown(["--schema", "tenant_x", "--version-table", "alt_version"], env),
+        ["b1"],
+      );
+      assert.deepEqual(await shown(["--database-url", db.url], { FLEETWAY_MIGRATIONS_DIR: dir }), [
+        "a1",
+      ]);
+    } finally {
+      await fleetway(["stamp", "base"], { env: elsewhere });
+    }
+  });
+
+  it("show current without a database is a usage error; show <rev> never connects", async () => {
+    const noDatabase = await fleetway(["show", "current"], {
+      env: { FLEETWAY_MIGRATIONS_DIR: dir },
+    });
+    assert.equal(noDatabase.code, 2);
+    assert.match(noDatabase.stderr, /No database: pass --database-url or set DATABASE_URL/);
+    // Nothing listens on port 1: connecting would fail with exit 1.
+    const unreachable = { ...env, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" };
+    for (const args of [["a1"], ["heads", "--json"]]) {
+      const run = await fleetway(["show", ...args], { env: unreachable });
+      assert.equal(run.code, 0, `show ${args.join(" ")}: ${run.stderr}`);
+    }
+    assert.equal((await fleetway(["show", "current"], { env: unreachable })).code, 1);
+  });
+
+  it("show current gives up on a locked version table after the read timeout (TENANT_TIMEOUT, exit 1)", async () => {
+    await reset();
+    await stamp("a1");
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    try {
+      await locker.query("BEGIN");
+      await locker.query("LOCK TABLE public.fleetway_version IN ACCESS EXCLUSIVE MODE");
+      for (const [args, runEnv] of [
+        [["--read-timeout", "300"], env],
+        [[], { ...env, FLEETWAY_TENANT_READ_TIMEOUT_MS: "300" }],
+      ] as const) {
+        const run = await fleetway(["show", "current", ...args], { env: runEnv });
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, /FAILED \[TENANT_TIMEOUT\]: .*within 300 ms/);
+      }
+    } finally {
+      await locker.query("ROLLBACK").catch(() => undefined);
+      await locker.end();
+    }
+  });
+
+  it("show current names a revision missing from the directory, as current does", async () => {
+    await reset();
+    await stamp("a1");
+    await db.query("UPDATE fleetway_version SET version_num = 'zz9'");
+    const run = await fleetway(["show", "current"], { env });
+    assert.equal(run.stdout, "zz9 (unknown revision: not in the migration directory)\n");
+    assert.deepEqual(jsonOf(await fleetway(["show", "current", "--json"], { env })), [
+      { revision: "zz9", unknown: true },
+    ]);
   });
 });

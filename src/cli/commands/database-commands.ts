@@ -5,7 +5,7 @@ import type { RunProgressEvent, RunResult } from "../../engine/runner/run-migrat
 import { redactConnectionString } from "../../engine/runner/connect.js";
 import { readCurrentHeads } from "../../engine/runner/run-migration.js";
 import { type CliIo, printJson, printLines } from "../cli-io.js";
-import { formatRevisionEntry, formatRevisionLine } from "../format-revision.js";
+import { formatRevisionEntry, formatRevisionLine, revisionJson } from "../format-revision.js";
 import { formatHeads } from "./plan-command.js";
 
 /** Where and how to reach the one database a local verb works on. */
@@ -152,9 +152,37 @@ function currentLines(
     ...graph
       .allCurrent(known)
       .map((node) => (verbose ? formatRevisionEntry(node) : formatRevisionLine(graph, node))),
-    // Alembic fails on these; a tenant's database may be ahead of this directory, so say so.
-    ...heads
-      .filter((id) => !graph.has(id))
-      .map((id) => `${id} (unknown revision: not in the migration directory)`),
+    ...heads.filter((id) => !graph.has(id)).map(unknownRevisionLine),
   ];
+}
+
+/**
+ * `fleetway show current`: Alembic's `show current`, the `log_entry` of each revision the version
+ * table names (`get_revisions` of its rows, so at b2 only b2, where `current` adds the a2 that b2
+ * depends on). A row the directory lacks is named as `current` names it.
+ */
+export async function showCurrentRevisions(
+  io: CliIo,
+  { graph }: Migrations,
+  options: DatabaseOptions & { json: boolean; readTimeoutMs: number },
+): Promise<void> {
+  const heads = await readHeads(options);
+  const known = graph.getRevisions(heads.filter((id) => graph.has(id)));
+  const unknown = heads.filter((id) => !graph.has(id));
+  if (options.json) {
+    printJson(io, [
+      ...known.map((node) => revisionJson(graph, node)),
+      ...unknown.map((revision) => ({ revision, unknown: true })),
+    ]);
+    return;
+  }
+  printLines(io, [
+    ...known.map((node) => formatRevisionEntry(node)),
+    ...unknown.map(unknownRevisionLine),
+  ]);
+}
+
+/** Alembic fails on a row the directory lacks; a tenant's database may be ahead of it, so say so. */
+function unknownRevisionLine(id: string): string {
+  return `${id} (unknown revision: not in the migration directory)`;
 }
