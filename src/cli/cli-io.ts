@@ -4,8 +4,8 @@ import { ErrorCode, isFleetwayError, type FleetwayError } from "../engine/errors
 export const ExitCode = {
   OK: 0,
   /**
-   * A migration failed, was cancelled, or could not take the lock or connect; or the service
-   * failed (5xx, 429): worth retrying.
+   * A migration failed, was cancelled, or could not take the lock or connect; the database is not
+   * at every head (`current --check-heads`); or the service failed (5xx, 429): worth retrying.
    */
   MIGRATION_FAILED: 1,
   /** Bad usage, invalid revision files or graph, unresolvable target, a request the service refused. */
@@ -44,6 +44,8 @@ const RUNTIME_FAILURES: readonly string[] = [
   ErrorCode.TENANT_TIMEOUT,
   ErrorCode.CHECKSUM_MISMATCH,
   ErrorCode.VERSION_TABLE_CONFLICT,
+  // `current --check-heads`: the command is right, the database is behind; it passes once upgraded.
+  ErrorCode.DATABASE_NOT_AT_HEAD,
   ErrorCode.SERVICE_UNAVAILABLE,
   ErrorCode.REMOTE_FAILED,
   // The service's own "retry later" refusals (409s): the tenant's lock is held by another job,

@@ -237,11 +237,17 @@ function buildProgram(ctx: Ctx): Command {
   withReadTimeout(withJson(withDatabase(withDir(program.command("current"), io), io)))
     .description("show the revision(s) the database is at")
     .option("-v, --verbose", "full details", false)
-    .action(async (opts: ReadOpts & RawDatabaseOpts & { readTimeout?: number }) => {
+    .option(
+      "--check-heads",
+      "fail (exit 1, DATABASE_NOT_AT_HEAD) unless the database is at every head",
+      false,
+    )
+    .action(async (opts: CurrentOpts) => {
       await showCurrent(io, await load(opts), {
         ...databaseOptions(opts),
         json: opts.json,
         verbose: opts.verbose,
+        checkHeads: opts.checkHeads,
         readTimeoutMs: opts.readTimeout ?? readTimeoutSetting(io.env),
       });
     });
@@ -258,6 +264,10 @@ interface RawDatabaseOpts {
   databaseUrl?: string;
   schema: string;
   versionTable: string;
+}
+interface CurrentOpts extends ReadOpts, RawDatabaseOpts {
+  checkHeads: boolean;
+  readTimeout?: number;
 }
 interface HistoryOpts extends ReadOpts, RawDatabaseOpts {
   revRange?: string;

@@ -37,6 +37,8 @@ export const ErrorCode = {
   CONNECTION_FAILED: "CONNECTION_FAILED",
   // CLI and configuration
   USAGE_ERROR: "USAGE_ERROR",
+  // `fleetway current --check-heads`: the database is not at every head (Alembic's DatabaseNotAtHead)
+  DATABASE_NOT_AT_HEAD: "DATABASE_NOT_AT_HEAD",
   CONFIG_ERROR: "CONFIG_ERROR",
   // service (HTTP API, jobs)
   VALIDATION_ERROR: "VALIDATION_ERROR",

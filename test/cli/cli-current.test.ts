@@ -2,8 +2,9 @@
  * `fleetway current` against Alembic's `command.current`: each of `script.get_all_current(rev)`
  * printed with `cmd_format(verbose)`, so no "(current)" mark (only `history -i` sets
  * `_db_current_indicator`), and `-v` first names the database. The revisions are Alembic's
- * `CurrentTest` fixture (tests/test_command.py): b2 depends on a2. Also `show current` (command.py
- * `show`: the `log_entry` of each revision the database is at).
+ * `CurrentTest` fixture (tests/test_command.py): b2 depends on a2. Also `current --check-heads`
+ * (`test_check_heads_success`/`_fail`) and `show current` (command.py `show`: the `log_entry` of
+ * each revision the database is at).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -238,5 +239,98 @@ describe("fleetway current (Alembic's command.current)", () => {
     assert.deepEqual(jsonOf(await fleetway(["show", "current", "--json"], { env })), [
       { revision: "zz9", unknown: true },
     ]);
+  });
+
+  /** Sets the version table's rows, as Alembic's tests `stamp` a tuple of revisions. */
+  const atRows = async (...rows: string[]): Promise<void> => {
+    await reset();
+    for (const row of rows)
+      await db.query("INSERT INTO fleetway_version (version_num) VALUES ($1)", [row]);
+  };
+  const notAtHead = "FAILED [DATABASE_NOT_AT_HEAD]: Database is not on all head revisions\n";
+
+  it("current --check-heads passes at every head, as Alembic's test_check_heads_success", async () => {
+    await atRows("a3", "b3");
+    const run = await fleetway(["current", "--check-heads"], { env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(run.stdout.trimEnd().split("\n").sort(), ["a3 (head)", "b3 (head)"]);
+    const json = await fleetway(["current", "--check-heads", "--json"], { env });
+    assert.deepEqual(jsonOf<{ heads: string[] }>(json).heads.sort(), ["a3", "b3"]);
+  });
+
+  it("current --check-heads fails with Alembic's message, exit 1, unless the rows are the heads", async () => {
+    // Alembic's test_check_heads_fail combinations, then an empty database (at base, below every
+    // head) and one ahead of the directory: both differ from the heads as a set, as in Alembic.
+    for (const rows of [
+      ["a2"],
+      ["a3"],
+      ["b3"],
+      ["a2", "b3"],
+      ["a3", "b2"],
+      [],
+      ["a3", "b3", "zz9"],
+    ]) {
+      await atRows(...rows);
+      const run = await fleetway(["current", "--check-heads"], { env });
+      assert.deepEqual(
+        [run.code, run.stdout, run.stderr],
+        [1, "", notAtHead],
+        `at ${rows.join(", ")}`,
+      );
+    }
+    await atRows("a3");
+    // -v names the database first, as Alembic's display_version does before it raises.
+    const verbose = await fleetway(["current", "--check-heads", "-v"], { env });
+    assert.equal(verbose.code, 1);
+    assert.match(verbose.stdout, /^Current revision\(s\) for postgres:\/\/[^\n]*:\n$/);
+    const json = await fleetway(["current", "--check-heads", "--json"], { env });
+    assert.deepEqual([json.code, json.stdout, json.stderr], [1, "", notAtHead]);
+    // What a deploy script sees: the installed binary's exit status.
+    const viaBinary = await installed(["current", "--check-heads"], env);
+    assert.deepEqual([viaBinary.code, viaBinary.stderr], [1, notAtHead]);
+    // Without --check-heads the same database is no failure.
+    assert.equal(await current(), "a3 (head)\n");
+  });
+
+  it("current --check-heads wants the heads upgrade heads leaves: not one others only depend on", async () => {
+    // y2 depends on x1, which has no child: `heads` (Alembic's get_heads()) lists x1, but
+    // `upgrade heads` leaves y2 alone in the version table, as Alembic's does.
+    const own = await mkdtemp(join(tmpdir(), "fleetway-check-heads-"));
+    const empty = await mkdtemp(join(tmpdir(), "fleetway-check-heads-empty-"));
+    try {
+      for (const revision of [
+        { id: "x1", down: "none" },
+        { id: "y1", down: "none" },
+        { id: "y2", down: "y1", dependsOn: "x1" },
+      ])
+        await writeFile(join(own, `${revision.id}.sql`), sqlFile(revision));
+      const ownEnv = {
+        ...env,
+        FLEETWAY_MIGRATIONS_DIR: own,
+        FLEETWAY_VERSION_TABLE: "dep_version",
+      };
+      const heads = jsonOf<{ revision: string }[]>(
+        await fleetway(["heads", "--json"], { env: ownEnv }),
+      );
+      assert.deepEqual(heads.map((h) => h.revision).sort(), ["x1", "y2"]);
+      const up = await fleetway(["upgrade", "heads"], { env: ownEnv });
+      assert.equal(up.code, 0, up.stderr);
+      const check = await fleetway(["current", "--check-heads", "--json"], { env: ownEnv });
+      assert.deepEqual(jsonOf<{ heads: string[] }>(check).heads, ["y2"]);
+
+      const below = await fleetway(["downgrade", "-1"], { env: ownEnv });
+      assert.equal(below.code, 0, below.stderr);
+      const behind = await fleetway(["current", "--check-heads"], { env: ownEnv });
+      assert.deepEqual([behind.code, behind.stderr], [1, notAtHead]);
+
+      // No heads and no rows are the same set: an empty directory passes on an empty database.
+      const none = await fleetway(["current", "--check-heads", "--dir", empty], {
+        env: { ...env, FLEETWAY_VERSION_TABLE: "none_version" },
+      });
+      assert.deepEqual([none.code, none.stdout, none.stderr], [0, "", ""]);
+    } finally {
+      await rm(own, { recursive: true, force: true });
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });

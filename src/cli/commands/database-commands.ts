@@ -1,3 +1,4 @@
+import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import type { Migrations } from "../../engine/load-migrations.js";
 import { migrate } from "../../engine/migrate.js";
 import type { Operation } from "../../engine/plan/migration-plan.js";
@@ -116,13 +117,27 @@ export function readHeads(options: DatabaseOptions & { readTimeoutMs: number }):
   });
 }
 
-/** `fleetway current`: the revisions the database is at, as Alembic's `current` prints them. */
+/**
+ * `fleetway current`: the revisions the database is at, as Alembic's `current` prints them;
+ * `checkHeads` (`--check-heads`) first fails with DATABASE_NOT_AT_HEAD unless they are every head.
+ */
 export async function showCurrent(
   io: CliIo,
   { graph }: Migrations,
-  options: DatabaseOptions & { json: boolean; verbose: boolean; readTimeoutMs: number },
+  options: DatabaseOptions & {
+    json: boolean;
+    verbose: boolean;
+    checkHeads: boolean;
+    readTimeoutMs: number;
+  },
 ): Promise<void> {
   const heads = await readHeads(options);
+  // As Alembic's `current -v` (which obfuscates the URL's password the same way), named before
+  // `--check-heads` can fail, as there.
+  if (options.verbose && !options.json) {
+    io.stdout(`Current revision(s) for ${redactConnectionString(options.databaseUrl)}:\n`);
+  }
+  if (options.checkHeads) assertAtAllHeads(graph, heads);
   if (options.json) {
     printJson(io, {
       heads,
@@ -130,11 +145,24 @@ export async function showCurrent(
     });
     return;
   }
-  // As Alembic's `current -v` (which obfuscates the URL's password the same way).
-  if (options.verbose) {
-    io.stdout(`Current revision(s) for ${redactConnectionString(options.databaseUrl)}:\n`);
-  }
   printLines(io, currentLines(graph, heads, options.verbose));
+}
+
+/**
+ * Alembic's `current --check-heads` (1.17.1): the version table's rows must be exactly the heads,
+ * as sets. So an empty database fails unless the directory is empty too, and so does a row the
+ * directory lacks. The heads are those `upgrade heads` leaves (realHeads), where Alembic compares
+ * `get_heads()`, which keeps a head others only depend on: no upgraded database ever holds that
+ * one, so there the check could never pass (alembic#1806).
+ */
+function assertAtAllHeads(graph: Migrations["graph"], heads: readonly string[]): void {
+  const rows = new Set(heads);
+  const atAll = rows.size === graph.realHeads.length && graph.realHeads.every((h) => rows.has(h));
+  if (atAll) return;
+  throw new FleetwayError(ErrorCode.DATABASE_NOT_AT_HEAD, "Database is not on all head revisions", {
+    heads: [...heads],
+    expected: [...graph.realHeads],
+  });
 }
 
 /**
