@@ -292,6 +292,23 @@ describe("fleetway current (Alembic's command.current)", () => {
     assert.equal(await current(), "a3 (head)\n");
   });
 
+  it("current --json says atHead exactly when --check-heads would pass", async () => {
+    // atHead was looser: a row the directory lacks (zz9) beside every head still said true.
+    for (const [rows, expected] of [
+      [["a3", "b3"], true],
+      [["a3", "b3", "zz9"], false],
+      [["a3"], false],
+      [[], false],
+    ] as const) {
+      await atRows(...rows);
+      const json = await fleetway(["current", "--json"], { env });
+      assert.equal(json.code, 0, json.stderr);
+      assert.equal(jsonOf<{ atHead: boolean }>(json).atHead, expected, `at ${rows.join(", ")}`);
+      const check = await fleetway(["current", "--check-heads"], { env });
+      assert.equal(check.code === 0, expected, `--check-heads at ${rows.join(", ")}`);
+    }
+  });
+
   it("current --check-heads wants the heads upgrade heads leaves: not one others only depend on", async () => {
     // y2 depends on x1, which has no child: `heads` (Alembic's get_heads()) lists x1, but
     // `upgrade heads` leaves y2 alone in the version table, as Alembic's does.

@@ -141,7 +141,7 @@ export async function showCurrent(
   if (options.json) {
     printJson(io, {
       heads,
-      atHead: heads.length > 0 && graph.realHeads.every((h) => heads.includes(h)),
+      atHead: isAtAllHeads(graph, heads),
     });
     return;
   }
@@ -149,16 +149,21 @@ export async function showCurrent(
 }
 
 /**
- * Alembic's `current --check-heads` (1.17.1): the version table's rows must be exactly the heads,
- * as sets. So an empty database fails unless the directory is empty too, and so does a row the
- * directory lacks. The heads are those `upgrade heads` leaves (realHeads), where Alembic compares
- * `get_heads()`, which keeps a head others only depend on: no upgraded database ever holds that
- * one, so there the check could never pass (alembic#1806).
+ * Whether the version table's rows are exactly the heads, as sets: Alembic's `current
+ * --check-heads` (1.17.1) test, also `current --json`'s `atHead`. So an empty database is not at
+ * head unless the directory is empty too, and neither is one with a row the directory lacks. The
+ * heads are those `upgrade heads` leaves (realHeads), where Alembic compares `get_heads()`, which
+ * keeps a head others only depend on: no upgraded database ever holds that one, so there the check
+ * could never pass (alembic#1806).
  */
-function assertAtAllHeads(graph: Migrations["graph"], heads: readonly string[]): void {
+function isAtAllHeads(graph: Migrations["graph"], heads: readonly string[]): boolean {
   const rows = new Set(heads);
-  const atAll = rows.size === graph.realHeads.length && graph.realHeads.every((h) => rows.has(h));
-  if (atAll) return;
+  return rows.size === graph.realHeads.length && graph.realHeads.every((h) => rows.has(h));
+}
+
+/** `--check-heads`: DATABASE_NOT_AT_HEAD, with Alembic's message, unless {@link isAtAllHeads}. */
+function assertAtAllHeads(graph: Migrations["graph"], heads: readonly string[]): void {
+  if (isAtAllHeads(graph, heads)) return;
   throw new FleetwayError(ErrorCode.DATABASE_NOT_AT_HEAD, "Database is not on all head revisions", {
     heads: [...heads],
     expected: [...graph.realHeads],
