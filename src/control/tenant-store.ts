@@ -199,18 +199,29 @@ export async function updateTenant(
 }
 
 /**
- * Deletes a tenant unless a job is active. The row lock taken first serializes with job
- * creation (inserting a job takes a key-share lock on its tenant through the foreign key), so
- * no job can slip in between the check and the delete.
+ * Locks a tenant's row for its deletion in `db`'s transaction and returns it. The row lock (FOR
+ * UPDATE) serializes with job creation (inserting a job takes a key-share lock on its tenant:
+ * insertJob), so after {@link requireNoActiveJob} no job can slip in before the delete: until
+ * the transaction ends, one being created waits, then finds the tenant deleted
+ * (TENANT_NOT_FOUND) or, after a rollback, still there.
  *
- * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY
+ * @throws FleetwayError TENANT_NOT_FOUND
  */
-export async function deleteTenant(db: Queryable, id: string): Promise<void> {
-  const { rows } = await db.query<{ id: string }>(
-    "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
+export async function lockTenantForDeletion(db: Queryable, id: string): Promise<TenantRecord> {
+  const { rows } = await db.query<TenantRow>(
+    `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE`,
     [id],
   );
   if (rows[0] === undefined) throw tenantNotFound(id);
+  return toTenant(rows[0]);
+}
+
+/**
+ * Refuses a tenant with an active job; only final after {@link lockTenantForDeletion}.
+ *
+ * @throws FleetwayError TENANT_BUSY
+ */
+export async function requireNoActiveJob(db: Queryable, id: string): Promise<void> {
   const active = await db.query<{ id: string; state: string }>(
     "SELECT id, state FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')",
     [id],
@@ -223,7 +234,23 @@ export async function deleteTenant(db: Queryable, id: string): Promise<void> {
       { tenantId: id, activeJobId: job.id, activeJobState: job.state },
     );
   }
+}
+
+/** Deletes a tenant locked by {@link lockTenantForDeletion} in the same transaction. */
+export async function deleteLockedTenant(db: Queryable, id: string): Promise<void> {
   await db.query("DELETE FROM tenants WHERE id = $1", [id]);
+}
+
+/**
+ * Deletes a tenant unless a job is active, in `db`'s transaction (see
+ * {@link lockTenantForDeletion}).
+ *
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY
+ */
+export async function deleteTenant(db: Queryable, id: string): Promise<void> {
+  await lockTenantForDeletion(db, id);
+  await requireNoActiveJob(db, id);
+  await deleteLockedTenant(db, id);
 }
 
 /**

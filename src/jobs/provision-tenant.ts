@@ -125,24 +125,10 @@ export async function createTenantSchema(
 }
 
 /**
- * Refuses (PROVISIONING_CONFLICT) when what was provisioned for the tenant exists without its
- * mark: then Fleetway cannot tell that it created it, so it does not drop it. Gone already is fine.
- */
-export async function checkProvisionedMark(
-  adminUrl: string | null,
-  databaseUrl: string,
-  tenantId: string,
-  provisioned: Provisioned,
-): Promise<void> {
-  await withProvisionedClient(adminUrl, databaseUrl, provisioned, (client) =>
-    requireMark(client, provisioned, tenantId, "drop"),
-  );
-}
-
-/**
  * Drops exactly what was provisioned, the database (sessions are closed) or the schema, after
- * checking its mark again on the same connection: the mark, not the tenant's record, is what
- * says Fleetway created it.
+ * checking its mark on the same connection: the mark, not the tenant's record, is what says
+ * Fleetway created it. One that is gone already is not an error (a retry after a drop whose
+ * tenant could not be deleted: see dropTenant).
  * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark,
  *   PROVISIONING_TIMEOUT when another session's lock outlasts `limits.lockTimeoutMs` (nothing
  *   is dropped then)

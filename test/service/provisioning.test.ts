@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from "../support/test-database.
 import { startReceiver, type Receiver } from "../support/webhook-receiver.js";
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const ADMIN_DATABASE = decodeURIComponent(new URL(ADMIN_URL).pathname.slice(1));
 
 async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
@@ -314,7 +315,10 @@ describe("tenant provisioning behind another session's lock", () => {
   const dropTenant = (id: string) =>
     svc.http().delete(`/v1/tenants/${id}?drop=true`).set("authorization", svc.auth("admin"));
 
-  it("DROP DATABASE ends with 504 PROVISIONING_TIMEOUT instead of waiting for the lock", async () => {
+  const tenantStatus = async (id: string): Promise<number> =>
+    (await svc.http().get(`/v1/tenants/${id}`).set("authorization", svc.auth("read"))).status;
+
+  it("DROP DATABASE ends with 504 PROVISIONING_TIMEOUT, keeps the tenant, and a retry drops it", async () => {
     const created = await signUp({
       id: "lockeddb",
       name: "L",
@@ -329,6 +333,12 @@ describe("tenant provisioning behind another session's lock", () => {
     assert.match(dropped.body.detail, /drop database '.*' within 300 ms .*it was not dropped/);
     await blocker.query("ROLLBACK");
     assert.ok(await databaseExists(database));
+    assert.equal(await tenantStatus("lockeddb"), 200, "still registered: its database still is");
+
+    const retried = await dropTenant("lockeddb");
+    assert.equal(retried.status, 204, retried.text);
+    assert.equal(await databaseExists(database), false);
+    assert.equal(await tenantStatus("lockeddb"), 404);
   });
 
   it("CREATE SCHEMA ends with 504 PROVISIONING_TIMEOUT behind another session creating it", async () => {
@@ -349,7 +359,7 @@ describe("tenant provisioning behind another session's lock", () => {
     assert.equal(tenant.status, 404, "nothing registered");
   });
 
-  it("DROP SCHEMA ends with 504 PROVISIONING_TIMEOUT behind a lock on one of its tables", async () => {
+  it("DROP SCHEMA ends with 504 PROVISIONING_TIMEOUT behind a lock on one of its tables, and a retry drops it", async () => {
     const created = await signUp({
       id: "lockedschema",
       name: "S",
@@ -368,5 +378,125 @@ describe("tenant provisioning behind another session's lock", () => {
     await blocker.query("ROLLBACK");
     const left = await tenantDb.query("SELECT 1 FROM pg_namespace WHERE nspname = 'lockedschema'");
     assert.equal(left.rowCount, 1, "the schema was not dropped");
+    assert.equal(await tenantStatus("lockedschema"), 200, "still registered: its schema still is");
+
+    const retried = await dropTenant("lockedschema");
+    assert.equal(retried.status, 204, retried.text);
+    const gone = await tenantDb.query("SELECT 1 FROM pg_namespace WHERE nspname = 'lockedschema'");
+    assert.equal(gone.rowCount, 0);
+    assert.equal(await tenantStatus("lockedschema"), 404);
+  });
+});
+
+describe("jobs submitted while a tenant's database is being dropped", () => {
+  let svc: TestService;
+  let revisions: RevisionDir;
+  const droppedDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const keptDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const blockers: pg.Client[] = [];
+
+  before(async () => {
+    revisions = await revisionDir([tableRevision("v1")]);
+    // Long enough that the drops below end by what the tests do, never by the lock timeout.
+    svc = await startTestService({
+      migrationsDir: revisions.dir,
+      env: { FLEETWAY_PROVISION_ADMIN_URL: ADMIN_URL, FLEETWAY_LOCK_TIMEOUT_MS: "120000" },
+    });
+  });
+  after(async () => {
+    for (const blocker of blockers) await blocker.end();
+    await svc.close();
+    await revisions.remove();
+    for (const name of [droppedDatabase, keptDatabase]) {
+      await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
+  });
+
+  /** Signs a tenant up with a database of its own, then holds a lock DROP DATABASE waits for. */
+  async function tenantWithBlockedDrop(id: string, database: string): Promise<pg.Client> {
+    const created = await svc
+      .http()
+      .post("/v1/tenants")
+      .set("authorization", svc.auth("write"))
+      .send({ id, name: id, provision: { database: true, name: database } });
+    assert.equal(created.status, 201, created.text);
+    const blocker = new pg.Client({ connectionString: ADMIN_URL });
+    await blocker.connect();
+    blockers.push(blocker);
+    await blocker.query("BEGIN");
+    await blocker.query(`COMMENT ON DATABASE "${database}" IS 'busy'`);
+    return blocker;
+  }
+
+  /** The pid of a session on `datname` whose statement contains `text` and waits for a lock. */
+  async function lockWaiter(datname: string, text: string): Promise<number> {
+    const client = new pg.Client({ connectionString: ADMIN_URL });
+    await client.connect();
+    try {
+      for (let i = 0; i < 1500; i++) {
+        const { rows } = await client.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity
+            WHERE datname = $1 AND wait_event_type = 'Lock' AND strpos(query, $2) > 0`,
+          [datname, text],
+        );
+        if (rows[0] !== undefined) return rows[0].pid;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`no session on ${datname} waited for a lock in ${text}`);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** DELETE ?drop=true and a job's POST, started; resolved once both wait for a lock. */
+  async function dropAndSubmit(id: string, database: string) {
+    const dropping = svc
+      .http()
+      .delete(`/v1/tenants/${id}?drop=true`)
+      .set("authorization", svc.auth("admin"))
+      .then((response) => response);
+    const dropPid = await lockWaiter(ADMIN_DATABASE, `DROP DATABASE IF EXISTS "${database}"`);
+    const submitting = svc
+      .http()
+      .post(`/v1/tenants/${id}/jobs`)
+      .set("authorization", svc.auth("write"))
+      .send({ operation: "upgrade", target: "head" })
+      .then((response) => response);
+    // The job's insert waits for the tenant's row, which the drop holds until it is done.
+    await lockWaiter(svc.controlDb.name, "INSERT INTO jobs");
+    return { dropping, submitting, dropPid };
+  }
+
+  it("waits for the drop, then is refused: the tenant is gone with its database", async () => {
+    const blocker = await tenantWithBlockedDrop("dropco", droppedDatabase);
+    const { dropping, submitting } = await dropAndSubmit("dropco", droppedDatabase);
+    await blocker.query("ROLLBACK");
+    const dropped = await dropping;
+    assert.equal(dropped.status, 204, dropped.text);
+    const submitted = await submitting;
+    assert.equal(submitted.status, 404, submitted.text);
+    assert.equal(submitted.body.code, "TENANT_NOT_FOUND");
+    assert.equal(await databaseExists(droppedDatabase), false);
+  });
+
+  it("runs once the drop failed, on the database still there; a retry then drops it", async () => {
+    const blocker = await tenantWithBlockedDrop("keptco", keptDatabase);
+    const { dropping, submitting, dropPid } = await dropAndSubmit("keptco", keptDatabase);
+    await adminQuery(`SELECT pg_cancel_backend(${dropPid})`);
+    const failed = await dropping;
+    assert.equal(failed.status, 502, failed.text);
+    assert.equal(failed.body.code, "PROVISIONING_FAILED");
+    await blocker.query("ROLLBACK");
+    const submitted = await submitting;
+    assert.equal(submitted.status, 202, submitted.text);
+    assert.equal((await waitForJob(svc, submitted.body.id)).state, "succeeded");
+    assert.ok(await databaseExists(keptDatabase));
+
+    const retried = await svc
+      .http()
+      .delete("/v1/tenants/keptco?drop=true")
+      .set("authorization", svc.auth("admin"));
+    assert.equal(retried.status, 204, retried.text);
+    assert.equal(await databaseExists(keptDatabase), false);
   });
 });

@@ -13,11 +13,10 @@ import {
 } from "../../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import { redactConnectionString } from "../../engine/runner/connect.js";
+import { dropTenant } from "../../jobs/drop-tenant.js";
 import {
-  checkProvisionedMark,
   createTenantDatabase,
   createTenantSchema,
-  dropProvisioned,
   provisionedDatabaseUrl,
   provisioningDisabled,
   provisionLimits,
@@ -194,7 +193,10 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         description:
           "Without drop its database is not touched. drop=true (admin scope) also drops what Fleetway " +
           "provisioned for it (its database or schema), and only that: what still carries the mark " +
-          "Fleetway put on it when it created it (refused with 409 PROVISIONING_CONFLICT otherwise).",
+          "Fleetway put on it when it created it (refused with 409 PROVISIONING_CONFLICT otherwise). " +
+          "The tenant is deleted only once the drop succeeded: a drop that fails (504 " +
+          "PROVISIONING_TIMEOUT, 502 PROVISIONING_FAILED, 409 PROVISIONING_CONFLICT) keeps it " +
+          "registered, and the same request can be retried.",
         params: TenantParams,
         querystring: Type.Object({ drop: Type.Optional(Type.Boolean({ default: false })) }),
         response: { 204: Type.Null(), ...ErrorResponses, ...ProvisioningErrorResponses },
@@ -209,30 +211,9 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
             "drop=true needs an API key with scope 'admin'",
           );
         }
-        const tenant = await requireTenant(pool, id);
-        if (tenant.provisioned === null) {
-          throw new FleetwayError(
-            ErrorCode.NOT_PROVISIONED,
-            `Tenant '${id}' was not provisioned by Fleetway: nothing to drop`,
-            {
-              tenantId: id,
-            },
-          );
-        }
-        const databaseUrl = deps.secretBox.decrypt(tenant.databaseUrlSealed);
-        // Refused while the tenant is still registered: a drop refused later would leave it forgotten.
-        await checkProvisionedMark(deps.provisionAdminUrl, databaseUrl, id, tenant.provisioned);
-        // Forget first (refused while a job runs), then drop: never a dropped database that is still registered.
-        await inTransaction(pool, (tx) => deleteTenant(tx, id));
-        await dropProvisioned(
-          deps.provisionAdminUrl,
-          databaseUrl,
-          id,
-          tenant.provisioned,
-          provisionLimits(deps.provisionLockTimeoutMs),
-        );
+        const dropped = await dropTenant(deps, id);
         request.log.info(
-          { tenantId: id, dropped: tenant.provisioned },
+          { tenantId: id, dropped },
           "tenant deleted and its provisioned resources dropped",
         );
         return reply.status(204).send(null);
