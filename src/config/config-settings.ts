@@ -296,7 +296,7 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     expected: "a postgres:// URL",
     default: "",
     description:
-      "Connection allowed to create (and drop) tenant databases for `provision`; empty disables provisioning",
+      "Connection allowed to create (and drop) tenant databases for `provision`; empty disables provisioning. Direct, not through a transaction pooler (which may run CREATE/DROP DATABASE without their lock_timeout)",
   },
   {
     env: "LOG_LEVEL",

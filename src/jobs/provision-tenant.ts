@@ -167,7 +167,9 @@ interface BoundedWork {
    * The limit is set for the current transaction, else for the session. A schema's statements
    * run in a transaction on the tenant's own connection string, which may lead through a
    * transaction pooler, where a session setting would stay on the server connection for its
-   * next client; a database's cannot be in one.
+   * next client. CREATE and DROP DATABASE refuse a transaction block, so theirs is a session
+   * setting, reset afterwards; through a transaction pooler the statement may run on another
+   * server connection than the SET, so FLEETWAY_PROVISION_ADMIN_URL should be a direct connection.
    */
   readonly local: boolean;
 }
@@ -184,6 +186,9 @@ async function bounded<T>(client: pg.Client, work: BoundedWork, fn: () => Promis
   } catch (error) {
     if (sqlStateOf(error) !== LOCK_NOT_AVAILABLE) throw error;
     throw provisioningTimedOut(work, ms, error);
+  } finally {
+    // A pooler may hand this server connection to its next client: leave it as it was.
+    if (!work.local) await client.query("RESET lock_timeout").catch(() => undefined);
   }
 }
 
