@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import { tenantConnectionConfig } from "../engine/runner/connect.js";
+import { withDeadline } from "../engine/with-deadline.js";
 
 /**
  * The channel on which the control database announces a job's end: the `jobs_notify_ended`
@@ -67,14 +68,11 @@ export class JobEndListener {
     this.client = null;
     if (client === null) return;
     // A half-open connection may never answer the goodbye: shutdown does not wait on it.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
+    await withDeadline(
       client.end().catch(() => undefined),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, STOP_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+      STOP_WAIT_MS,
+      () => undefined,
+    );
   }
 
   /**

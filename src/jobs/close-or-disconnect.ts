@@ -1,3 +1,5 @@
+import { withDeadline } from "../engine/with-deadline.js";
+
 /** What BullMQ's Queue and Worker offer to let go of Redis. */
 export interface RedisClosable {
   close(): Promise<void>;
@@ -24,26 +26,11 @@ export async function closeOrDisconnect(
     () => true,
     () => false,
   );
-  if (await within(closing, deadlineMs, false)) return true;
-  await within(
+  if (await withDeadline(closing, deadlineMs, () => false)) return true;
+  await withDeadline(
     target.disconnect().catch(() => undefined),
     DISCONNECT_WAIT_MS,
-    undefined,
+    () => undefined,
   );
   return false;
-}
-
-/** The promise's value, or `otherwise` once `ms` have passed. */
-async function within<T, U>(promise: Promise<T>, ms: number, otherwise: U): Promise<T | U> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<U>((resolve) => {
-    timer = setTimeout(() => {
-      resolve(otherwise);
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

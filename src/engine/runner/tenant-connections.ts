@@ -1,4 +1,5 @@
 import pg from "pg";
+import { withDeadline } from "../with-deadline.js";
 import { connect, connectionFailed, isConnectionError, tenantConnectionConfig } from "./connect.js";
 
 /** A connection lent to one run. */
@@ -233,20 +234,10 @@ function closeNow(client: pg.Client): void {
  * connection, which ends the query still waiting on it.
  */
 async function queryWithin(client: pg.PoolClient, sql: string, ms: number): Promise<void> {
-  const query = client.query(sql);
-  // Lost the race: it fails when the connection is dropped, and nobody waits for it any more.
-  query.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${sql} had no answer within ${ms} ms`));
-    }, ms);
+  // Lost the race, the query fails when the connection is dropped; nobody waits for it any more.
+  await withDeadline(client.query(sql), ms, () => {
+    throw new Error(`${sql} had no answer within ${ms} ms`);
   });
-  try {
-    await Promise.race([query, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const guarded = new WeakSet<pg.PoolClient>();

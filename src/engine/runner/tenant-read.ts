@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { ErrorCode, FleetwayError } from "../errors.js";
+import { withDeadline } from "../with-deadline.js";
 import { connect, redactConnectionString, sqlStateOf } from "./connect.js";
 import { readHistoryRows, type HistoryRow } from "./history-table.js";
 import { RUN_DEFAULTS, type TenantTables } from "./run-options.js";
@@ -89,24 +90,19 @@ async function withTenantRead<T>(
   const client = await connect(options.connectionString, "fleetway-read");
   try {
     if (timeoutMs === 0) return await read(client);
-    let timer: NodeJS.Timeout | undefined;
     let expired = false;
-    const noAnswer = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        expired = true;
-        reject(new Error("no answer"));
-      }, timeoutMs + NO_ANSWER_GRACE_MS);
-    });
     const bounded = (async () => {
       await client.query(beginStepSql({ lockTimeoutMs: timeoutMs, statementTimeoutMs: timeoutMs }));
       const result = await read(client);
       await client.query("COMMIT");
       return result;
     })();
-    // Lost the race: it fails once the connection is closed below, and nobody waits for it.
-    bounded.catch(() => undefined);
     try {
-      return await Promise.race([bounded, noAnswer]);
+      // Lost the race, the read fails once the connection is closed below; nobody waits for it.
+      return await withDeadline(bounded, timeoutMs + NO_ANSWER_GRACE_MS, () => {
+        expired = true;
+        throw new Error("no answer");
+      });
     } catch (error) {
       const state = sqlStateOf(error);
       // 55P03: lock_timeout; 57014: statement_timeout (nobody else cancels a read's statement).
@@ -114,8 +110,6 @@ async function withTenantRead<T>(
       const timedOut = state === null ? expired : TIMEOUTS.includes(state);
       if (error instanceof FleetwayError || !timedOut) throw error;
       throw readTimeoutError(options.connectionString, tables, timeoutMs, error);
-    } finally {
-      clearTimeout(timer);
     }
   } finally {
     // With a query still waiting (a server that stopped answering), end() closes the socket at

@@ -1,8 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { ErrorCode } from "../../engine/errors.js";
+import { withDeadline } from "../../engine/with-deadline.js";
 import type { AppDeps } from "../app-deps.js";
 import { problem, sendProblem } from "../problem.js";
+
+/** How long each readiness check may take before it counts as failed, ms. */
+const PROBE_TIMEOUT_MS = 2_000;
 
 /** Liveness, readiness (control database and Redis) and Prometheus metrics; no API key needed. */
 export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void {
@@ -39,10 +43,13 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void 
       const checks: Record<string, string> = {};
       const probe = async (name: string, check: () => Promise<unknown>): Promise<void> => {
         try {
-          await withTimeout(check(), 2_000);
+          // A control database or Redis that stopped answering must not hold the probe.
+          await withDeadline(check(), PROBE_TIMEOUT_MS, () => {
+            throw new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`);
+          });
           checks[name] = "ok";
         } catch (error) {
-          checks[name] = error instanceof Error ? error.message : "failed";
+          checks[name] = error instanceof Error ? error.message : String(error);
         }
       };
       await Promise.all([
@@ -65,22 +72,4 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void 
       return reply.type(deps.metricsRegistry.contentType).send(body);
     },
   );
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`no answer within ${ms} ms`));
-    }, ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
 }
