@@ -3,6 +3,12 @@ import { planMigration } from "./plan/plan-migration.js";
 import type { Operation } from "./plan/migration-plan.js";
 import { runMigration, type RunMigrationOptions, type RunResult } from "./runner/run-migration.js";
 
+/**
+ * A connection string as it may be shown or stored for display, its password masked: the
+ * engine's public name for it, so callers outside the engine need no runner internals.
+ */
+export { redactConnectionString } from "./runner/connect.js";
+
 /** Everything the runner takes except what `migrate` derives from the migration directory. */
 export type MigrateOptions = Omit<RunMigrationOptions, "plan" | "scripts" | "appliedRevisions"> & {
   readonly migrations: Migrations;

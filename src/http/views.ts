@@ -1,6 +1,7 @@
-import type { JobRecord } from "../control/job-record.js";
-import type { TenantRecord } from "../control/tenant-store.js";
-import { showUrl, type UrlView } from "../webhooks/origin-only.js";
+// Which callers see URLs whole. The shapes of jobs and tenants themselves, shared with the event
+// payloads, are in webhooks/payload-views.ts (and webhooks/origin-only.ts for URLs).
+
+import type { UrlView } from "../webhooks/origin-only.js";
 import { scopeAllows, type Principal, type Scope } from "./plugins/api-key-auth.js";
 
 /**
@@ -19,72 +20,4 @@ export const SUBSCRIPTION_URL_SCOPE: Scope = "admin";
  */
 export function urlViewFor(principal: Principal | null, owner: Scope): UrlView {
   return principal !== null && scopeAllows(principal.scope, owner) ? "whole" : "origin";
-}
-
-/** A tenant as the API shows it: the connection string only ever masked. */
-export function tenantView(tenant: TenantRecord) {
-  return {
-    id: tenant.id,
-    name: tenant.name,
-    tags: tenant.tags,
-    databaseUrl: tenant.databaseUrlMasked,
-    schema: tenant.schema,
-    heads: tenant.heads,
-    headsSeenAt: tenant.headsSeenAt?.toISOString() ?? null,
-    provisioned: tenant.provisioned,
-    readyAt: tenant.readyAt?.toISOString() ?? null,
-    createdAt: tenant.createdAt.toISOString(),
-    updatedAt: tenant.updatedAt.toISOString(),
-  };
-}
-
-/**
- * A job as the API and webhooks show it; secrets and credentials stay out, and the callback URL
- * is shown as `urls` says (see {@link urlViewFor}; event payloads use `origin`).
- */
-export function jobView(job: JobRecord, urls: UrlView) {
-  return {
-    id: job.id,
-    tenantId: job.tenantId,
-    operation: job.operation,
-    target: job.target,
-    transactionMode: job.transactionMode,
-    lockTimeoutMs: job.lockTimeoutMs,
-    statementTimeoutMs: job.statementTimeoutMs,
-    state: job.state,
-    phase: job.phase,
-    fromHeads: job.fromHeads,
-    toHeads: job.toHeads,
-    progress: {
-      stepsDone: job.stepsDone,
-      stepsTotal: job.stepsTotal,
-      currentRevision: job.currentRevision,
-    },
-    steps: job.steps,
-    error: job.error,
-    attempts: job.attempts,
-    cancelRequested: job.cancelRequested,
-    callbackUrl: showUrl(
-      job.callbackUrl === null ? null : withoutCredentials(job.callbackUrl),
-      urls,
-    ),
-    rolloutId: job.rolloutId,
-    createdAt: job.createdAt.toISOString(),
-    startedAt: job.startedAt?.toISOString() ?? null,
-    finishedAt: job.finishedAt?.toISOString() ?? null,
-    updatedAt: job.updatedAt.toISOString(),
-  };
-}
-
-/** A URL with any user:password@ removed. */
-export function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.username === "" && parsed.password === "") return url;
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    return "[invalid url]";
-  }
 }

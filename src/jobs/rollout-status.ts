@@ -8,8 +8,7 @@ import {
   type RolloutRecord,
   type StateCounts,
 } from "../control/rollout-store.js";
-import { withoutCredentials } from "../http/views.js";
-import { showUrl, type UrlView } from "../webhooks/origin-only.js";
+import { showUrl, withoutCredentials, type UrlView } from "../webhooks/origin-only.js";
 
 /**
  * A rollout as the API and its webhooks show it: counts per state and per wave, failures, ETA;

@@ -21,7 +21,7 @@ import {
 import type { SecretBox } from "../control/secret-box.js";
 import { getTenant } from "../control/tenant-store.js";
 import type { Queryable } from "../control/queryable.js";
-import { tenantView } from "../http/views.js";
+import { tenantView } from "../webhooks/payload-views.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { MigrationPlan } from "../engine/plan/migration-plan.js";

@@ -9,7 +9,7 @@ import { requireTenant } from "../control/tenant-store.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { Operation } from "../engine/plan/migration-plan.js";
 import type { TransactionMode } from "../engine/runner/run-options.js";
-import { withoutCredentials } from "../http/views.js";
+import { withoutCredentials } from "../webhooks/origin-only.js";
 import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import {
   enqueueMigrationJob,

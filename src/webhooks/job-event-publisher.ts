@@ -11,8 +11,8 @@ import { getJob } from "../control/job-store.js";
 import type { Queryable, TransactionalQueryable } from "../control/queryable.js";
 import { nextRolloutEventSeq } from "../control/rollout-store.js";
 import { subscriptionsFor } from "../control/webhook-store.js";
-import { jobView } from "../http/views.js";
 import { showUrl } from "./origin-only.js";
+import { jobView } from "./payload-views.js";
 import { enqueueDelivery, type WebhookQueue } from "./webhook-queue.js";
 
 /** The job events receivers can subscribe to. `job.progress` (one per step) only when asked for. */

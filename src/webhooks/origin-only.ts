@@ -34,3 +34,16 @@ export function showUrl(url: string | null, view: UrlView): string | null {
   if (url === null) return null;
   return view === "whole" ? url : originOnly(url);
 }
+
+/** A URL with any user:password@ removed. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === "" && parsed.password === "") return url;
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    return "[invalid url]";
+  }
+}

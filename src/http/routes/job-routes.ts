@@ -12,7 +12,8 @@ import { submitJob } from "../../jobs/submit-job.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, TenantId } from "../schemas/common-schemas.js";
 import { JobEventSchema, JobRequestBody, JobState } from "../schemas/job-schemas.js";
-import { CALLBACK_URL_SCOPE, jobView, urlViewFor } from "../views.js";
+import { jobView } from "../../webhooks/payload-views.js";
+import { CALLBACK_URL_SCOPE, urlViewFor } from "../views.js";
 
 const JobParams = Type.Object({ id: Type.String({ format: "uuid" }) });
 

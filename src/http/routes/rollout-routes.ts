@@ -23,7 +23,8 @@ import type { WebhookEventType } from "../../webhooks/job-event-publisher.js";
 import { assertWebhookUrlAllowed } from "../../webhooks/ssrf-guard.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf, Tag, TenantId } from "../schemas/common-schemas.js";
-import { CALLBACK_URL_SCOPE, urlViewFor, withoutCredentials } from "../views.js";
+import { withoutCredentials } from "../../webhooks/origin-only.js";
+import { CALLBACK_URL_SCOPE, urlViewFor } from "../views.js";
 
 const Id = Type.Object({ id: Type.String({ format: "uuid" }) });
 

@@ -12,7 +12,7 @@ import {
   type Provisioned,
 } from "../../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
-import { redactConnectionString } from "../../engine/runner/connect.js";
+import { redactConnectionString } from "../../engine/migrate.js";
 import { dropTenant } from "../../jobs/drop-tenant.js";
 import {
   createTenantDatabase,
@@ -40,7 +40,8 @@ import {
   CreateTenantResponse,
   PatchTenantBody,
 } from "../schemas/tenant-schemas.js";
-import { CALLBACK_URL_SCOPE, jobView, tenantView, urlViewFor } from "../views.js";
+import { jobView, tenantView } from "../../webhooks/payload-views.js";
+import { CALLBACK_URL_SCOPE, urlViewFor } from "../views.js";
 
 const TenantParams = Type.Object({ id: TenantId });
 

@@ -14,7 +14,8 @@ import {
 } from "../schemas/common-schemas.js";
 import { HistoryEntrySchema, TenantStatusSchema } from "../schemas/tenant-schemas.js";
 import { decodeCursor, encodeCursor, seqKey } from "../../control/pagination.js";
-import { CALLBACK_URL_SCOPE, jobView, urlViewFor } from "../views.js";
+import { jobView } from "../../webhooks/payload-views.js";
+import { CALLBACK_URL_SCOPE, urlViewFor } from "../views.js";
 
 const TenantParams = Type.Object({ id: TenantId });
 

@@ -25,13 +25,8 @@ import { generateWebhookSecret } from "../../webhooks/webhook-secret.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses, PageQuery, pageOf } from "../schemas/common-schemas.js";
 import type { Principal } from "../plugins/api-key-auth.js";
-import { showUrl } from "../../webhooks/origin-only.js";
-import {
-  CALLBACK_URL_SCOPE,
-  SUBSCRIPTION_URL_SCOPE,
-  urlViewFor,
-  withoutCredentials,
-} from "../views.js";
+import { showUrl, withoutCredentials } from "../../webhooks/origin-only.js";
+import { CALLBACK_URL_SCOPE, SUBSCRIPTION_URL_SCOPE, urlViewFor } from "../views.js";
 
 const Id = Type.Object({ id: Type.String({ format: "uuid" }) });
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)));
