@@ -5,6 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fleetway, jsonOf } from "../support/cli-harness.js";
+import {
+  DEADLOCK_LOCKS,
+  DEADLOCK_TABLES_SQL,
+  runThroughDeadlock,
+} from "../support/deadlock-peer.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 const binary = new URL("../../bin/fleetway.js", import.meta.url).pathname;
@@ -184,5 +189,36 @@ describe("fleetway database verbs", () => {
     } finally {
       await rm(join(dir, "04.sql"));
     }
+  });
+});
+
+describe("fleetway upgrade: a revision chosen as a deadlock's victim", () => {
+  let db: TestDatabase;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), "fleetway-db-cli-"));
+    env = { DATABASE_URL: db.url, FLEETWAY_MIGRATIONS_DIR: dir };
+    await writeFile(join(dir, "01.sql"), sqlRevision("g1", "none", DEADLOCK_TABLES_SQL, ""));
+    await writeFile(join(dir, "02.sql"), sqlRevision("g2", "g1", DEADLOCK_LOCKS, ""));
+    assert.equal((await fleetway(["upgrade", "g1"], { env })).code, 0);
+  });
+  after(async () => {
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("says it is retrying after a deadlock, not a lock timeout, and succeeds", async () => {
+    const up = await runThroughDeadlock(db.url, () =>
+      fleetway(["upgrade", "head", "--lock-timeout", "0"], { env }),
+    );
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(
+      up.stderr,
+      /^ {2}deadlock \(chosen as the victim\); retrying \(attempt 1\) in \d+ ms$/m,
+    );
+    assert.doesNotMatch(up.stderr, /lock_timeout/);
   });
 });

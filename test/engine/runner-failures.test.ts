@@ -1,6 +1,6 @@
 /**
  * How the runner fails: a failing revision leaves the last good revision current with the error
- * located in its file; changed files are refused; lock timeouts are retried; a failed
+ * located in its file; changed files are refused; lock timeouts and deadlocks are retried; a failed
  * CREATE INDEX CONCURRENTLY is cleaned up on the next attempt; connection errors hide passwords; a
  * cancel ends the run even when the tenant stopped answering.
  */
@@ -9,11 +9,20 @@ import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import type { FleetwayError } from "../../src/engine/errors.js";
 import { DROP_AFTER_CANCEL_MS } from "../../src/engine/runner/cancellation.js";
-import { readCurrentHeads, readHistory } from "../../src/engine/runner/run-migration.js";
+import {
+  readCurrentHeads,
+  readHistory,
+  type RunProgressEvent,
+} from "../../src/engine/runner/run-migration.js";
 import {
   createPooledConnections,
   type TenantConnections,
 } from "../../src/engine/runner/tenant-connections.js";
+import {
+  DEADLOCK_LOCKS,
+  DEADLOCK_TABLES_SQL,
+  runThroughDeadlock,
+} from "../support/deadlock-peer.js";
 import { startFreezableProxy } from "../support/freezable-proxy.js";
 import { revisionDir, tableRevision, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
@@ -320,6 +329,130 @@ describe("runner: lock_timeout", () => {
     assert.equal(delays.length, 2);
     assert.ok((delays[1] ?? 0) > (delays[0] ?? 0), `backoff grows: ${delays.join(", ")}`);
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["l2"]);
+  });
+});
+
+describe("runner: a revision chosen as a deadlock's victim", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      { id: "d1", up: DEADLOCK_TABLES_SQL, downgrade: "DROP TABLE t_a, t_gate, t_b;" },
+      tableRevision("d2", ["d1"]),
+      { id: "d3", down: ["d2"], up: DEADLOCK_LOCKS, downgrade: "SELECT 1;" },
+    ]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "d1" });
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  /** Upgrades to head through the deadlock, collecting the retries the run reports. */
+  async function upgradeThroughDeadlock(transactionMode: "per-revision" | "all") {
+    const retries: Extract<RunProgressEvent, { kind: "step-retrying" }>[] = [];
+    const result = await runThroughDeadlock(db.url, () =>
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        transactionMode,
+        lockTimeoutMs: 0,
+        sleep: noSleep,
+        onProgress: (event) => {
+          if (event.kind === "step-retrying") retries.push(event);
+        },
+      }),
+    );
+    return { result, retries };
+  }
+
+  it("rolls it back and retries it as after a lock timeout; the retry commits", async () => {
+    const { result, retries } = await upgradeThroughDeadlock("per-revision");
+    assert.deepEqual(
+      result.steps.map((s) => s.attempts),
+      [1, 2],
+    );
+    assert.deepEqual(
+      retries.map((r) => [r.attempt, r.cause, r.error.data.sqlstate, r.error.data.revision]),
+      [[1, "deadlock", "40P01", "d3"]],
+    );
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["d3"]);
+    const d3 = (await readHistory({ connectionString: db.url }))
+      .filter((h) => h.revision === "d3")
+      .sort((x, y) => x.id - y.id);
+    assert.deepEqual(
+      d3.map((h) => [h.success, h.error?.sqlstate ?? null]),
+      [
+        [false, "40P01"],
+        [true, null],
+      ],
+    );
+  });
+
+  it("in transaction mode all, retries the step in its savepoint, keeping the steps before", async () => {
+    await revisions.run({ connectionString: db.url, operation: "downgrade", target: "d1" });
+    const { result, retries } = await upgradeThroughDeadlock("all");
+    assert.deepEqual(
+      result.steps.map((s) => s.attempts),
+      [1, 2],
+    );
+    assert.deepEqual(
+      retries.map((r) => [r.cause, r.error.data.sqlstate]),
+      [["deadlock", "40P01"]],
+    );
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["d3"]);
+    assert.deepEqual((await db.query("SELECT count(*)::int AS n FROM t_d2")).rows, [{ n: 0 }]);
+  });
+});
+
+describe("runner: a non-transactional revision chosen as a deadlock's victim", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([
+      {
+        id: "e1",
+        up: `${DEADLOCK_TABLES_SQL}\nCREATE TABLE t_runs (id int);`,
+        downgrade: "DROP TABLE t_a, t_gate, t_b, t_runs;",
+      },
+      {
+        id: "e2",
+        down: ["e1"],
+        transactional: false,
+        // LOCK needs a transaction block: the DO statement is one, of its own.
+        up: `INSERT INTO t_runs VALUES (1);\nDO $$ BEGIN ${DEADLOCK_LOCKS} END $$;`,
+        downgrade: "DELETE FROM t_runs;",
+      },
+    ]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "e1" });
+  });
+  after(async () => {
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("is run again from its first statement, as after a lock timeout", async () => {
+    const causes: string[] = [];
+    const result = await runThroughDeadlock(db.url, () =>
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        lockTimeoutMs: 0,
+        sleep: noSleep,
+        onProgress: (event) => {
+          if (event.kind === "step-retrying") causes.push(event.cause);
+        },
+      }),
+    );
+    assert.equal(result.steps[0]?.attempts, 2);
+    assert.deepEqual(causes, ["deadlock"]);
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["e2"]);
+    // The INSERT before the deadlocked statement had committed on its own; the retry ran it again.
+    assert.deepEqual((await db.query("SELECT count(*)::int AS n FROM t_runs")).rows, [{ n: 2 }]);
   });
 });
 

@@ -2,7 +2,11 @@ import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import type { Migrations } from "../../engine/load-migrations.js";
 import { migrate } from "../../engine/migrate.js";
 import type { Operation } from "../../engine/plan/migration-plan.js";
-import type { RunProgressEvent, RunResult } from "../../engine/runner/run-migration.js";
+import type {
+  RunProgressEvent,
+  RunResult,
+  StepRetryCause,
+} from "../../engine/runner/run-migration.js";
 import { redactConnectionString } from "../../engine/runner/connect.js";
 import { readCurrentHeads } from "../../engine/runner/run-migration.js";
 import { type CliIo, printJson, printLines } from "../cli-io.js";
@@ -75,6 +79,12 @@ export async function runOnDatabase(
   return result;
 }
 
+/** How the narration names why a step is run again. */
+const RETRY_CAUSES: Record<StepRetryCause, string> = {
+  "lock-timeout": "lock_timeout hit",
+  deadlock: "deadlock (chosen as the victim)",
+};
+
 /** Progress goes to stderr so `--json` output on stdout stays machine-readable. */
 function narrate(io: CliIo, { graph }: Migrations, event: RunProgressEvent): void {
   switch (event.kind) {
@@ -97,7 +107,9 @@ function narrate(io: CliIo, { graph }: Migrations, event: RunProgressEvent): voi
       return;
     }
     case "step-retrying":
-      io.stderr(`  lock_timeout hit; retrying (attempt ${event.attempt}) in ${event.delayMs} ms\n`);
+      io.stderr(
+        `  ${RETRY_CAUSES[event.cause]}; retrying (attempt ${event.attempt}) in ${event.delayMs} ms\n`,
+      );
       return;
     default:
       return;

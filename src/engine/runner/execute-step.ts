@@ -22,7 +22,8 @@ import {
  * One attempt at one step. Per-revision mode: the body, the version-table change and the history
  * row commit in one transaction (or, for a non-transactional revision, the body runs on its own
  * and the bookkeeping commits right after). `all` mode: the caller holds the transaction open and
- * the step runs inside a savepoint, so a lock timeout can be retried without losing earlier steps.
+ * the step runs inside a savepoint, so a lock timeout or a deadlock can be retried without losing
+ * earlier steps.
  */
 export async function executeStepAttempt(
   session: RunSession,

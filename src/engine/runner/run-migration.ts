@@ -30,6 +30,7 @@ export type {
   RunProgressEvent,
   RunResult,
   StepOutcome,
+  StepRetryCause,
   TenantTables,
   TransactionMode,
 } from "./run-options.js";

@@ -31,7 +31,10 @@ export interface RunMigrationOptions extends TenantTables {
   readonly lockTimeoutMs?: number;
   /** `statement_timeout` of every step, ms. Default 0 (none). */
   readonly statementTimeoutMs?: number;
-  /** How often a step that hit its lock_timeout (SQLSTATE 55P03) is retried. Default 5. */
+  /**
+   * How often a step is retried that hit its lock_timeout (SQLSTATE 55P03) or was chosen as a
+   * deadlock's victim (40P01). Default 5.
+   */
   readonly lockTimeoutRetries?: number;
   /** How long to wait for the tenant's advisory lock, ms. Default 60 000. */
   readonly advisoryLockTimeoutMs?: number;
@@ -99,9 +102,16 @@ export type RunProgressEvent =
       readonly index: number;
       readonly attempt: number;
       readonly delayMs: number;
+      readonly cause: StepRetryCause;
       readonly error: FleetwayError;
     }
   | { readonly kind: "log"; readonly revision: string; readonly message: string };
+
+/**
+ * Why a failed step is tried again: PostgreSQL gave up on one of its lock waits, past its
+ * lock_timeout (SQLSTATE 55P03) or as the victim of a deadlock (40P01).
+ */
+export type StepRetryCause = "lock-timeout" | "deadlock";
 
 /** One step that committed. */
 export interface StepOutcome {
@@ -109,7 +119,7 @@ export interface StepOutcome {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly durationMs: number;
-  /** 1 unless the step was retried after lock timeouts. */
+  /** 1 unless the step was retried after lock timeouts or deadlocks. */
   readonly attempts: number;
 }
 

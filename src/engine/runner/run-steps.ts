@@ -6,17 +6,18 @@ import { cancellationByDrop, cancelledError } from "./cancellation.js";
 import { sqlStateOf } from "./connect.js";
 import { executeStepAttempt, historyEntry } from "./execute-step.js";
 import { appendHistory } from "./history-table.js";
-import type { StepOutcome } from "./run-options.js";
+import type { StepOutcome, StepRetryCause } from "./run-options.js";
 import type { RunSession } from "./run-session.js";
-import { LOCK_NOT_AVAILABLE, QUERY_CANCELED } from "./step-error.js";
+import { DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, QUERY_CANCELED } from "./step-error.js";
 
 const LOCK_RETRY: BackoffPolicy = { baseMs: 500, factor: 2, maxMs: 30_000 };
 
 /**
- * Runs the plan's steps in order. A step that fails on its lock_timeout is rolled back and retried
- * with backoff (the migration yields to production traffic); any other failure stops the run with
- * the database at the last committed step (per-revision) or where it started (`all`). Every
- * failed attempt is appended to the history table after its rollback.
+ * Runs the plan's steps in order. A step that fails on its lock_timeout, or as a deadlock's victim,
+ * is rolled back and retried with backoff (the migration yields to production traffic; see
+ * retryCause); any other failure stops the run with the database at the last committed step
+ * (per-revision) or where it started (`all`). Every failed attempt is appended to the history
+ * table after its rollback.
  */
 export async function runSteps(
   session: RunSession,
@@ -107,21 +108,41 @@ async function runOneStep(
       return { step, startedAt: firstStartedAt, finishedAt, durationMs, attempts: attempt };
     } catch (thrown) {
       const error = classifyFailure(session, step, thrown);
-      const retryable =
-        error.data.sqlstate === LOCK_NOT_AVAILABLE && attempt <= session.lockTimeoutRetries;
+      const cause = attempt <= session.lockTimeoutRetries ? retryCause(error) : null;
       await recordFailure(session, step, script, startedAt, error, committedHeads);
-      if (!retryable) {
+      if (cause === null) {
         session.emit({ kind: "step-failed", step, index, total, error });
         throw error;
       }
       const delayMs = backoffDelay(LOCK_RETRY, attempt, session.random);
-      session.emit({ kind: "step-retrying", step, index, attempt, delayMs, error });
+      session.emit({ kind: "step-retrying", step, index, attempt, delayMs, cause, error });
       try {
         await session.sleep(delayMs, session.signal);
       } catch {
         throw cancelledError("while waiting to retry a step", stepData(step));
       }
     }
+  }
+}
+
+/**
+ * Why a failed attempt is worth another after a backoff, or null: PostgreSQL gave up on one of its
+ * lock waits, past lock_timeout (55P03) or by aborting it as the victim of a deadlock (40P01). Either
+ * way the attempt's transaction (in `all` mode, the step's savepoint) was rolled back and nothing
+ * of it applied; the other session, no longer waiting, can finish. A non-transactional revision's
+ * statements commit one by one: the failed one did not apply, those before it did, and the retry
+ * runs it again from its first statement, as after any failure (such revisions must be re-runnable).
+ * In `all` mode the retry runs inside the run's transaction, which keeps the locks of the steps
+ * before: a deadlock through one of those happens again on every attempt, until the retries run out.
+ */
+function retryCause(error: FleetwayError): StepRetryCause | null {
+  switch (error.data.sqlstate) {
+    case LOCK_NOT_AVAILABLE:
+      return "lock-timeout";
+    case DEADLOCK_DETECTED:
+      return "deadlock";
+    default:
+      return null;
   }
 }
 

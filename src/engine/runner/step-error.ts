@@ -37,6 +37,7 @@ interface PgErrorFields {
 }
 
 export const LOCK_NOT_AVAILABLE = "55P03";
+export const DEADLOCK_DETECTED = "40P01";
 export const QUERY_CANCELED = "57014";
 
 /**
