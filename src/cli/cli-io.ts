@@ -49,8 +49,10 @@ const RUNTIME_FAILURES: readonly string[] = [
   ErrorCode.SERVICE_UNAVAILABLE,
   ErrorCode.REMOTE_FAILED,
   // The service's own "retry later" refusals (409s): the tenant's lock is held by another job,
-  // or the same request is still being served.
+  // its database or schema is being dropped (a retry is answered once that drop ended), or the
+  // same request is still being served.
   ErrorCode.TENANT_BUSY,
+  ErrorCode.TENANT_DELETING,
   ErrorCode.IDEMPOTENCY_IN_PROGRESS,
 ];
 

@@ -19,7 +19,7 @@ import {
 } from "./job-progress-store.js";
 import { decodeCursor, seqKey, toPage, type Page } from "./pagination.js";
 import type { Queryable } from "./queryable.js";
-import { tenantNotFound } from "./tenant-store.js";
+import { tenantDeleting, tenantNotFound } from "./tenant-store.js";
 
 const JOB_COLUMNS = jobColumns();
 const JOB_COLUMNS_OF_CTE = jobColumns("job");
@@ -60,10 +60,12 @@ const MARK_ROLLOUT_TENANT_ACTIVE = `, in_rollout AS (
  * with the webhook subscriptions that asked for it (see writeJobProgress). A rollout's job marks
  * its tenant active in the rollout in the same statement. The partial unique index on active jobs
  * makes "one active job per tenant" hold across API instances; losing that race is TENANT_BUSY
- * naming the winner. A tenant deleted since the caller read it is TENANT_NOT_FOUND, and leaves a
- * surrounding transaction usable (a rollout's pass goes on with its other tenants).
+ * naming the winner. A tenant deleted since the caller read it is TENANT_NOT_FOUND, and one whose
+ * database or schema is being dropped TENANT_DELETING, at once: both leave a surrounding
+ * transaction usable (a rollout's pass goes on with its other tenants).
  *
- * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_DELETING, or TENANT_BUSY naming the tenant's
+ *   active job
  */
 export async function insertJob(
   db: Queryable,
@@ -81,7 +83,8 @@ export async function insertJob(
  * must then be recorded with the event: use insertJob in a transaction). One statement and one
  * commit for the common POST, where insertJob needs BEGIN and COMMIT around it.
  *
- * @throws FleetwayError TENANT_NOT_FOUND, or TENANT_BUSY naming the tenant's active job
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_DELETING, or TENANT_BUSY naming the tenant's
+ *   active job
  */
 export async function insertJobUnlessSubscribed(
   db: Queryable,
@@ -103,21 +106,31 @@ async function insertJobRow(
   // statement found and locked (as the foreign key's check would): one deleted since the caller
   // read it (or whose deletion commits while the statement waits for its row) is not inserted
   // for, where its foreign key would have failed the statement and aborted the transaction.
+  // Nor is one marked as being dropped (markTenantDeleting): the mark is checked on the row this
+  // statement locked, so it holds from the mark's commit on, and a DELETE ?drop=true, which sets
+  // it in the transaction that found no active job, never sees a job slip in before its drop.
+  // The mark's transaction is short: nothing here waits for the drop itself.
   // INSERT ... SELECT (for the gate) types its parameters from the SELECT, hence the casts.
   const { rows } = await db.query<
-    JobRow & SubscriptionColumns & { inserted: boolean; gate_open: boolean; tenant_found: boolean }
+    JobRow &
+      SubscriptionColumns & {
+        inserted: boolean;
+        gate_open: boolean;
+        tenant_found: boolean;
+        tenant_deleting_since: Date | null;
+      }
   >(
     `WITH gate AS (
        SELECT ${unlessSubscribed ? NO_JOB_QUEUED_SUBSCRIBER : "true"} AS open
      ), tenant AS (
-       SELECT id FROM tenants WHERE id = $2::text FOR KEY SHARE
+       SELECT id, deleting_since FROM tenants WHERE id = $2::text FOR KEY SHARE
      ), job AS (
        INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, lock_timeout_ms,
                          statement_timeout_ms, state, callback_url, callback_secret_sealed,
                          rollout_id, callback_url_sealed, event_seq)
        SELECT $1::uuid, tenant.id, $3::text, $4::text, $5::text, $6::integer, $7::integer, 'queued',
               $8::text, $9::text, $10::uuid, $11::text, 1
-         FROM gate, tenant WHERE gate.open
+         FROM gate, tenant WHERE gate.open AND tenant.deleting_since IS NULL
        ON CONFLICT DO NOTHING RETURNING ${JOB_COLUMNS}
      ), queued AS (
        INSERT INTO job_events (job_id, seq, type, data)
@@ -125,6 +138,7 @@ async function insertJobRow(
      )${job.rolloutId === undefined ? "" : MARK_ROLLOUT_TENANT_ACTIVE}
      SELECT ${JOB_COLUMNS_OF_CTE}, job.id IS NOT NULL AS inserted, gate.open AS gate_open,
             EXISTS (SELECT 1 FROM tenant) AS tenant_found,
+            (SELECT deleting_since FROM tenant) AS tenant_deleting_since,
             s.id AS subscription_id, s.url_sealed AS subscription_url_sealed,
             s.url_masked AS subscription_url_masked
        FROM gate
@@ -155,6 +169,8 @@ async function insertJobRow(
     };
   }
   if (first?.tenant_found === false) throw tenantNotFound(job.tenantId);
+  if (first !== undefined && first.tenant_deleting_since !== null)
+    throw tenantDeleting(job.tenantId, first.tenant_deleting_since);
   if (first?.gate_open === false) return null;
   const active = await activeJobOf(db, job.tenantId);
   throw new FleetwayError(

@@ -18,6 +18,11 @@ export interface TenantRecord {
   readonly provisioned: Provisioned | null;
   /** When its first migration succeeded. */
   readonly readyAt: Date | null;
+  /**
+   * Since when its database or schema is being dropped (DELETE ?drop=true: markTenantDeleting);
+   * null when it is not.
+   */
+  readonly deletingSince: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -55,6 +60,7 @@ interface TenantRow {
   heads_seen_at: Date | null;
   provisioned: Provisioned | null;
   ready_at: Date | null;
+  deleting_since: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -70,6 +76,7 @@ const TENANT_ROW: Record<keyof TenantRow, true> = {
   heads_seen_at: true,
   provisioned: true,
   ready_at: true,
+  deleting_since: true,
   created_at: true,
   updated_at: true,
 };
@@ -88,6 +95,7 @@ function toTenant(row: TenantRow): TenantRecord {
     headsSeenAt: row.heads_seen_at,
     provisioned: row.provisioned,
     readyAt: row.ready_at,
+    deletingSince: row.deleting_since,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -97,6 +105,17 @@ export function tenantNotFound(id: string): FleetwayError {
   return new FleetwayError(ErrorCode.TENANT_NOT_FOUND, `Tenant '${id}' does not exist`, {
     tenantId: id,
   });
+}
+
+/** TENANT_DELETING: what is refused while a tenant's database or schema is being dropped. */
+export function tenantDeleting(id: string, since: Date | null): FleetwayError {
+  const when = since === null ? "" : ` since ${since.toISOString()}`;
+  return new FleetwayError(
+    ErrorCode.TENANT_DELETING,
+    `Tenant '${id}' is being deleted: its database or schema is being dropped${when} ` +
+      "(DELETE ?drop=true); it is gone once the drop succeeded, and as it was if the drop failed",
+    { tenantId: id, deletingSince: since?.toISOString() ?? null },
+  );
 }
 
 /** @throws FleetwayError TENANT_EXISTS when the id is taken */
@@ -168,6 +187,13 @@ export interface TenantPatch {
   readonly schema?: string;
 }
 
+/**
+ * Changes a tenant. Its database or schema stays put while they are being dropped (its
+ * deleting_since mark is set): the drop went to them, and a drop that fails keeps the tenant
+ * registered where the drop left it; its name and tags may change.
+ *
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_DELETING (a new databaseUrl or schema)
+ */
 export async function updateTenant(
   db: Queryable,
   id: string,
@@ -184,7 +210,8 @@ export async function updateTenant(
         heads = CASE WHEN $4::text IS NULL AND $6::text IS NULL THEN heads END,
         heads_seen_at = CASE WHEN $4::text IS NULL AND $6::text IS NULL THEN heads_seen_at END,
         updated_at = now()
-      WHERE id = $1 RETURNING ${TENANT_COLUMNS}`,
+      WHERE id = $1 AND (deleting_since IS NULL OR ($4::text IS NULL AND $6::text IS NULL))
+      RETURNING ${TENANT_COLUMNS}`,
     [
       id,
       patch.name ?? null,
@@ -194,16 +221,19 @@ export async function updateTenant(
       patch.schema ?? null,
     ],
   );
-  if (rows[0] === undefined) throw tenantNotFound(id);
-  return toTenant(rows[0]);
+  if (rows[0] !== undefined) return toTenant(rows[0]);
+  const current = await getTenant(db, id);
+  throw current === null ? tenantNotFound(id) : tenantDeleting(id, current.deletingSince);
 }
 
 /**
  * Locks a tenant's row for its deletion in `db`'s transaction and returns it. The row lock (FOR
  * UPDATE) serializes with job creation (inserting a job takes a key-share lock on its tenant:
- * insertJob), so after {@link requireNoActiveJob} no job can slip in before the delete: until
- * the transaction ends, one being created waits, then finds the tenant deleted
- * (TENANT_NOT_FOUND) or, after a rollback, still there.
+ * insertJob), so once the transaction checked that no job is active (requireNoActiveJob) no job
+ * slips in before it ends: one being created meanwhile waits, then finds the tenant deleted
+ * (TENANT_NOT_FOUND), marked as being deleted (TENANT_DELETING: markTenantDeleting), or, after a
+ * rollback, as it was. Hold it only for short transactions: every job insert for the tenant
+ * waits for it.
  *
  * @throws FleetwayError TENANT_NOT_FOUND
  */
@@ -214,43 +244,6 @@ export async function lockTenantForDeletion(db: Queryable, id: string): Promise<
   );
   if (rows[0] === undefined) throw tenantNotFound(id);
   return toTenant(rows[0]);
-}
-
-/**
- * Refuses a tenant with an active job; only final after {@link lockTenantForDeletion}.
- *
- * @throws FleetwayError TENANT_BUSY
- */
-export async function requireNoActiveJob(db: Queryable, id: string): Promise<void> {
-  const active = await db.query<{ id: string; state: string }>(
-    "SELECT id, state FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')",
-    [id],
-  );
-  const job = active.rows[0];
-  if (job !== undefined) {
-    throw new FleetwayError(
-      ErrorCode.TENANT_BUSY,
-      `Tenant '${id}' has an active job (${job.id}, ${job.state}); cancel it or wait for it to finish`,
-      { tenantId: id, activeJobId: job.id, activeJobState: job.state },
-    );
-  }
-}
-
-/** Deletes a tenant locked by {@link lockTenantForDeletion} in the same transaction. */
-export async function deleteLockedTenant(db: Queryable, id: string): Promise<void> {
-  await db.query("DELETE FROM tenants WHERE id = $1", [id]);
-}
-
-/**
- * Deletes a tenant unless a job is active, in `db`'s transaction (see
- * {@link lockTenantForDeletion}).
- *
- * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY
- */
-export async function deleteTenant(db: Queryable, id: string): Promise<void> {
-  await lockTenantForDeletion(db, id);
-  await requireNoActiveJob(db, id);
-  await deleteLockedTenant(db, id);
 }
 
 /**

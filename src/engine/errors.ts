@@ -55,6 +55,9 @@ export const ErrorCode = {
   TENANT_DELETED: "TENANT_DELETED",
   TENANT_EXISTS: "TENANT_EXISTS",
   TENANT_BUSY: "TENANT_BUSY",
+  // the tenant's database or schema is being dropped (DELETE ?drop=true): no job is created for
+  // it, and no second drop of it starts, until that drop ended
+  TENANT_DELETING: "TENANT_DELETING",
   TENANT_UNREACHABLE: "TENANT_UNREACHABLE",
   // a read of a tenant database (status, history, plan, `current`) ran out of time: a lock held
   // on its tables, or a server that stopped answering

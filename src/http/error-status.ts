@@ -26,6 +26,7 @@ export const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.WEBHOOK_URL_FORBIDDEN]: 422,
   [ErrorCode.TENANT_EXISTS]: 409,
   [ErrorCode.TENANT_BUSY]: 409,
+  [ErrorCode.TENANT_DELETING]: 409,
   [ErrorCode.JOB_NOT_CANCELLABLE]: 409,
   [ErrorCode.IDEMPOTENCY_IN_PROGRESS]: 409,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,

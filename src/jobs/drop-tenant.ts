@@ -1,19 +1,30 @@
 import type pg from "pg";
+import type { Logger } from "pino";
 import { inTransaction } from "../control/control-db.js";
+import type { Queryable } from "../control/queryable.js";
 import type { SecretBox } from "../control/secret-box.js";
 import {
-  deleteLockedTenant,
-  lockTenantForDeletion,
+  clearTenantDeleting,
+  deleteMarkedTenant,
+  markTenantDeleting,
   requireNoActiveJob,
+} from "../control/tenant-deletion-store.js";
+import {
+  lockTenantForDeletion,
+  requireTenant,
+  tenantDeleting,
   type Provisioned,
+  type TenantRecord,
 } from "../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
-import { dropProvisioned, provisionLimits } from "./provision-tenant.js";
+import { withDropSession, type DropSession } from "./drop-session.js";
+import { provisionLimits } from "./provision-tenant.js";
 
 /** What dropping a tenant needs: the control pool, the key of its connection string, the admin. */
 export interface DropTenantDeps {
   readonly pool: pg.Pool;
   readonly secretBox: SecretBox;
+  readonly logger: Logger;
   /** Admin connection that drops a provisioned database; null disables that. */
   readonly provisionAdminUrl: string | null;
   /** lock_timeout of the DROP, ms (FLEETWAY_LOCK_TIMEOUT_MS); the engine's default without. */
@@ -22,42 +33,98 @@ export interface DropTenantDeps {
 
 /**
  * Drops what Fleetway provisioned for a tenant (its database or schema, and only while it
- * carries the tenant's mark: dropProvisioned), then deletes the tenant; refused while a job is
+ * carries the tenant's mark: DropSession.drop), then deletes the tenant; refused while a job is
  * active, as any delete.
  *
- * The tenant is deleted only once the drop succeeded, so a database or schema Fleetway still has
- * to drop is never forgotten: its row is locked for deletion (lockTenantForDeletion) before the
- * drop and deleted after it, in one control transaction. A drop that fails (a lock held past
- * FLEETWAY_LOCK_TIMEOUT_MS, a server error, a mark gone) rolls that back: the tenant stays
- * registered and the same request can be retried. One that succeeded but whose delete did not
- * commit (the control database lost meanwhile) leaves the tenant registered without its
- * database or schema, and a retry finds nothing left to drop (gone is fine: IF EXISTS) and
- * deletes it. While the row is locked no job is created for the tenant (its insert waits for
- * the lock, then finds the tenant deleted, or after a failed drop runs on what is still there),
- * so none runs against a database being dropped. The lock is held for as long as the drop
- * takes: its lock waits are bounded by `provisionLockTimeoutMs`, and the rest is the server
- * removing the files.
+ * No control transaction is open while the drop runs: it takes as long as the server takes to
+ * remove the files, and a transaction held that long would hold a control connection and the
+ * tenant's row, which every job insert for the tenant (a rollout pass's among them) would wait
+ * for. Instead:
+ * 1. the tenant's drop lock is taken on the drop's own connection (DropSession.tryLock): a
+ *    second DELETE of the tenant while one drops it is refused at once with 409 TENANT_DELETING;
+ * 2. a short control transaction locks the tenant's row, refuses it as any delete would (404,
+ *    NOT_PROVISIONED, TENANT_BUSY for an active job) and sets its deleting_since mark: from its
+ *    commit on, no job is created for the tenant (TENANT_DELETING, at once), so none can run
+ *    against what is being dropped;
+ * 3. the drop runs. Once it succeeded the tenant is deleted. If it failed while this session
+ *    still holds the drop lock (nothing was dropped, and no other drop runs), the mark is
+ *    cleared, before the lock is released, and the tenant takes jobs again; the error is
+ *    answered and the same request can be retried.
+ * A mark that outlives its drop (the process died, the drop's connection was lost, or the
+ * tenant's delete did not commit) keeps refusing jobs until a DELETE ?drop=true is retried: it
+ * takes the lock once the old drop's server session ended, and finishes (gone already is fine),
+ * or a DELETE without drop forgets the tenant.
  *
  * @returns what was dropped (or found gone already)
- * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, NOT_PROVISIONED, PROVISIONING_DISABLED,
- *   PROVISIONING_CONFLICT, PROVISIONING_TIMEOUT, PROVISIONING_FAILED; the tenant is kept
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, TENANT_DELETING, NOT_PROVISIONED,
+ *   PROVISIONING_DISABLED, PROVISIONING_CONFLICT, PROVISIONING_TIMEOUT, PROVISIONING_FAILED,
+ *   CONNECTION_FAILED; the tenant is kept
  */
 export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promise<Provisioned> {
-  return inTransaction(deps.pool, async (tx) => {
-    const tenant = await lockTenantForDeletion(tx, tenantId);
-    // Before the busy check: waiting for the job would not make this request succeed.
-    if (tenant.provisioned === null) throw notProvisioned(tenantId);
-    await requireNoActiveJob(tx, tenantId);
-    await dropProvisioned(
-      deps.provisionAdminUrl,
-      deps.secretBox.decrypt(tenant.databaseUrlSealed),
-      tenantId,
-      tenant.provisioned,
-      provisionLimits(deps.provisionLockTimeoutMs),
-    );
-    await deleteLockedTenant(tx, tenantId);
-    return tenant.provisioned;
+  const seen = await requireTenant(deps.pool, tenantId);
+  const provisioned = seen.provisioned;
+  if (provisioned === null) throw notProvisioned(tenantId);
+  // Refused before connecting to drop; final only under the row lock (markForDrop).
+  await requireNoActiveJob(deps.pool, tenantId);
+  const target = {
+    tenantId,
+    provisioned,
+    adminUrl: deps.provisionAdminUrl,
+    databaseUrl: deps.secretBox.decrypt(seen.databaseUrlSealed),
+    limits: provisionLimits(deps.provisionLockTimeoutMs),
+  };
+  await withDropSession(target, async (session) => {
+    if (!(await session.tryLock())) throw tenantDeleting(tenantId, seen.deletingSince);
+    await inTransaction(deps.pool, (tx) => markForDrop(tx, seen));
+    await dropOrUnmark(deps, session, tenantId);
   });
+  // After the session closed: the mark stays until the delete, so nothing is let in meanwhile.
+  await deleteMarkedTenant(deps.pool, tenantId);
+  return provisioned;
+}
+
+/**
+ * Step 2 of {@link dropTenant}, in `tx`. The tenant is checked to be where the drop's session
+ * went when it was read: a PATCH moving it in between (it may not once marked) would have the
+ * drop and its lock on the wrong server.
+ */
+async function markForDrop(tx: Queryable, seen: TenantRecord): Promise<void> {
+  const tenant = await lockTenantForDeletion(tx, seen.id);
+  // Before the busy check: waiting for the job would not make this request succeed.
+  if (tenant.provisioned === null) throw notProvisioned(seen.id);
+  if (tenant.databaseUrlSealed !== seen.databaseUrlSealed) {
+    throw new FleetwayError(
+      ErrorCode.TENANT_BUSY,
+      `Tenant '${seen.id}' was given another databaseUrl while its deletion began; try again`,
+      { tenantId: seen.id },
+    );
+  }
+  await requireNoActiveJob(tx, seen.id);
+  await markTenantDeleting(tx, seen.id);
+}
+
+/** Step 3 of {@link dropTenant}: the drop, and the mark cleared if it dropped nothing. */
+async function dropOrUnmark(
+  deps: DropTenantDeps,
+  session: DropSession,
+  tenantId: string,
+): Promise<void> {
+  try {
+    await session.drop();
+  } catch (error) {
+    if (await session.stillLocked()) {
+      // The drop's error is the answer: a mark that could not be cleared stays until a retry.
+      await clearTenantDeleting(deps.pool, tenantId).catch((clearError: unknown) => {
+        deps.logger.warn({ err: clearError, tenantId }, "could not clear the deleting mark");
+      });
+    } else {
+      deps.logger.warn(
+        { err: error, tenantId },
+        "lost the drop's session: the tenant stays marked as being deleted until DELETE ?drop=true is retried",
+      );
+    }
+    throw error;
+  }
 }
 
 function notProvisioned(tenantId: string): FleetwayError {

@@ -124,42 +124,8 @@ export async function createTenantSchema(
   });
 }
 
-/**
- * Drops exactly what was provisioned, the database (sessions are closed) or the schema, after
- * checking its mark on the same connection: the mark, not the tenant's record, is what says
- * Fleetway created it. One that is gone already is not an error (a retry after a drop whose
- * tenant could not be deleted: see dropTenant).
- * @throws FleetwayError PROVISIONING_CONFLICT when it exists without this tenant's mark,
- *   PROVISIONING_TIMEOUT when another session's lock outlasts `limits.lockTimeoutMs` (nothing
- *   is dropped then)
- */
-export async function dropProvisioned(
-  adminUrl: string | null,
-  databaseUrl: string,
-  tenantId: string,
-  provisioned: Provisioned,
-  limits: ProvisionLimits,
-): Promise<void> {
-  await withProvisionedClient(adminUrl, databaseUrl, provisioned, async (client) => {
-    if (!(await requireMark(client, provisioned, tenantId, "drop"))) return;
-    const work = { action: "drop", target: provisioned, limits } as const;
-    if ("database" in provisioned) {
-      // As CREATE DATABASE, DROP DATABASE refuses a transaction block.
-      await bounded(client, { ...work, local: false }, () =>
-        client.query(`DROP DATABASE IF EXISTS ${quoteIdent(provisioned.database)} WITH (FORCE)`),
-      );
-      return;
-    }
-    await client.query("BEGIN");
-    await bounded(client, { ...work, local: true }, () =>
-      client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(provisioned.schema)} CASCADE`),
-    );
-    await client.query("COMMIT");
-  });
-}
-
 /** A CREATE or DROP run by {@link bounded}. */
-interface BoundedWork {
+export interface BoundedWork {
   readonly action: "create" | "drop";
   readonly target: Provisioned;
   readonly limits: ProvisionLimits;
@@ -178,7 +144,11 @@ interface BoundedWork {
  * Runs `fn` under `work.limits`' lock_timeout; a lock wait that outlasts it (55P03) ends it with
  * PROVISIONING_TIMEOUT naming what was being created or dropped.
  */
-async function bounded<T>(client: pg.Client, work: BoundedWork, fn: () => Promise<T>): Promise<T> {
+export async function bounded<T>(
+  client: pg.Client,
+  work: BoundedWork,
+  fn: () => Promise<T>,
+): Promise<T> {
   const ms = Math.max(0, Math.trunc(work.limits.lockTimeoutMs));
   await client.query("SELECT set_config('lock_timeout', $1, $2)", [`${ms}ms`, work.local]);
   try {
@@ -213,7 +183,7 @@ function provisioningTimedOut(work: BoundedWork, ms: number, error: unknown): Fl
  * True when the database or schema exists with this tenant's mark, false when it does not exist.
  * @throws FleetwayError PROVISIONING_CONFLICT when it exists with another mark or none
  */
-async function requireMark(
+export async function requireMark(
   client: pg.Client,
   target: Provisioned,
   tenantId: string,
@@ -240,28 +210,21 @@ async function requireMark(
   );
 }
 
-/** A database is dropped through the admin connection, a schema through the tenant's own. */
-async function withProvisionedClient<T>(
-  adminUrl: string | null,
-  databaseUrl: string,
-  provisioned: Provisioned,
-  fn: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  if (!("database" in provisioned)) return withClient(databaseUrl, fn);
-  if (adminUrl === null) throw provisioningDisabled();
-  return withClient(adminUrl, fn);
-}
-
 /** One short-lived connection; SQL errors become PROVISIONING_FAILED, Fleetway's own pass through. */
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connect(url, "fleetway-provision");
   try {
     return await fn(client);
   } catch (error) {
-    throw isFleetwayError(error) ? error : provisioningFailed(error);
+    throw asProvisioningError(error);
   } finally {
     await client.end();
   }
+}
+
+/** Fleetway's own errors as they are; anything else (SQL, a lost connection) PROVISIONING_FAILED. */
+export function asProvisioningError(error: unknown): FleetwayError {
+  return isFleetwayError(error) ? error : provisioningFailed(error);
 }
 
 function provisioningFailed(error: unknown): FleetwayError {

@@ -159,8 +159,11 @@ async function advanceOne(
         launched.push(created);
         launchedNow++;
       } catch (error) {
-        // A tenant busy with another job is tried again on a later pass; anything else is its failure.
-        if (isFleetwayError(error, ErrorCode.TENANT_BUSY)) continue;
+        // A tenant busy with another job is tried again on a later pass, and so is one whose
+        // database or schema is being dropped: a later pass finds it deleted (skipped as
+        // TENANT_DELETED) once the drop succeeded, or launches its job if the drop failed.
+        // Anything else is its failure.
+        if (isFleetwayError(error, ErrorCode.TENANT_BUSY, ErrorCode.TENANT_DELETING)) continue;
         if (isFleetwayError(error, ErrorCode.TENANT_NOT_FOUND)) {
           // Deleted since the pending list read it (DELETE /v1/tenants/{id} committed meanwhile):
           // the insert found it gone and inserted nothing, so this pass goes on.

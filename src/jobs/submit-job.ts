@@ -52,7 +52,8 @@ export interface CreatedJob {
  * knows it exists (the tenant is then not read again; one deleted since is TENANT_NOT_FOUND from
  * the job's insert, which leaves `tx` usable).
  *
- * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, or the target's own error
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, TENANT_DELETING (its database or schema
+ *   is being dropped), or the target's own error
  */
 export async function createJob(
   deps: SubmitDeps,

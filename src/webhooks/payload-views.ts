@@ -17,6 +17,7 @@ export function tenantView(tenant: TenantRecord) {
     headsSeenAt: tenant.headsSeenAt?.toISOString() ?? null,
     provisioned: tenant.provisioned,
     readyAt: tenant.readyAt?.toISOString() ?? null,
+    deletingSince: tenant.deletingSince?.toISOString() ?? null,
     createdAt: tenant.createdAt.toISOString(),
     updatedAt: tenant.updatedAt.toISOString(),
   };

@@ -151,6 +151,7 @@ describe("fleetway remote verbs: exit code of a refusal or failure the service a
     [503, "SERVICE_UNAVAILABLE", 1],
     [503, "A_CODE_FROM_A_NEWER_SERVICE", 1],
     [409, "TENANT_BUSY", 1],
+    [409, "TENANT_DELETING", 1],
     [400, "VALIDATION_ERROR", 2],
     [404, "TENANT_NOT_FOUND", 2],
     [422, "UNKNOWN_REVISION", 2],

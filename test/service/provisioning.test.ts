@@ -258,6 +258,7 @@ describe("tenant provisioning", () => {
       assert.equal(refused.body.code, "PROVISIONING_CONFLICT");
       const kept = await svc.http().get(`/v1/tenants/${id}`).set("authorization", svc.auth("read"));
       assert.equal(kept.status, 200);
+      assert.equal(kept.body.deletingSince, null, "nothing was dropped: it takes jobs again");
     }
     assert.ok(await databaseExists(retryDatabase));
     assert.ok(await schemaExists("unmarked-schema"));
@@ -388,15 +389,20 @@ describe("tenant provisioning behind another session's lock", () => {
   });
 });
 
-describe("jobs submitted while a tenant's database is being dropped", () => {
+describe("a tenant whose database or schema is being dropped", () => {
   let svc: TestService;
   let revisions: RevisionDir;
+  let tenantDb: TestDatabase;
   const droppedDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
   const keptDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const lostDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const heldDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const rolloutDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
   const blockers: pg.Client[] = [];
 
   before(async () => {
     revisions = await revisionDir([tableRevision("v1")]);
+    tenantDb = await createTestDatabase();
     // Long enough that the drops below end by what the tests do, never by the lock timeout.
     svc = await startTestService({
       migrationsDir: revisions.dir,
@@ -406,34 +412,65 @@ describe("jobs submitted while a tenant's database is being dropped", () => {
   after(async () => {
     for (const blocker of blockers) await blocker.end();
     await svc.close();
+    await tenantDb.drop();
     await revisions.remove();
-    for (const name of [droppedDatabase, keptDatabase]) {
+    for (const name of [
+      droppedDatabase,
+      keptDatabase,
+      lostDatabase,
+      heldDatabase,
+      rolloutDatabase,
+    ]) {
       await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
   });
 
-  /** Signs a tenant up with a database of its own, then holds a lock DROP DATABASE waits for. */
-  async function tenantWithBlockedDrop(id: string, database: string): Promise<pg.Client> {
-    const created = await svc
-      .http()
-      .post("/v1/tenants")
-      .set("authorization", svc.auth("write"))
-      .send({ id, name: id, provision: { database: true, name: database } });
-    assert.equal(created.status, 201, created.text);
-    const blocker = new pg.Client({ connectionString: ADMIN_URL });
+  const api = {
+    get: (path: string) => svc.http().get(path).set("authorization", svc.auth("read")),
+    post: (path: string, body: object) =>
+      svc.http().post(path).set("authorization", svc.auth("write")).send(body),
+    patch: (path: string, body: object) =>
+      svc.http().patch(path).set("authorization", svc.auth("write")).send(body),
+    drop: (id: string) =>
+      svc.http().delete(`/v1/tenants/${id}?drop=true`).set("authorization", svc.auth("admin")),
+  };
+  const submit = (id: string) =>
+    api.post(`/v1/tenants/${id}/jobs`, { operation: "upgrade", target: "head" });
+
+  /** A session on `url` in a transaction that has run `sql`, and so holds its locks. */
+  async function holdLocks(url: string, sql: string): Promise<pg.Client> {
+    const blocker = new pg.Client({ connectionString: url });
     await blocker.connect();
     blockers.push(blocker);
     await blocker.query("BEGIN");
-    await blocker.query(`COMMENT ON DATABASE "${database}" IS 'busy'`);
+    await blocker.query(sql);
     return blocker;
   }
 
-  /** The pid of a session on `datname` whose statement contains `text` and waits for a lock. */
-  async function lockWaiter(datname: string, text: string): Promise<number> {
+  /** Signs a tenant up with a database of its own, then holds a lock DROP DATABASE waits for. */
+  async function tenantWithBlockedDrop(id: string, database: string): Promise<pg.Client> {
+    const created = await api.post("/v1/tenants", {
+      id,
+      name: id,
+      provision: { database: true, name: database },
+    });
+    assert.equal(created.status, 201, created.text);
+    return holdLocks(ADMIN_URL, `COMMENT ON DATABASE "${database}" IS 'busy'`);
+  }
+
+  /**
+   * The pid of a session on `datname` whose statement contains `text` and waits for a lock, once
+   * there is one; null if `signal` aborts first.
+   */
+  async function lockWaiter(
+    datname: string,
+    text: string,
+    signal?: AbortSignal,
+  ): Promise<number | null> {
     const client = new pg.Client({ connectionString: ADMIN_URL });
     await client.connect();
     try {
-      for (let i = 0; i < 1500; i++) {
+      for (let i = 0; i < 1500 && signal?.aborted !== true; i++) {
         const { rows } = await client.query<{ pid: number }>(
           `SELECT pid FROM pg_stat_activity
             WHERE datname = $1 AND wait_event_type = 'Lock' AND strpos(query, $2) > 0`,
@@ -442,61 +479,232 @@ describe("jobs submitted while a tenant's database is being dropped", () => {
         if (rows[0] !== undefined) return rows[0].pid;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      if (signal?.aborted === true) return null;
       throw new Error(`no session on ${datname} waited for a lock in ${text}`);
     } finally {
       await client.end();
     }
   }
 
-  /** DELETE ?drop=true and a job's POST, started; resolved once both wait for a lock. */
-  async function dropAndSubmit(id: string, database: string) {
-    const dropping = svc
-      .http()
-      .delete(`/v1/tenants/${id}?drop=true`)
-      .set("authorization", svc.auth("admin"))
-      .then((response) => response);
-    const dropPid = await lockWaiter(ADMIN_DATABASE, `DROP DATABASE IF EXISTS "${database}"`);
-    const submitting = svc
-      .http()
-      .post(`/v1/tenants/${id}/jobs`)
-      .set("authorization", svc.auth("write"))
-      .send({ operation: "upgrade", target: "head" })
-      .then((response) => response);
-    // The job's insert waits for the tenant's row, which the drop holds until it is done.
-    await lockWaiter(svc.controlDb.name, "INSERT INTO jobs");
-    return { dropping, submitting, dropPid };
+  /**
+   * Whichever comes first: `answer` settling, or a statement of the service containing `text`
+   * waiting for a lock in the control database (what a job insert did behind a drop's row lock).
+   */
+  async function answeredOrWaited<T>(answer: Promise<T>, text: string) {
+    const stop = new AbortController();
+    const waited = lockWaiter(svc.controlDb.name, text, stop.signal);
+    const first = await Promise.race([
+      answer.then((value) => ({ answered: value })),
+      waited.then((pid) => ({ waitedForLock: pid })),
+    ]);
+    stop.abort();
+    await waited;
+    return first;
   }
 
-  it("waits for the drop, then is refused: the tenant is gone with its database", async () => {
+  /** DELETE ?drop=true, started; resolved once its DROP waits for the blocker's lock. */
+  async function startDrop(id: string, statement: string, datname = ADMIN_DATABASE) {
+    const dropping = api.drop(id).then((response) => response);
+    const dropPid = await lockWaiter(datname, statement);
+    return { dropping, dropPid: dropPid as number };
+  }
+
+  /**
+   * Control sessions of the service whose transaction began before `pid`'s statement (the
+   * drop's DROP) did and is still open: with the drop in one control transaction, its own.
+   * Polled until there are none (other transactions are short), or the polls run out.
+   */
+  async function controlTransactionsOlderThan(pid: number): Promise<string[]> {
+    const client = new pg.Client({ connectionString: ADMIN_URL });
+    await client.connect();
+    try {
+      let open: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await client.query<{ state: string }>(
+          `SELECT c.state FROM pg_stat_activity c, pg_stat_activity d
+            WHERE d.pid = $1 AND c.datname = $2 AND c.application_name = 'fleetway'
+              AND c.xact_start <= d.query_start`,
+          [pid, svc.controlDb.name],
+        );
+        open = rows.map((r) => r.state);
+        if (open.length === 0) return open;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return open;
+    } finally {
+      await client.end();
+    }
+  }
+
+  it("refuses a job at once with 409 TENANT_DELETING while the drop runs, then the tenant is gone", async () => {
     const blocker = await tenantWithBlockedDrop("dropco", droppedDatabase);
-    const { dropping, submitting } = await dropAndSubmit("dropco", droppedDatabase);
+    const { dropping } = await startDrop("dropco", `DROP DATABASE IF EXISTS "${droppedDatabase}"`);
+
+    const first = await answeredOrWaited(submit("dropco"), "INSERT INTO jobs");
+    assert.ok("answered" in first, "the job's insert waited for the drop");
+    assert.equal(first.answered.status, 409, first.answered.text);
+    assert.equal(first.answered.body.code, "TENANT_DELETING");
+
+    const tenant = await api.get("/v1/tenants/dropco");
+    assert.equal(tenant.status, 200);
+    assert.equal(typeof tenant.body.deletingSince, "string");
+    const again = await api.drop("dropco");
+    assert.equal(again.status, 409, again.text);
+    assert.equal(again.body.code, "TENANT_DELETING", "a second drop is refused while one runs");
+    const moved = await api.patch("/v1/tenants/dropco", { databaseUrl: tenantDb.url });
+    assert.equal(moved.status, 409, moved.text);
+    assert.equal(moved.body.code, "TENANT_DELETING");
+    const renamed = await api.patch("/v1/tenants/dropco", { name: "Renamed" });
+    assert.equal(renamed.status, 200, renamed.text);
+
     await blocker.query("ROLLBACK");
     const dropped = await dropping;
     assert.equal(dropped.status, 204, dropped.text);
-    const submitted = await submitting;
-    assert.equal(submitted.status, 404, submitted.text);
-    assert.equal(submitted.body.code, "TENANT_NOT_FOUND");
     assert.equal(await databaseExists(droppedDatabase), false);
+    assert.equal((await api.get("/v1/tenants/dropco")).status, 404);
+    assert.equal((await submit("dropco")).body.code, "TENANT_NOT_FOUND");
   });
 
-  it("runs once the drop failed, on the database still there; a retry then drops it", async () => {
+  it("holds no control transaction while the drop runs", async () => {
+    const blocker = await tenantWithBlockedDrop("heldco", heldDatabase);
+    const { dropping, dropPid } = await startDrop(
+      "heldco",
+      `DROP DATABASE IF EXISTS "${heldDatabase}"`,
+    );
+    const held = await controlTransactionsOlderThan(dropPid);
+    await blocker.query("ROLLBACK");
+    assert.deepEqual(held, [], "a control transaction was held across the drop");
+    assert.equal((await dropping).status, 204);
+  });
+
+  it("a failed drop clears the mark: a job then runs, and a retry drops it", async () => {
     const blocker = await tenantWithBlockedDrop("keptco", keptDatabase);
-    const { dropping, submitting, dropPid } = await dropAndSubmit("keptco", keptDatabase);
+    const { dropping, dropPid } = await startDrop(
+      "keptco",
+      `DROP DATABASE IF EXISTS "${keptDatabase}"`,
+    );
     await adminQuery(`SELECT pg_cancel_backend(${dropPid})`);
     const failed = await dropping;
     assert.equal(failed.status, 502, failed.text);
     assert.equal(failed.body.code, "PROVISIONING_FAILED");
     await blocker.query("ROLLBACK");
-    const submitted = await submitting;
+    assert.equal((await api.get("/v1/tenants/keptco")).body.deletingSince, null);
+
+    const submitted = await submit("keptco");
     assert.equal(submitted.status, 202, submitted.text);
     assert.equal((await waitForJob(svc, submitted.body.id)).state, "succeeded");
     assert.ok(await databaseExists(keptDatabase));
 
-    const retried = await svc
-      .http()
-      .delete("/v1/tenants/keptco?drop=true")
-      .set("authorization", svc.auth("admin"));
+    const retried = await api.drop("keptco");
     assert.equal(retried.status, 204, retried.text);
     assert.equal(await databaseExists(keptDatabase), false);
+  });
+
+  it("a drop that lost its session keeps the mark, and a retry finishes it", async () => {
+    const blocker = await tenantWithBlockedDrop("lostco", lostDatabase);
+    const { dropping, dropPid } = await startDrop(
+      "lostco",
+      `DROP DATABASE IF EXISTS "${lostDatabase}"`,
+    );
+    // Fleetway cannot tell a session it lost from one the server still drops with.
+    await adminQuery(`SELECT pg_terminate_backend(${dropPid})`);
+    const failed = await dropping;
+    assert.equal(failed.status, 502, failed.text);
+    await blocker.query("ROLLBACK");
+    assert.equal(typeof (await api.get("/v1/tenants/lostco")).body.deletingSince, "string");
+    assert.equal((await submit("lostco")).body.code, "TENANT_DELETING");
+
+    const retried = await api.drop("lostco");
+    assert.equal(retried.status, 204, retried.text);
+    assert.equal(await databaseExists(lostDatabase), false);
+  });
+
+  it("a schema's drop refuses jobs and a second drop, and clears the mark if it fails", async () => {
+    const created = await api.post("/v1/tenants", {
+      id: "schemaco",
+      name: "S",
+      databaseUrl: tenantDb.url,
+      provision: { schema: true },
+    });
+    assert.equal(created.status, 201, created.text);
+    await tenantDb.query(`CREATE TABLE "schemaco".busy (id int)`);
+    const blocker = await holdLocks(
+      tenantDb.url,
+      `LOCK TABLE "schemaco".busy IN ACCESS SHARE MODE`,
+    );
+    const { dropping, dropPid } = await startDrop(
+      "schemaco",
+      `DROP SCHEMA IF EXISTS "schemaco"`,
+      tenantDb.name,
+    );
+    const first = await answeredOrWaited(submit("schemaco"), "INSERT INTO jobs");
+    assert.ok("answered" in first, "the job's insert waited for the drop");
+    assert.equal(first.answered.body.code, "TENANT_DELETING");
+    assert.equal((await api.drop("schemaco")).body.code, "TENANT_DELETING");
+
+    await adminQuery(`SELECT pg_cancel_backend(${dropPid})`);
+    const failed = await dropping;
+    assert.equal(failed.status, 502, failed.text);
+    await blocker.query("ROLLBACK");
+    assert.equal((await api.get("/v1/tenants/schemaco")).body.deletingSince, null);
+    const submitted = await submit("schemaco");
+    assert.equal(submitted.status, 202, submitted.text);
+    assert.equal((await waitForJob(svc, submitted.body.id)).state, "succeeded");
+
+    const retried = await api.drop("schemaco");
+    assert.equal(retried.status, 204, retried.text);
+    const gone = await tenantDb.query("SELECT 1 FROM pg_namespace WHERE nspname = 'schemaco'");
+    assert.equal(gone.rowCount, 0);
+  });
+
+  it("a rollout goes on with its other tenants during the drop, then skips it as TENANT_DELETED", async () => {
+    // Ids in this order: the rollout reaches the tenant being dropped first.
+    const blocker = await tenantWithBlockedDrop("r0_dropping", rolloutDatabase);
+    for (const id of ["r1_other", "r2_other"]) {
+      const created = await api.post("/v1/tenants", {
+        id,
+        name: id,
+        databaseUrl: tenantDb.url,
+        schema: id,
+      });
+      assert.equal(created.status, 201, created.text);
+    }
+    const { dropping } = await startDrop(
+      "r0_dropping",
+      `DROP DATABASE IF EXISTS "${rolloutDatabase}"`,
+    );
+    const started = await api.post("/v1/rollouts", {
+      target: "head",
+      tenants: { ids: ["r0_dropping", "r1_other", "r2_other"] },
+      waves: [{ percent: 100 }],
+      maxParallel: 3,
+    });
+    assert.equal(started.status, 202, started.text);
+    const rolloutId = started.body.id as string;
+
+    const looking = new AbortController();
+    const othersRan = (async () => {
+      while (!looking.signal.aborted) {
+        const view = (await api.get(`/v1/rollouts/${rolloutId}`)).body;
+        if (view.counts?.succeeded === 2) return view;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return null;
+    })();
+    const first = await answeredOrWaited(othersRan, "INSERT INTO jobs");
+    looking.abort();
+    assert.ok("answered" in first, "the rollout's pass waited for the drop");
+
+    await blocker.query("ROLLBACK");
+    assert.equal((await dropping).status, 204);
+    for (;;) {
+      const view = (await api.get(`/v1/rollouts/${rolloutId}`)).body;
+      if (view.state !== "running") {
+        assert.equal(view.state, "succeeded", JSON.stringify(view));
+        assert.deepEqual(view.deletedTenants, [{ tenantId: "r0_dropping", wave: 0 }]);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 });

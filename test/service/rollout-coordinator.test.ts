@@ -22,7 +22,8 @@ import {
   type WaveSpec,
 } from "../../src/control/rollout-store.js";
 import { createSecretBox } from "../../src/control/secret-box.js";
-import { deleteTenant, insertTenant } from "../../src/control/tenant-store.js";
+import { deleteTenant } from "../../src/control/tenant-deletion-store.js";
+import { insertTenant } from "../../src/control/tenant-store.js";
 import { loadMigrations } from "../../src/engine/load-migrations.js";
 import { createMigrationQueue, type MigrationQueue } from "../../src/jobs/migration-queue.js";
 import { advanceRollouts } from "../../src/jobs/rollout-coordinator.js";

@@ -42,7 +42,8 @@ export function registerJobRoutes(root: FastifyInstance, deps: AppDeps): void {
         summary: "Queue an upgrade, downgrade or stamp of one tenant",
         description:
           "The target is resolved against the migration graph first (unknown revision, multiple heads, " +
-          "ambiguous prefix are refused with their code). At most one active job per tenant: 409 TENANT_BUSY.",
+          "ambiguous prefix are refused with their code). At most one active job per tenant: 409 TENANT_BUSY. " +
+          "None for a tenant whose database or schema is being dropped (DELETE ?drop=true): 409 TENANT_DELETING.",
         params: Type.Object({ id: TenantId }),
         body: JobRequestBody,
         response: { 202: Type.Ref("Job"), ...ErrorResponses },

@@ -2,8 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { inTransaction } from "../../control/control-db.js";
+import { deleteTenant } from "../../control/tenant-deletion-store.js";
 import {
-  deleteTenant,
   insertTenant,
   listTenants,
   requireTenant,
@@ -163,6 +163,9 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
       schema: {
         tags: ["tenants"],
         summary: "Change a tenant's name, tags, database or schema",
+        description:
+          "Its databaseUrl and schema cannot change while its database or schema is being dropped " +
+          "(deletingSince set): 409 TENANT_DELETING.",
         params: TenantParams,
         body: PatchTenantBody,
         response: { 200: Type.Ref("Tenant"), ...ErrorResponses },
@@ -197,7 +200,9 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
           "Fleetway put on it when it created it (refused with 409 PROVISIONING_CONFLICT otherwise). " +
           "The tenant is deleted only once the drop succeeded: a drop that fails (504 " +
           "PROVISIONING_TIMEOUT, 502 PROVISIONING_FAILED, 409 PROVISIONING_CONFLICT) keeps it " +
-          "registered, and the same request can be retried.",
+          "registered, and the same request can be retried. While the drop runs the tenant shows " +
+          "deletingSince, no job is created for it (409 TENANT_DELETING, as for a second drop=true " +
+          "of it), and it takes jobs again if the drop fails.",
         params: TenantParams,
         querystring: Type.Object({ drop: Type.Optional(Type.Boolean({ default: false })) }),
         response: { 204: Type.Null(), ...ErrorResponses, ...ProvisioningErrorResponses },

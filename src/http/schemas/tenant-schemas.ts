@@ -31,6 +31,11 @@ export const TenantSchema = Type.Object(
     readyAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
       description: "When its first migration succeeded",
     }),
+    deletingSince: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
+      description:
+        "Since when its database or schema is being dropped (DELETE ?drop=true); null when it is not. " +
+        "Meanwhile no job is created for it (409 TENANT_DELETING) and its databaseUrl and schema cannot change",
+    }),
     createdAt: Type.String({ format: "date-time" }),
     updatedAt: Type.String({ format: "date-time" }),
   },

@@ -1,0 +1,67 @@
+import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import type { Queryable } from "./queryable.js";
+import { lockTenantForDeletion } from "./tenant-store.js";
+
+/**
+ * Refuses a tenant with an active job; only final after lockTenantForDeletion.
+ *
+ * @throws FleetwayError TENANT_BUSY
+ */
+export async function requireNoActiveJob(db: Queryable, id: string): Promise<void> {
+  const active = await db.query<{ id: string; state: string }>(
+    "SELECT id, state FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')",
+    [id],
+  );
+  const job = active.rows[0];
+  if (job !== undefined) {
+    throw new FleetwayError(
+      ErrorCode.TENANT_BUSY,
+      `Tenant '${id}' has an active job (${job.id}, ${job.state}); cancel it or wait for it to finish`,
+      { tenantId: id, activeJobId: job.id, activeJobState: job.state },
+    );
+  }
+}
+
+/**
+ * Deletes a tenant unless a job is active, in `db`'s transaction (see lockTenantForDeletion).
+ * A tenant being dropped (its deleting_since mark set) is deleted too: forgetting it is what a
+ * DELETE without drop asks, and the way out for a tenant whose drop can never finish.
+ *
+ * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY
+ */
+export async function deleteTenant(db: Queryable, id: string): Promise<void> {
+  await lockTenantForDeletion(db, id);
+  await requireNoActiveJob(db, id);
+  await db.query("DELETE FROM tenants WHERE id = $1", [id]);
+}
+
+/**
+ * Marks a tenant, locked by lockTenantForDeletion and checked to have no active job in `db`'s
+ * transaction, as being dropped: from its commit on, no job is created for it (insertJob refuses
+ * it with TENANT_DELETING, at once), so the transaction can end before the drop begins and
+ * nothing waits for the drop. A mark left by an earlier drop (its process died) is renewed.
+ *
+ * @returns since when it is marked
+ */
+export async function markTenantDeleting(db: Queryable, id: string): Promise<Date> {
+  const { rows } = await db.query<{ deleting_since: Date }>(
+    "UPDATE tenants SET deleting_since = now() WHERE id = $1 RETURNING deleting_since",
+    [id],
+  );
+  if (rows[0] === undefined) throw new Error(`tenant '${id}' was not locked before its mark`);
+  return rows[0].deleting_since;
+}
+
+/** Clears the mark of {@link markTenantDeleting} after a drop that dropped nothing. */
+export async function clearTenantDeleting(db: Queryable, id: string): Promise<void> {
+  await db.query("UPDATE tenants SET deleting_since = NULL WHERE id = $1", [id]);
+}
+
+/**
+ * Deletes a tenant marked by {@link markTenantDeleting} once its drop succeeded. Only while
+ * marked: one forgotten meanwhile (a DELETE without drop) and registered again under the same id
+ * is another tenant, which this drop was not for.
+ */
+export async function deleteMarkedTenant(db: Queryable, id: string): Promise<void> {
+  await db.query("DELETE FROM tenants WHERE id = $1 AND deleting_since IS NOT NULL", [id]);
+}
