@@ -41,27 +41,38 @@ export async function deleteTenant(db: Queryable, id: string): Promise<void> {
  * it with TENANT_DELETING, at once), so the transaction can end before the drop begins and
  * nothing waits for the drop. A mark left by an earlier drop (its process died) is renewed.
  *
- * @returns since when it is marked
+ * @returns the mark, as PostgreSQL wrote it (text keeps the microseconds a Date drops): the drop
+ *   clears or deletes only while the tenant still carries this mark
  */
-export async function markTenantDeleting(db: Queryable, id: string): Promise<Date> {
-  const { rows } = await db.query<{ deleting_since: Date }>(
-    "UPDATE tenants SET deleting_since = now() WHERE id = $1 RETURNING deleting_since",
+export async function markTenantDeleting(db: Queryable, id: string): Promise<string> {
+  const { rows } = await db.query<{ deleting_since: string }>(
+    "UPDATE tenants SET deleting_since = now() WHERE id = $1 RETURNING deleting_since::text",
     [id],
   );
   if (rows[0] === undefined) throw new Error(`tenant '${id}' was not locked before its mark`);
   return rows[0].deleting_since;
 }
 
-/** Clears the mark of {@link markTenantDeleting} after a drop that dropped nothing. */
-export async function clearTenantDeleting(db: Queryable, id: string): Promise<void> {
-  await db.query("UPDATE tenants SET deleting_since = NULL WHERE id = $1", [id]);
+/**
+ * Clears the mark of {@link markTenantDeleting} after a drop that dropped nothing; only this
+ * drop's own mark (see {@link deleteMarkedTenant}).
+ */
+export async function clearTenantDeleting(db: Queryable, id: string, mark: string): Promise<void> {
+  await db.query(
+    "UPDATE tenants SET deleting_since = NULL WHERE id = $1 AND deleting_since = $2::timestamptz",
+    [id, mark],
+  );
 }
 
 /**
- * Deletes a tenant marked by {@link markTenantDeleting} once its drop succeeded. Only while
- * marked: one forgotten meanwhile (a DELETE without drop) and registered again under the same id
- * is another tenant, which this drop was not for.
+ * Deletes a tenant marked by {@link markTenantDeleting} once its drop succeeded. Only while it
+ * carries this drop's mark: one forgotten meanwhile (a DELETE without drop) and registered again
+ * under the same id is another tenant, which this drop was not for, even once another drop has
+ * marked it.
  */
-export async function deleteMarkedTenant(db: Queryable, id: string): Promise<void> {
-  await db.query("DELETE FROM tenants WHERE id = $1 AND deleting_since IS NOT NULL", [id]);
+export async function deleteMarkedTenant(db: Queryable, id: string, mark: string): Promise<void> {
+  await db.query("DELETE FROM tenants WHERE id = $1 AND deleting_since = $2::timestamptz", [
+    id,
+    mark,
+  ]);
 }

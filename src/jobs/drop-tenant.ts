@@ -73,13 +73,14 @@ export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promis
     databaseUrl: deps.secretBox.decrypt(seen.databaseUrlSealed),
     limits: provisionLimits(deps.provisionLockTimeoutMs),
   };
-  await withDropSession(target, async (session) => {
+  const mark = await withDropSession(target, async (session) => {
     if (!(await session.tryLock())) throw tenantDeleting(tenantId, seen.deletingSince);
-    await inTransaction(deps.pool, (tx) => markForDrop(tx, seen));
-    await dropOrUnmark(deps, session, tenantId);
+    const marked = await inTransaction(deps.pool, (tx) => markForDrop(tx, seen));
+    await dropOrUnmark(deps, session, tenantId, marked);
+    return marked;
   });
   // After the session closed: the mark stays until the delete, so nothing is let in meanwhile.
-  await deleteMarkedTenant(deps.pool, tenantId);
+  await deleteMarkedTenant(deps.pool, tenantId, mark);
   return provisioned;
 }
 
@@ -88,7 +89,7 @@ export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promis
  * went when it was read: a PATCH moving it in between (it may not once marked) would have the
  * drop and its lock on the wrong server.
  */
-async function markForDrop(tx: Queryable, seen: TenantRecord): Promise<void> {
+async function markForDrop(tx: Queryable, seen: TenantRecord): Promise<string> {
   const tenant = await lockTenantForDeletion(tx, seen.id);
   // Before the busy check: waiting for the job would not make this request succeed.
   if (tenant.provisioned === null) throw notProvisioned(seen.id);
@@ -100,7 +101,7 @@ async function markForDrop(tx: Queryable, seen: TenantRecord): Promise<void> {
     );
   }
   await requireNoActiveJob(tx, seen.id);
-  await markTenantDeleting(tx, seen.id);
+  return markTenantDeleting(tx, seen.id);
 }
 
 /** Step 3 of {@link dropTenant}: the drop, and the mark cleared if it dropped nothing. */
@@ -108,15 +109,16 @@ async function dropOrUnmark(
   deps: DropTenantDeps,
   session: DropSession,
   tenantId: string,
+  mark: string,
 ): Promise<void> {
   try {
     await session.drop();
   } catch (error) {
     if (await session.stillLocked()) {
-      // The drop's error is the answer: a mark that could not be cleared stays until a retry.
-      await clearTenantDeleting(deps.pool, tenantId).catch((clearError: unknown) => {
-        deps.logger.warn({ err: clearError, tenantId }, "could not clear the deleting mark");
-      });
+      // The drop's error is the answer, unless the mark stays: then the tenant is not "kept as
+      // it was", and the caller must hear that jobs stay refused until a retry.
+      const cleared = await clearMark(deps, tenantId, mark);
+      if (!cleared) throw markKept(error, tenantId);
     } else {
       deps.logger.warn(
         { err: error, tenantId },
@@ -125,6 +127,31 @@ async function dropOrUnmark(
     }
     throw error;
   }
+}
+
+/** Clears this drop's mark, a second time if the first failed; whether it is cleared. */
+async function clearMark(deps: DropTenantDeps, tenantId: string, mark: string): Promise<boolean> {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      await clearTenantDeleting(deps.pool, tenantId, mark);
+      return true;
+    } catch (clearError) {
+      deps.logger.warn({ err: clearError, tenantId, attempt }, "could not clear the deleting mark");
+    }
+  }
+  return false;
+}
+
+/** The drop's error, saying that the tenant, though kept, stays marked as being deleted. */
+function markKept(error: unknown, tenantId: string): unknown {
+  if (!(error instanceof FleetwayError)) return error;
+  return new FleetwayError(
+    error.code,
+    `${error.message}. The tenant is kept but still marked as being deleted (clearing the mark ` +
+      `failed): its jobs are refused until DELETE ?drop=true is retried, or a DELETE without ` +
+      `drop forgets it`,
+    { ...error.data, tenantId, deletingMarkKept: true },
+  );
 }
 
 function notProvisioned(tenantId: string): FleetwayError {

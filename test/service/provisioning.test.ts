@@ -398,6 +398,7 @@ describe("a tenant whose database or schema is being dropped", () => {
   const lostDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
   const heldDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
   const rolloutDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
+  const heldMarkDatabase = `fleetway_prov_${randomBytes(4).toString("hex")}`;
   const blockers: pg.Client[] = [];
 
   before(async () => {
@@ -420,6 +421,7 @@ describe("a tenant whose database or schema is being dropped", () => {
       lostDatabase,
       heldDatabase,
       rolloutDatabase,
+      heldMarkDatabase,
     ]) {
       await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
@@ -598,6 +600,44 @@ describe("a tenant whose database or schema is being dropped", () => {
     const retried = await api.drop("keptco");
     assert.equal(retried.status, 204, retried.text);
     assert.equal(await databaseExists(keptDatabase), false);
+  });
+
+  it("a failed drop whose mark cannot be cleared says the tenant stays marked", async () => {
+    // The clear fails (here: a trigger refuses it, twice): the answer must not claim the tenant
+    // is as it was, since its jobs stay refused until a retry.
+    await svc.controlDb.query(
+      `CREATE FUNCTION refuse_unmark() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF NEW.id = 'markco' AND OLD.deleting_since IS NOT NULL AND NEW.deleting_since IS NULL THEN
+           RAISE EXCEPTION 'unmark refused by the test';
+         END IF;
+         RETURN NEW;
+       END $$`,
+    );
+    await svc.controlDb.query(
+      "CREATE TRIGGER refuse_unmark BEFORE UPDATE ON tenants FOR EACH ROW EXECUTE FUNCTION refuse_unmark()",
+    );
+    try {
+      const blocker = await tenantWithBlockedDrop("markco", heldMarkDatabase);
+      const { dropping, dropPid } = await startDrop(
+        "markco",
+        `DROP DATABASE IF EXISTS "${heldMarkDatabase}"`,
+      );
+      await adminQuery(`SELECT pg_cancel_backend(${dropPid})`);
+      const failed = await dropping;
+      await blocker.query("ROLLBACK");
+      assert.equal(failed.status, 502, failed.text);
+      assert.equal(failed.body.code, "PROVISIONING_FAILED");
+      assert.match(failed.body.detail, /still marked as being deleted/);
+      assert.equal(failed.body.data.deletingMarkKept, true);
+      assert.equal((await submit("markco")).body.code, "TENANT_DELETING");
+    } finally {
+      await svc.controlDb.query("DROP TRIGGER refuse_unmark ON tenants");
+      await svc.controlDb.query("DROP FUNCTION refuse_unmark()");
+    }
+    const retried = await api.drop("markco");
+    assert.equal(retried.status, 204, retried.text);
+    assert.equal(await databaseExists(heldMarkDatabase), false);
   });
 
   it("a drop that lost its session keeps the mark, and a retry finishes it", async () => {
