@@ -1,4 +1,5 @@
-import { Queue, type ConnectionOptions } from "bullmq";
+import { Queue } from "bullmq";
+import { producerConnection } from "../queue/redis-connections.js";
 
 /** The queue of migration jobs. Its payload is the control database's job id, nothing else. */
 export const MIGRATION_QUEUE = "migrations";
@@ -16,19 +17,6 @@ export interface QueueSettings {
 }
 
 export type MigrationQueue = Queue<MigrationJobData, unknown>;
-
-/** For workers: BullMQ requires maxRetriesPerRequest null on the connections it blocks on. */
-export function workerConnection(redisUrl: string): ConnectionOptions {
-  return { url: redisUrl, maxRetriesPerRequest: null };
-}
-
-/**
- * For producers (the API): fail fast instead of buffering commands while Redis is away, so a
- * request never hangs on Redis; the job is in the control database and the reconciler enqueues it.
- */
-export function producerConnection(redisUrl: string): ConnectionOptions {
-  return { url: redisUrl, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
-}
 
 export function createMigrationQueue(settings: QueueSettings): MigrationQueue {
   return new Queue<MigrationJobData, unknown, string>(MIGRATION_QUEUE, {

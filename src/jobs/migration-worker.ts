@@ -1,8 +1,9 @@
 import { Worker, type Job } from "bullmq";
 import { backoffDelay } from "../engine/runner/backoff.js";
-import { closeOrDisconnect } from "./close-or-disconnect.js";
+import { closeOrDisconnect } from "../queue/close-or-disconnect.js";
+import { workerConnection } from "../queue/redis-connections.js";
 import { createPooledConnections } from "../engine/runner/tenant-connections.js";
-import { MIGRATION_QUEUE, workerConnection, type MigrationJobData } from "./migration-queue.js";
+import { MIGRATION_QUEUE, type MigrationJobData } from "./migration-queue.js";
 import { runJobAttempt, type RunJobDeps } from "./run-job.js";
 
 export interface WorkerSettings {

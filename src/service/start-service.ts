@@ -17,7 +17,7 @@ import { createServiceMetrics, createWorkerMetrics } from "../http/metrics.js";
 import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
 import { startMigrationWorker, type MigrationWorker } from "../jobs/migration-worker.js";
 import { startReconciler } from "../jobs/reconciler.js";
-import { closeOrDisconnect } from "../jobs/close-or-disconnect.js";
+import { closeOrDisconnect } from "../queue/close-or-disconnect.js";
 import { startRolloutCoordinator } from "../jobs/rollout-coordinator.js";
 import { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { parseAllowList } from "../webhooks/ssrf-guard.js";

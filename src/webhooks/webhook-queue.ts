@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import { producerConnection } from "../jobs/migration-queue.js";
+import { producerConnection } from "../queue/redis-connections.js";
 
 /** Webhook deliveries get their own queue so a slow receiver never delays a migration. */
 export const WEBHOOK_QUEUE = "webhooks";

@@ -1,6 +1,6 @@
 import { Worker } from "bullmq";
-import { closeOrDisconnect } from "../jobs/close-or-disconnect.js";
-import { workerConnection } from "../jobs/migration-queue.js";
+import { closeOrDisconnect } from "../queue/close-or-disconnect.js";
+import { workerConnection } from "../queue/redis-connections.js";
 import { attemptDelivery, type DeliveryDeps } from "./deliver-webhook.js";
 import {
   enqueueDelivery,
