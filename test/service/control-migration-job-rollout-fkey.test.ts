@@ -10,13 +10,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import {
-  CONTROL_HISTORY_TABLE,
-  CONTROL_MIGRATIONS_DIR,
-  CONTROL_VERSION_TABLE,
-} from "../../src/control/control-db.js";
-import { loadMigrations } from "../../src/engine/load-migrations.js";
-import { migrate } from "../../src/engine/migrate.js";
+import { upgradeControlTo } from "../support/control-database.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 /** Polls `condition` every 20 ms until it holds (the test's own timeout bounds it). */
@@ -26,16 +20,7 @@ async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
 
 describe("control revision c0a1b2c3d413 (a job's rollout is a foreign key)", () => {
   let controlDb: TestDatabase;
-  const upgradeTo = async (target: string): Promise<void> => {
-    await migrate({
-      migrations: await loadMigrations(CONTROL_MIGRATIONS_DIR),
-      operation: "upgrade",
-      target,
-      connectionString: controlDb.url,
-      versionTable: CONTROL_VERSION_TABLE,
-      historyTable: CONTROL_HISTORY_TABLE,
-    });
-  };
+  const upgradeTo = (target: string) => upgradeControlTo(controlDb.url, target);
   before(async () => {
     controlDb = await createTestDatabase();
     await upgradeTo("c0a1b2c3d411");

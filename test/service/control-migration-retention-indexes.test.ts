@@ -6,25 +6,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import {
-  CONTROL_HISTORY_TABLE,
-  CONTROL_MIGRATIONS_DIR,
-  CONTROL_VERSION_TABLE,
-} from "../../src/control/control-db.js";
-import { loadMigrations } from "../../src/engine/load-migrations.js";
-import { migrate } from "../../src/engine/migrate.js";
+import { upgradeControlTo } from "../support/control-database.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 describe("control revision c0a1b2c3d408 (retention's indexes)", () => {
   let controlDb: TestDatabase;
-  const upgradeTo = async (target: string) =>
-    migrate({
-      migrations: await loadMigrations(CONTROL_MIGRATIONS_DIR),
-      operation: "upgrade",
-      target,
-      connectionString: controlDb.url,
-      versionTable: CONTROL_VERSION_TABLE,
-      historyTable: CONTROL_HISTORY_TABLE,
+  const upgradeTo = (target: string) =>
+    upgradeControlTo(controlDb.url, target, {
       // Waiting is failing here: the test must not depend on how long it would wait.
       lockTimeoutMs: 1000,
       lockTimeoutRetries: 0,

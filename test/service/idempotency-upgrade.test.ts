@@ -5,14 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import {
-  CONTROL_HISTORY_TABLE,
-  CONTROL_MIGRATIONS_DIR,
-  CONTROL_VERSION_TABLE,
-} from "../../src/control/control-db.js";
-import { loadMigrations } from "../../src/engine/load-migrations.js";
-import { migrate } from "../../src/engine/migrate.js";
 import { startTestService, type TestService } from "../support/service-harness.js";
+import { upgradeControlTo } from "../support/control-database.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 describe("idempotency keys stored before responses were sealed", () => {
@@ -20,14 +14,7 @@ describe("idempotency keys stored before responses were sealed", () => {
   let svc: TestService | undefined;
   before(async () => {
     controlDb = await createTestDatabase();
-    await migrate({
-      migrations: await loadMigrations(CONTROL_MIGRATIONS_DIR),
-      operation: "upgrade",
-      target: "c0a1b2c3d406",
-      connectionString: controlDb.url,
-      versionTable: CONTROL_VERSION_TABLE,
-      historyTable: CONTROL_HISTORY_TABLE,
-    });
+    await upgradeControlTo(controlDb.url, "c0a1b2c3d406");
   });
   after(async () => {
     await svc?.close();

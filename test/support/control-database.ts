@@ -4,10 +4,15 @@
  */
 import type pg from "pg";
 import {
+  CONTROL_HISTORY_TABLE,
+  CONTROL_MIGRATIONS_DIR,
+  CONTROL_VERSION_TABLE,
   createControlPool,
   ensureControlDatabase,
   migrateControlDatabase,
 } from "../../src/control/control-db.js";
+import { loadMigrations } from "../../src/engine/load-migrations.js";
+import { migrate, type MigrateOptions } from "../../src/engine/migrate.js";
 import { insertJob } from "../../src/control/job-store.js";
 import { insertTenant } from "../../src/control/tenant-store.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
@@ -49,4 +54,24 @@ export async function createControlTestDatabase(): Promise<ControlTestDatabase> 
       await db.drop();
     },
   };
+}
+
+/**
+ * Upgrades a control database to one of its revisions (not necessarily the head), for tests of
+ * what a control revision does to the rows an older one left.
+ */
+export async function upgradeControlTo(
+  url: string,
+  target: string,
+  options: Pick<MigrateOptions, "lockTimeoutMs" | "lockTimeoutRetries"> = {},
+): ReturnType<typeof migrate> {
+  return migrate({
+    migrations: await loadMigrations(CONTROL_MIGRATIONS_DIR),
+    operation: "upgrade",
+    target,
+    connectionString: url,
+    versionTable: CONTROL_VERSION_TABLE,
+    historyTable: CONTROL_HISTORY_TABLE,
+    ...options,
+  });
 }
