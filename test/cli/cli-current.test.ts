@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { type CliRun, fleetway, jsonOf } from "../support/cli-harness.js";
+import { assertReadTimesOut, type CliRun, fleetway, jsonOf } from "../support/cli-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 const revisions: readonly { id: string; down: string; dependsOn?: string }[] = [
@@ -211,23 +211,7 @@ describe("fleetway current (Alembic's command.current)", () => {
   it("show current gives up on a locked version table after the read timeout (TENANT_TIMEOUT, exit 1)", async () => {
     await reset();
     await stamp("a1");
-    const locker = new pg.Client({ connectionString: db.url });
-    await locker.connect();
-    try {
-      await locker.query("BEGIN");
-      await locker.query("LOCK TABLE public.fleetway_version IN ACCESS EXCLUSIVE MODE");
-      for (const [args, runEnv] of [
-        [["--read-timeout", "300"], env],
-        [[], { ...env, FLEETWAY_TENANT_READ_TIMEOUT_MS: "300" }],
-      ] as const) {
-        const run = await fleetway(["show", "current", ...args], { env: runEnv });
-        assert.equal(run.code, 1, run.stderr);
-        assert.match(run.stderr, /FAILED \[TENANT_TIMEOUT\]: .*within 300 ms/);
-      }
-    } finally {
-      await locker.query("ROLLBACK").catch(() => undefined);
-      await locker.end();
-    }
+    await assertReadTimesOut(["show", "current"], db.url, env);
   });
 
   it("show current names a revision missing from the directory, as current does", async () => {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { fleetway, jsonOf } from "../support/cli-harness.js";
+import { assertReadTimesOut, fleetway, jsonOf } from "../support/cli-harness.js";
 import { revisionDir, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -164,22 +164,6 @@ describe("(current) marks", () => {
   });
 
   it("history -i gives up on a locked version table after the read timeout (TENANT_TIMEOUT, exit 1)", async () => {
-    const locker = new pg.Client({ connectionString: db.url });
-    await locker.connect();
-    try {
-      await locker.query("BEGIN");
-      await locker.query("LOCK TABLE public.fleetway_version IN ACCESS EXCLUSIVE MODE");
-      for (const [args, runEnv] of [
-        [["--read-timeout", "300"], env],
-        [[], { ...env, FLEETWAY_TENANT_READ_TIMEOUT_MS: "300" }],
-      ] as const) {
-        const run = await fleetway(["history", "-i", ...args], { env: runEnv });
-        assert.equal(run.code, 1, run.stderr);
-        assert.match(run.stderr, /FAILED \[TENANT_TIMEOUT\]: .*within 300 ms/);
-      }
-    } finally {
-      await locker.query("ROLLBACK").catch(() => undefined);
-      await locker.end();
-    }
+    await assertReadTimesOut(["history", "-i"], db.url, env);
   });
 });
