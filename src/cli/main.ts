@@ -148,8 +148,12 @@ function buildProgram(ctx: Ctx): Command {
         verbose: opts.verbose,
         revRange: opts.revRange,
         indicateCurrent: opts.indicateCurrent,
-        database: () => databaseOptions(opts),
-        readTimeoutMs: opts.readTimeout ?? readTimeoutSetting(io.env),
+        // Settings of the read are checked only when history reads (a malformed one is no
+        // reason for plain `history` to fail).
+        database: () => ({
+          ...databaseOptions(opts),
+          readTimeoutMs: opts.readTimeout ?? readTimeoutSetting(io.env),
+        }),
       });
     });
 

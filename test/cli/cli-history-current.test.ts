@@ -163,6 +163,15 @@ describe("(current) marks", () => {
     }
   });
 
+  it("history without -i does not check the read timeout setting, which only a read uses", async () => {
+    const malformed = { ...env, FLEETWAY_TENANT_READ_TIMEOUT_MS: "soon" };
+    const plain = await fleetway(["history"], { env: malformed });
+    assert.equal(plain.code, 0, plain.stderr);
+    const reading = await fleetway(["history", "-i"], { env: malformed });
+    assert.equal(reading.code, 2);
+    assert.match(reading.stderr, /FLEETWAY_TENANT_READ_TIMEOUT_MS/);
+  });
+
   it("history -i gives up on a locked version table after the read timeout (TENANT_TIMEOUT, exit 1)", async () => {
     await assertReadTimesOut(["history", "-i"], db.url, env);
   });

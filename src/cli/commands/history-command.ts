@@ -11,9 +11,11 @@ export interface HistoryCommandOptions {
   readonly revRange?: string;
   /** `-i`: mark the revisions the database is at, as Alembic's `--indicate-current`. */
   readonly indicateCurrent: boolean;
-  /** Where the database is; only read when `-i` or the range names `current`. */
-  readonly database: () => DatabaseOptions;
-  readonly readTimeoutMs: number;
+  /**
+   * Where the database is and how long a read may take; only asked for (and so only checked)
+   * when `-i` or the range names `current`.
+   */
+  readonly database: () => DatabaseOptions & { readonly readTimeoutMs: number };
 }
 
 /**
@@ -30,9 +32,7 @@ export async function runHistory(
   const rangeNeedsCurrent =
     options.revRange !== undefined && historyRangeNeedsCurrent(options.revRange);
   const heads =
-    options.indicateCurrent || rangeNeedsCurrent
-      ? await readHeads({ ...options.database(), readTimeoutMs: options.readTimeoutMs })
-      : null;
+    options.indicateCurrent || rangeNeedsCurrent ? await readHeads(options.database()) : null;
   const range =
     options.revRange === undefined ? null : historyRange(migrations.graph, options.revRange, heads);
   showHistory(io, migrations, {
