@@ -12,7 +12,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import pg from "pg";
 import { assertReadTimesOut, type CliRun, fleetway, jsonOf } from "../support/cli-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 

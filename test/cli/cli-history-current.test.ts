@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import pg from "pg";
 import { assertReadTimesOut, fleetway, jsonOf } from "../support/cli-harness.js";
 import { revisionDir, type RevisionDir } from "../support/revision-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
