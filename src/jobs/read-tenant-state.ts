@@ -6,8 +6,9 @@ import type { MigrationPlan, Operation } from "../engine/plan/migration-plan.js"
 import { planMigration } from "../engine/plan/plan-migration.js";
 import { renderOfflineSql } from "../engine/plan/render-offline-sql.js";
 import {
+  findChecksumMismatches,
   readCurrentHeads,
-  readHeadsAndHistory,
+  readHeadsAndAppliedChecksums,
   readHistory,
   type HistoryRow,
   type TenantReadOptions,
@@ -56,9 +57,9 @@ export async function readTenantStatus(
   deps: TenantReadDeps & { readonly pool: Queryable; readonly migrations: Migrations },
   tenant: TenantRecord,
 ): Promise<TenantStatus> {
-  const { heads, history } = await readHeadsAndHistory(tenantReadOptions(deps, tenant), {
-    limit: 10_000,
-  });
+  const { heads, appliedChecksums } = await readHeadsAndAppliedChecksums(
+    tenantReadOptions(deps, tenant),
+  );
   await recordTenantHeads(deps.pool, tenant, heads);
   const { graph } = deps.migrations;
   const unknownHeads = heads.filter((h) => !graph.has(h));
@@ -71,12 +72,9 @@ export async function readTenantStatus(
           heads,
         ).steps.flatMap((s) => (s.kind === "revision" ? [s.revision] : []));
   const appliedIds = unknownHeads.length > 0 ? [] : graph.appliedRevisions(heads);
-  const latestUp = latestAppliedChecksums(history);
-  const checksumMismatches = appliedIds.flatMap((id) => {
-    const applied = latestUp.get(id);
-    const current = graph.get(id).checksum;
-    return applied === undefined || applied === current ? [] : [{ revision: id, applied, current }];
-  });
+  const checksumMismatches = findChecksumMismatches(appliedIds, appliedChecksums, (id) =>
+    graph.get(id),
+  ).map(({ revision, applied, current }) => ({ revision, applied, current }));
   return {
     heads,
     atHead: unknownHeads.length === 0 && pending.length === 0 && heads.length > 0,
@@ -84,23 +82,6 @@ export async function readTenantStatus(
     unknownHeads,
     checksumMismatches,
   };
-}
-
-/** Each revision's checksum when it was last applied (history is newest first). */
-function latestAppliedChecksums(history: readonly HistoryRow[]): Map<string, string> {
-  const latestUp = new Map<string, string>();
-  for (const row of history) {
-    if (
-      row.success &&
-      row.direction === "up" &&
-      row.revision !== null &&
-      row.checksum !== null &&
-      !latestUp.has(row.revision)
-    ) {
-      latestUp.set(row.revision, row.checksum);
-    }
-  }
-  return latestUp;
 }
 
 /** The tenant's history read live, newest first. */

@@ -73,6 +73,31 @@ describe("service API with the example migrations", () => {
     assert.equal(status.body.lastJob.state, "succeeded");
   });
 
+  it("status names an applied revision whose file changed since it ran, by its latest upgrade", async () => {
+    const revision = "1a0000000001";
+    const { rows } = await tenantDb.query<{ checksum: string }>(
+      "SELECT checksum FROM acme.fleetway_history WHERE revision = $1 AND direction = 'up'",
+      [revision],
+    );
+    const current = rows[0]?.checksum;
+    assert.ok(current !== undefined);
+    // As if the file had been edited after it ran: its recorded checksum differs from the file's.
+    await tenantDb.query(
+      "UPDATE acme.fleetway_history SET checksum = 'edited' WHERE revision = $1 AND direction = 'up'",
+      [revision],
+    );
+    try {
+      const status = await get("/v1/tenants/acme/status");
+      assert.equal(status.status, 200, status.text);
+      assert.deepEqual(status.body.checksumMismatches, [{ revision, applied: "edited", current }]);
+    } finally {
+      await tenantDb.query(
+        "UPDATE acme.fleetway_history SET checksum = $2 WHERE revision = $1 AND direction = 'up'",
+        [revision, current],
+      );
+    }
+  });
+
   it("history lists every applied revision with job, checksum and timing, paginated", async () => {
     const first = await get("/v1/tenants/acme/history?limit=10");
     assert.equal(first.status, 200);

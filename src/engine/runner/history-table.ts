@@ -108,17 +108,29 @@ export async function appliedChecksums(
   return new Map(rows.map((r) => [r.revision, r.checksum]));
 }
 
+/** {@link appliedChecksums} of a table that may not exist yet (before a tenant's first run): none. */
+export async function appliedChecksumsIfAny(
+  client: pg.ClientBase,
+  ref: TableRef,
+): Promise<Map<string, string>> {
+  return (await historyTableExists(client, ref)) ? appliedChecksums(client, ref) : new Map();
+}
+
+async function historyTableExists(client: pg.ClientBase, ref: TableRef): Promise<boolean> {
+  const exists = await client.query<{ present: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS present",
+    [qualifiedName(ref.schema, ref.table)],
+  );
+  return exists.rows[0]?.present === true;
+}
+
 /** History rows, newest first; [] when the table does not exist. */
 export async function readHistoryRows(
   client: pg.ClientBase,
   ref: TableRef,
   options: { limit?: number; beforeId?: number } = {},
 ): Promise<HistoryRow[]> {
-  const exists = await client.query<{ present: boolean }>(
-    "SELECT to_regclass($1) IS NOT NULL AS present",
-    [qualifiedName(ref.schema, ref.table)],
-  );
-  if (exists.rows[0]?.present !== true) return [];
+  if (!(await historyTableExists(client, ref))) return [];
   const { rows } = await client.query<{
     id: string;
     revision: string | null;

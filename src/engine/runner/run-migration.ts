@@ -35,9 +35,10 @@ export type {
   TransactionMode,
 } from "./run-options.js";
 export type { HistoryRow } from "./history-table.js";
+export { findChecksumMismatches } from "./verify-checksums.js";
 export {
   readCurrentHeads,
-  readHeadsAndHistory,
+  readHeadsAndAppliedChecksums,
   readHistory,
   type TenantReadOptions,
 } from "./tenant-read.js";

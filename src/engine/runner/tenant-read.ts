@@ -2,7 +2,7 @@ import type pg from "pg";
 import { ErrorCode, FleetwayError } from "../errors.js";
 import { withDeadline } from "../with-deadline.js";
 import { connect, redactConnectionString, sqlStateOf } from "./connect.js";
-import { readHistoryRows, type HistoryRow } from "./history-table.js";
+import { appliedChecksumsIfAny, readHistoryRows, type HistoryRow } from "./history-table.js";
 import { RUN_DEFAULTS, type TenantTables } from "./run-options.js";
 import { qualifiedName } from "./sql-identifiers.js";
 import { LOCK_NOT_AVAILABLE, QUERY_CANCELED } from "./step-error.js";
@@ -46,18 +46,19 @@ export async function readHistory(
 }
 
 /**
- * Both reads on one connection, in one transaction and within one time limit (the status route
- * needs both): one connect instead of two, and the heads and history of the same snapshot.
+ * The heads and, from the history, each revision's checksum when it was last applied (what the
+ * status route judges), on one connection, in one transaction and within one time limit: one
+ * connect instead of two, both of the same snapshot, and one row per revision read rather than
+ * the whole history.
  */
-export async function readHeadsAndHistory(
+export async function readHeadsAndAppliedChecksums(
   tables: TenantReadOptions,
-  page: { limit?: number; beforeId?: number } = {},
-): Promise<{ heads: string[]; history: HistoryRow[] }> {
+): Promise<{ heads: string[]; appliedChecksums: Map<string, string> }> {
   const version = versionTableOf(tables);
   const history = historyTableOf(tables);
   return withTenantRead(tables, [version, history], async (client) => ({
     heads: await readVersionRows(client, version),
-    history: await readHistoryRows(client, history, page),
+    appliedChecksums: await appliedChecksumsIfAny(client, history),
   }));
 }
 
