@@ -75,11 +75,11 @@ describe("service API with the example migrations", () => {
 
   it("status names an applied revision whose file changed since it ran, by its latest upgrade", async () => {
     const revision = "1a0000000001";
-    const { rows } = await tenantDb.query<{ checksum: string }>(
+    const { rows } = await tenantDb.query(
       "SELECT checksum FROM acme.fleetway_history WHERE revision = $1 AND direction = 'up'",
       [revision],
     );
-    const current = rows[0]?.checksum;
+    const current = (rows[0] as { checksum: string } | undefined)?.checksum;
     assert.ok(current !== undefined);
     // As if the file had been edited after it ran: its recorded checksum differs from the file's.
     await tenantDb.query(
