@@ -7,6 +7,8 @@ import { withDeadline } from "../engine/with-deadline.js";
  * The channel on which the control database announces a job's end: the `jobs_notify_ended`
  * trigger (control migration c0a1b2c3d406) sends the job's id whenever a job moves from queued or
  * running to a final state, whoever moved it. PostgreSQL delivers it once that change commits.
+ * While the server's NOTIFY queue is half full or more, it is not sent (control migration
+ * c0a1b2c3d417): a full queue would fail the COMMIT recording the job's outcome.
  */
 export const JOB_ENDED_CHANNEL = "fleetway_job_ended";
 

@@ -75,3 +75,15 @@ export async function upgradeControlTo(
     ...options,
   });
 }
+
+/** Downgrades a control database to one of its revisions, for tests of a revision's downgrade. */
+export async function downgradeControlTo(url: string, target: string): ReturnType<typeof migrate> {
+  return migrate({
+    migrations: await loadMigrations(CONTROL_MIGRATIONS_DIR),
+    operation: "downgrade",
+    target,
+    connectionString: url,
+    versionTable: CONTROL_VERSION_TABLE,
+    historyTable: CONTROL_HISTORY_TABLE,
+  });
+}
