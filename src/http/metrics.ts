@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { Gauge, Histogram, Registry } from "prom-client";
 import { countJobsByState } from "../control/job-store.js";
+import { notificationQueueUsage } from "../control/notification-queue.js";
 import type { MigrationQueue } from "../jobs/migration-queue.js";
 
 /** The service's Prometheus metrics, on a registry of its own (no global state). */
@@ -11,8 +12,9 @@ export interface ServiceMetrics {
 }
 
 /**
- * Job counts and queue depth are read when Prometheus scrapes, from the control database and
- * Redis, so every API instance reports the same fleet-wide numbers.
+ * Job counts, queue depth and the control database's NOTIFY queue usage are read when Prometheus
+ * scrapes, from the control database and Redis, so every API instance reports the same fleet-wide
+ * numbers.
  */
 export function createServiceMetrics(pool: pg.Pool, queue: MigrationQueue): ServiceMetrics {
   const registry = new Registry();
@@ -34,6 +36,16 @@ export function createServiceMetrics(pool: pg.Pool, queue: MigrationQueue): Serv
     async collect() {
       const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed");
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: "fleetway_control_notify_queue_usage_ratio",
+    help:
+      "Share of the control database server's NOTIFY queue in use (pg_notification_queue_usage(), 0 to 1); " +
+      "from 0.5 on, job ends are not announced and waiting requests find them by reading again",
+    registers: [registry],
+    async collect() {
+      this.set(await notificationQueueUsage(pool));
     },
   });
   return { registry, stepDuration: stepDurationHistogram(registry) };

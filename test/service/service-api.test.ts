@@ -450,6 +450,10 @@ describe("service API with the example migrations", () => {
     assert.match(metrics.text, /fleetway_jobs\{state="succeeded"\} \d+/);
     assert.match(metrics.text, /fleetway_step_duration_seconds_count\{direction="up"\} \d+/);
     assert.match(metrics.text, /fleetway_queue_depth/);
+    // Read from the control database at scrape time: a share of its server's NOTIFY queue.
+    const usage = /^fleetway_control_notify_queue_usage_ratio (\S+)$/m.exec(metrics.text)?.[1];
+    assert.ok(usage !== undefined, "no NOTIFY queue usage");
+    assert.ok(Number(usage) >= 0 && Number(usage) <= 1, `usage ${usage}`);
     const docs = await svc.http().get("/docs/json");
     assert.equal(docs.body.openapi, "3.1.0");
   });

@@ -62,6 +62,7 @@ describe("a worker process's metrics", () => {
       );
       // Fleet-wide numbers are the API's to report; a worker repeating them would double a sum.
       assert.doesNotMatch(text, /^fleetway_jobs/m);
+      assert.doesNotMatch(text, /^fleetway_control_notify_queue_usage_ratio/m);
 
       // The API of a split deployment observes no steps of its own.
       const apiMetrics = await api.http().get("/metrics");
