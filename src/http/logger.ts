@@ -29,9 +29,6 @@ export const REDACTED_KEYS: readonly string[] = [
   "set-cookie",
 ];
 
-/** What a redacted value is replaced with. */
-export { REDACTED };
-
 /**
  * Logged URLs (a property named `url` or `…Url`, e.g. a webhook delivery's) keep only their
  * origin when they are absolute ({@link originOnly}): the log line's ids (delivery,

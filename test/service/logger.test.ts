@@ -4,7 +4,8 @@ import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import Fastify from "fastify";
 import { ErrorCode, FleetwayError } from "../../src/engine/errors.js";
-import { createLogger, REDACTED, redactSecretFields, TOO_DEEP } from "../../src/http/logger.js";
+import { createLogger, redactSecretFields, TOO_DEEP } from "../../src/http/logger.js";
+import { REDACTED } from "../../src/webhooks/origin-only.js";
 
 /** A logger whose JSON lines are collected, parsed. */
 function capture(logLevel = "info"): {
