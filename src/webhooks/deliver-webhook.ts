@@ -55,20 +55,24 @@ export async function attemptDelivery(
   entryAttempt?: number,
 ): Promise<DeliveryOutcome> {
   const delivery = await getDelivery(deps.pool, deliveryId);
-  if (delivery?.state !== "pending") return { kind: "done" };
+  if (delivery?.state !== "pending") return DONE;
   const attempt = delivery.attempts + 1;
-  if (entryAttempt !== undefined && entryAttempt !== attempt) return { kind: "done" };
+  if (entryAttempt !== undefined && entryAttempt !== attempt) return DONE;
   const startedAt = deps.now?.() ?? new Date();
   /**
-   * Records the attempt; `nextDelayMs` when the schedule wants another one. Null when this run's
-   * outcome does not count: another run of the same queue entry recorded the attempt first, or
-   * the delivery is gone.
+   * Records the attempt and says what the queue does next: attempt again after `nextDelayMs`
+   * when given, else nothing. `onCounted` runs with that outcome only when this run's record
+   * counts; when another run of the same queue entry recorded the attempt first, or the delivery
+   * is gone, nothing follows from this run: done, and `onCounted` does not run.
    */
   const settle = async (
     log: Parameters<typeof recordAttempt>[2],
     state: DeliveryState,
-    nextDelayMs?: number,
-  ): Promise<DeliveryOutcome | null> => {
+    next: {
+      readonly nextDelayMs?: number;
+      readonly onCounted?: (outcome: DeliveryOutcome) => void;
+    } = {},
+  ): Promise<DeliveryOutcome> => {
     const recording = await recordAttempt(deps.pool, delivery, log, state);
     if (recording.kind === "already-recorded") {
       // BullMQ ran the queue entry twice (its lock lapsed during a slow POST): the receiver got
@@ -84,19 +88,22 @@ export async function attemptDelivery(
         },
         "webhook attempt sent twice (its queue entry ran twice); the first run's outcome stands",
       );
-      return null;
+      return DONE;
     }
-    if (recording.kind === "gone") return null;
+    if (recording.kind === "gone") return DONE;
     // A redelivery asked for while this attempt was in flight found its queue entry active and
     // left the sending to it: it goes now, after this attempt, whatever this one's outcome.
-    if (recording.redelivered) return { kind: "retry", attempt: attempt + 1, delayMs: 0 };
-    return nextDelayMs === undefined
-      ? { kind: "done" }
-      : { kind: "retry", attempt: attempt + 1, delayMs: nextDelayMs };
+    const outcome: DeliveryOutcome = recording.redelivered
+      ? { kind: "retry", attempt: attempt + 1, delayMs: 0 }
+      : next.nextDelayMs === undefined
+        ? DONE
+        : { kind: "retry", attempt: attempt + 1, delayMs: next.nextDelayMs };
+    next.onCounted?.(outcome);
+    return outcome;
   };
   const secrets = await signingSecrets(deps, delivery, startedAt);
   if (secrets === null) {
-    const outcome = await settle(
+    return settle(
       {
         attempt,
         startedAt,
@@ -108,7 +115,6 @@ export async function attemptDelivery(
       },
       "failed",
     );
-    return outcome ?? DONE;
   }
   const body = JSON.stringify(delivery.payload);
   const headers = signWebhook(delivery.messageId, startedAt, body, secrets);
@@ -137,13 +143,15 @@ export async function attemptDelivery(
     url: delivery.urlMasked,
   });
   if (status !== null && status >= 200 && status <= 299) {
-    return (await settle({ ...log, nextAttemptAt: null }, "succeeded")) ?? DONE;
+    return settle({ ...log, nextAttemptAt: null }, "succeeded");
   }
   if (status === 410 && delivery.subscriptionId !== null) {
     await disableSubscription(deps.pool, delivery.subscriptionId, "the endpoint answered 410 Gone");
-    const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
-    if (outcome !== null) logger.warn("webhook endpoint answered 410: subscription disabled");
-    return outcome ?? DONE;
+    return settle({ ...log, nextAttemptAt: null }, "failed", {
+      onCounted: () => {
+        logger.warn("webhook endpoint answered 410: subscription disabled");
+      },
+    });
   }
   const retryAfter =
     status === 429 || status === 503
@@ -154,23 +162,28 @@ export async function attemptDelivery(
     ? null
     : nextAttemptDelay(deps.schedule, attempt, retryAfter, deps.random);
   if (delayMs === null) {
-    const outcome = await settle({ ...log, nextAttemptAt: null }, "failed");
-    if (outcome?.kind === "done")
-      logger.warn({ statusCode: status, error: log.error }, "webhook delivery failed for good");
-    return outcome ?? DONE;
+    return settle({ ...log, nextAttemptAt: null }, "failed", {
+      onCounted: (outcome) => {
+        // Not when a redelivery asked for meanwhile sends it again at once.
+        if (outcome.kind === "done")
+          logger.warn({ statusCode: status, error: log.error }, "webhook delivery failed for good");
+      },
+    });
   }
   const nextAttemptAt = new Date(startedAt.getTime() + result.durationMs + delayMs);
-  const outcome = await settle({ ...log, nextAttemptAt }, "pending", delayMs);
-  if (outcome === null) return DONE;
-  logger.info(
-    {
-      statusCode: status,
-      error: log.error,
-      delayMs: outcome.kind === "retry" ? outcome.delayMs : null,
+  return settle({ ...log, nextAttemptAt }, "pending", {
+    nextDelayMs: delayMs,
+    onCounted: (outcome) => {
+      logger.info(
+        {
+          statusCode: status,
+          error: log.error,
+          delayMs: outcome.kind === "retry" ? outcome.delayMs : null,
+        },
+        "webhook attempt failed; will retry",
+      );
     },
-    "webhook attempt failed; will retry",
-  );
-  return outcome;
+  });
 }
 
 /** The secrets that sign now: a subscription's current one plus, during a rotation, the previous one. */
