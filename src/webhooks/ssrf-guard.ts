@@ -190,10 +190,12 @@ export async function assertWebhookUrlAllowed(url: string, policy: AddressPolicy
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw new FleetwayError(ErrorCode.VALIDATION_ERROR, "Webhook URLs must be http or https");
   }
-  const host = parsed.hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (policy.hosts.has(host)) return;
-  const addresses = isIP(host) !== 0 ? [host] : await resolveAll(host);
-  for (const address of addresses) {
+  // An address literal is judged as at connect time; a host name by every address it resolves to.
+  const refused = forbiddenLiteral(parsed, policy);
+  if (refused !== null) throw refused;
+  const host = hostOf(parsed);
+  if (isIP(host) !== 0 || policy.hosts.has(host)) return;
+  for (const address of await resolveAll(host)) {
     if (isForbiddenAddress(address, policy)) throw forbidden(host, address);
   }
 }
@@ -212,16 +214,21 @@ async function resolveAll(host: string): Promise<string[]> {
 }
 
 /**
- * The connect-time check of a URL whose host is an address literal: http.request connects to one
- * without calling `lookup`, so {@link guardedLookup} never sees it. A URL stored before the rules
- * (or the allow-list) changed is judged by today's.
+ * The check of a URL whose host is an address literal, at registration and again at connect
+ * time: http.request connects to one without calling `lookup`, so {@link guardedLookup} never
+ * sees it. A URL stored before the rules (or the allow-list) changed is judged by today's.
  *
  * @returns the refusal, or null for a host name or an allowed address
  */
 export function forbiddenLiteral(url: URL, policy: AddressPolicy): FleetwayError | null {
-  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  const host = hostOf(url);
   if (isIP(host) === 0 || policy.hosts.has(host) || !isForbiddenAddress(host, policy)) return null;
   return forbidden(host, host);
+}
+
+/** The host the guard judges: lower case, an IPv6 literal without its brackets. */
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
 }
 
 /** Resolves a host name to all its addresses (node's dns.lookup; tests answer as a DNS server could). */
