@@ -1,3 +1,4 @@
+import type { FastifyReply } from "fastify";
 import type pg from "pg";
 import { Gauge, Histogram, Registry } from "prom-client";
 import { countJobsByState } from "../control/job-store.js";
@@ -59,6 +60,15 @@ export function createServiceMetrics(pool: pg.Pool, queue: MigrationQueue): Serv
 export function createWorkerMetrics(): ServiceMetrics {
   const registry = new Registry();
   return { registry, stepDuration: stepDurationHistogram(registry) };
+}
+
+/**
+ * Answers a Prometheus scrape (`GET /metrics` of the API and of `fleetway worker`): the
+ * registry's metrics in its exposition format.
+ */
+export async function sendMetrics(reply: FastifyReply, registry: Registry): Promise<FastifyReply> {
+  const body = await registry.metrics();
+  return reply.type(registry.contentType).send(body);
 }
 
 function stepDurationHistogram(registry: Registry): Histogram<"direction"> {

@@ -1,5 +1,6 @@
 import Fastify from "fastify";
 import type { Registry } from "prom-client";
+import { sendMetrics } from "../http/metrics.js";
 
 export interface WorkerMetricsServer {
   /** Where it listens, e.g. http://127.0.0.1:9464. */
@@ -17,10 +18,7 @@ export async function startWorkerMetricsServer(
   port: number,
 ): Promise<WorkerMetricsServer> {
   const app = Fastify({ logger: false });
-  app.get("/metrics", async (_request, reply) => {
-    const body = await registry.metrics();
-    return reply.type(registry.contentType).send(body);
-  });
+  app.get("/metrics", (_request, reply) => sendMetrics(reply, registry));
   const url = await app.listen({ host, port });
   return { url, close: () => app.close() };
 }

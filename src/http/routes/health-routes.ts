@@ -3,6 +3,7 @@ import { Type } from "typebox";
 import { ErrorCode } from "../../engine/errors.js";
 import { withDeadline } from "../../engine/with-deadline.js";
 import type { AppDeps } from "../app-deps.js";
+import { sendMetrics } from "../metrics.js";
 import { problem, sendProblem } from "../problem.js";
 
 /** How long each readiness check may take before it counts as failed, ms. */
@@ -67,9 +68,6 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void 
   app.get(
     "/metrics",
     { schema: { tags: ["health"], summary: "Prometheus metrics", hide: true } },
-    async (_request, reply) => {
-      const body = await deps.metricsRegistry.metrics();
-      return reply.type(deps.metricsRegistry.contentType).send(body);
-    },
+    (_request, reply) => sendMetrics(reply, deps.metricsRegistry),
   );
 }
