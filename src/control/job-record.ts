@@ -40,6 +40,7 @@ export interface JobRecord {
   readonly error: Record<string, unknown> | null;
   readonly attempts: number;
   readonly cancelRequested: boolean;
+  /** Without any user:password@ (withoutCredentials): views show it as stored. */
   readonly callbackUrl: string | null;
   readonly callbackSecretSealed: string | null;
   /** The callback URL as given (it may hold credentials), sealed; callbackUrl is its masked form. */

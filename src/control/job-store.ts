@@ -31,6 +31,7 @@ export interface NewJob {
   readonly transactionMode: TransactionMode;
   readonly lockTimeoutMs?: number | undefined;
   readonly statementTimeoutMs?: number | undefined;
+  /** Without any user:password@ (withoutCredentials): views show it as stored. */
   readonly callbackUrl?: string | undefined;
   readonly callbackSecretSealed?: string | undefined;
   readonly callbackUrlSealed?: string | undefined;

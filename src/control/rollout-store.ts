@@ -31,6 +31,7 @@ export interface RolloutRecord {
   readonly state: RolloutState;
   readonly currentWave: number;
   readonly totalTenants: number;
+  /** Without any user:password@ (withoutCredentials): views show it as stored. */
   readonly callbackUrl: string | null;
   readonly callbackUrlSealed: string | null;
   readonly haltedReason: string | null;
@@ -185,6 +186,7 @@ export interface NewRollout {
   readonly waves: readonly WaveSpec[];
   readonly maxParallel: number;
   readonly failureThreshold: FailureThreshold;
+  /** Without any user:password@ (withoutCredentials): views show it as stored. */
   readonly callbackUrl: string | null;
   readonly callbackUrlSealed: string | null;
 }

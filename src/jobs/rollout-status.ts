@@ -8,7 +8,7 @@ import {
   type RolloutRecord,
   type StateCounts,
 } from "../control/rollout-store.js";
-import { showUrl, withoutCredentials, type UrlView } from "../webhooks/origin-only.js";
+import { showUrl, type UrlView } from "../webhooks/origin-only.js";
 
 /**
  * A rollout as the API and its webhooks show it: counts per state and per wave, failures, ETA;
@@ -63,10 +63,7 @@ export async function describeRollout(
     // Skipped (counted in `skipped`) because they were deleted while the rollout ran.
     deletedTenants,
     etaSeconds,
-    callbackUrl: showUrl(
-      rollout.callbackUrl === null ? null : withoutCredentials(rollout.callbackUrl),
-      urls,
-    ),
+    callbackUrl: showUrl(rollout.callbackUrl, urls),
     createdAt: rollout.createdAt.toISOString(),
     updatedAt: rollout.updatedAt.toISOString(),
     finishedAt: rollout.finishedAt?.toISOString() ?? null,

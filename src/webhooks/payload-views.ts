@@ -3,7 +3,7 @@
 
 import type { JobRecord } from "../control/job-record.js";
 import type { TenantRecord } from "../control/tenant-store.js";
-import { showUrl, withoutCredentials, type UrlView } from "./origin-only.js";
+import { showUrl, type UrlView } from "./origin-only.js";
 
 /** A tenant as the API and `tenant.ready` show it: the connection string only ever masked. */
 export function tenantView(tenant: TenantRecord) {
@@ -49,10 +49,7 @@ export function jobView(job: JobRecord, urls: UrlView) {
     error: job.error,
     attempts: job.attempts,
     cancelRequested: job.cancelRequested,
-    callbackUrl: showUrl(
-      job.callbackUrl === null ? null : withoutCredentials(job.callbackUrl),
-      urls,
-    ),
+    callbackUrl: showUrl(job.callbackUrl, urls),
     rolloutId: job.rolloutId,
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,

@@ -404,6 +404,34 @@ describe("webhooks", () => {
     await unsubscribe(subscription.id);
   });
 
+  it("stores and shows a rollout's callback URL without its credentials", async () => {
+    const jobId = await runJob();
+    const tenantId = (
+      await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"))
+    ).body.tenantId as string;
+    const created = await svc
+      .http()
+      .post("/v1/rollouts")
+      .set("authorization", svc.auth("write"))
+      .send({
+        target: "head",
+        tenants: { ids: [tenantId] },
+        callbackUrl: receiver.url.replace("http://", "http://ro-user:ro-pa55word@") + "/ro-cred",
+      });
+    assert.equal(created.status, 202, created.text);
+    assert.equal(created.body.callbackUrl, `${receiver.url}/ro-cred`);
+    const rolloutId = created.body.id as string;
+    const shown = await svc
+      .http()
+      .get(`/v1/rollouts/${rolloutId}`)
+      .set("authorization", svc.auth("write"));
+    assert.equal(shown.body.callbackUrl, `${receiver.url}/ro-cred`);
+    const stored = await svc.controlDb.query("SELECT callback_url FROM rollouts WHERE id = $1", [
+      rolloutId,
+    ]);
+    assert.equal(stored.rows[0]?.callback_url, `${receiver.url}/ro-cred`);
+  });
+
   it("shows a rollout's callback URL whole to write keys only, and as its origin in its events", async () => {
     const origin = `${receiver.url}/[redacted]`;
     const callbackUrl = `${receiver.url}/rollout-cb?token=RO77`;
