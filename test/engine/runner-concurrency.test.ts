@@ -4,8 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import pg from "pg";
 import type { FleetwayError } from "../../src/engine/errors.js";
+import { advisoryLockKey } from "../../src/engine/runner/advisory-lock.js";
 import {
+  FIRST_READ_LOCK_TIMEOUT_MS,
   readCurrentHeads,
   readHistory,
   type LockHolder,
@@ -188,6 +191,57 @@ describe("runner: a holder whose revision locks the version table", () => {
     assert.equal(waited, true, "reported as waiting for the lock");
     await holder.done;
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["v2"]);
+  });
+});
+
+describe("runner: the first attempt at the lock waits on the version table", () => {
+  let db: TestDatabase;
+  let revisions: RevisionDir;
+  let holder: pg.Client;
+  before(async () => {
+    db = await createTestDatabase();
+    revisions = await revisionDir([tableRevision("w1")]);
+    await revisions.run({ connectionString: db.url, operation: "upgrade", target: "head" });
+    // A holder of the tenant's lock whose open transaction locks the version table.
+    holder = new pg.Client({ connectionString: db.url, application_name: "table-holder" });
+    await holder.connect();
+    const key = advisoryLockKey(db.name, "public", "fleetway_version");
+    await holder.query("SELECT pg_advisory_lock($1::bigint)", [key.toString()]);
+    await holder.query("BEGIN; LOCK TABLE fleetway_version IN ACCESS EXCLUSIVE MODE");
+  });
+  after(async () => {
+    await holder.end();
+    await db.drop();
+    await revisions.remove();
+  });
+
+  it("counts that wait in the advisory-lock timeout", async () => {
+    const sleeps: number[] = [];
+    let waited = false;
+    // The first attempt's read waits FIRST_READ_LOCK_TIMEOUT_MS for the version table before it
+    // gives up; with a timeout no longer than that, the poll after it finds the time used up.
+    await assert.rejects(
+      revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        advisoryLockTimeoutMs: FIRST_READ_LOCK_TIMEOUT_MS,
+        sleep: (ms) => {
+          sleeps.push(ms);
+          return Promise.resolve();
+        },
+        onProgress: (e) => {
+          if (e.kind === "lock-waiting") waited = true;
+        },
+      }),
+      (error: FleetwayError) => {
+        assert.equal(error.code, "LOCK_BUSY");
+        assert.equal((error.data.holder as LockHolder).applicationName, "table-holder");
+        return true;
+      },
+    );
+    assert.equal(waited, true, "reported as waiting for the lock");
+    assert.deepEqual(sleeps, [], "gave up at its first poll, without sleeping");
   });
 });
 

@@ -23,6 +23,11 @@ export interface AcquireLockOptions {
   readonly random: () => number;
   /** Called once, when the first attempt finds the lock taken. */
   readonly onWaiting?: (holder: LockHolder | null) => void;
+  /**
+   * When the wait began (Date.now()), for a caller that tried once already: that try's time
+   * counts in the timeout and in the wait returned. Default: now.
+   */
+  readonly startedAt?: number;
 }
 
 const POLL: BackoffPolicy = { baseMs: 50, factor: 1.6, maxMs: 2_000 };
@@ -41,7 +46,7 @@ export async function acquireAdvisoryLock(
   key: bigint,
   options: AcquireLockOptions,
 ): Promise<number> {
-  const started = Date.now();
+  const started = options.startedAt ?? Date.now();
   for (let attempt = 1; ; attempt++) {
     if (options.signal?.aborted === true)
       throw cancelledError("while waiting for the migration lock");

@@ -68,11 +68,14 @@ export async function runMigration(options: RunMigrationOptions): Promise<RunRes
       const key = advisoryLockKey(lease.database, schema, session.versionTable.table);
       // An abort while the connection was being acquired came before the canceller listened.
       if (session.signal.aborted) throw cancelledError("while waiting for the migration lock");
+      const firstStartedAt = Date.now();
       const first = await tryLockReadingHeads(client, session, key);
       const waitedMs = first.locked
         ? 0
         : await acquireAdvisoryLock(client, key, {
             timeoutMs: options.advisoryLockTimeoutMs ?? RUN_DEFAULTS.advisoryLockTimeoutMs,
+            // The first attempt may have waited up to FIRST_READ_LOCK_TIMEOUT_MS on a table.
+            startedAt: firstStartedAt,
             signal,
             sleep: session.sleep,
             random: session.random,
@@ -159,9 +162,10 @@ interface FirstLockAttempt {
  * `alembic_version` is widened) would otherwise keep it waiting past the run's advisory-lock
  * timeout: the lock is polled for instead, like any other busy tenant. (When another session
  * locks the table, e.g. VACUUM FULL, the poll gets the lock at once and the read waits under it,
- * as any read would.)
+ * as any read would.) When the lock was not granted with the read, the read's time counts as
+ * waiting for it: in the advisory-lock timeout and in `lock-acquired`'s waitedMs.
  */
-const FIRST_READ_LOCK_TIMEOUT = "100ms";
+export const FIRST_READ_LOCK_TIMEOUT_MS = 100;
 
 /**
  * The first attempt at the tenant's lock and, in the same round trip, the heads (see
@@ -185,7 +189,7 @@ async function tryLockReadingHeads(
   try {
     read = await readHeadsOfExistingTables(client, session, [
       "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
-      `SET LOCAL lock_timeout = '${FIRST_READ_LOCK_TIMEOUT}'`,
+      `SET LOCAL lock_timeout = '${FIRST_READ_LOCK_TIMEOUT_MS}ms'`,
       // Last, so that its result is the prefix's last.
       `SELECT pg_try_advisory_lock(${key.toString()}::bigint) AS locked`,
     ]);
