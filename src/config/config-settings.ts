@@ -157,7 +157,8 @@ export const CONFIG_SETTINGS: readonly Setting[] = [
     schema: int(0, 100),
     expected: "an integer between 0 and 100",
     default: "5",
-    description: "Retries of a step that hit its lock_timeout or was chosen as a deadlock's victim",
+    description:
+      "Retries of a step that hit its lock_timeout or was chosen as a deadlock's victim (of the whole run in transaction mode `all`)",
   },
   {
     env: "FLEETWAY_ADVISORY_LOCK_TIMEOUT_MS",

@@ -391,12 +391,13 @@ describe("runner: a revision chosen as a deadlock's victim", () => {
     );
   });
 
-  it("in transaction mode all, retries the step in its savepoint, keeping the steps before", async () => {
+  it("in transaction mode all, rolls the whole run back and runs it again, the failure recorded", async () => {
     await revisions.run({ connectionString: db.url, operation: "downgrade", target: "d1" });
+    const before = (await readHistory({ connectionString: db.url })).length;
     const { result, retries } = await upgradeThroughDeadlock("all");
     assert.deepEqual(
       result.steps.map((s) => s.attempts),
-      [1, 2],
+      [2, 2],
     );
     assert.deepEqual(
       retries.map((r) => [r.cause, r.error.data.sqlstate]),
@@ -404,6 +405,17 @@ describe("runner: a revision chosen as a deadlock's victim", () => {
     );
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["d3"]);
     assert.deepEqual((await db.query("SELECT count(*)::int AS n FROM t_d2")).rows, [{ n: 0 }]);
+    const rows = (await readHistory({ connectionString: db.url }))
+      .sort((x, y) => x.id - y.id)
+      .slice(before);
+    assert.deepEqual(
+      rows.map((h) => [h.revision, h.success, h.error?.sqlstate ?? null, h.headsAfter]),
+      [
+        ["d3", false, "40P01", ["d1"]],
+        ["d2", true, null, ["d2"]],
+        ["d3", true, null, ["d3"]],
+      ],
+    );
   });
 });
 

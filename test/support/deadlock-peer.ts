@@ -1,12 +1,13 @@
 /**
  * Makes a migration's first attempt at a revision the victim of a deadlock, the same way every
- * time. The revision locks t_a, then t_gate, then t_b (DEADLOCK_LOCKS); a peer session holds t_b
- * and a gate session holds t_gate. Once the migration holds t_a and waits at the gate, the peer asks
- * for t_a and waits for the migration; then the gate opens and the migration asks for t_b: the
- * cycle is closed by the migration's wait. PostgreSQL looks for a deadlock in a backend that has
- * waited deadlock_timeout, and that backend is the victim: the peer never looks (its
- * deadlock_timeout is an hour, a superuser-only setting, as the tests connect), so the migration's
- * backend finds the cycle after its own deadlock_timeout, whatever the machine's speed.
+ * time. The revision locks t_a, then t_gate, then t_b (DEADLOCK_LOCKS; in `all` mode an earlier
+ * revision of the run may lock t_a and a later one the rest); a peer session holds t_b and a gate
+ * session holds t_gate. Once the migration holds t_a and waits at the gate, the peer asks for t_a
+ * and waits for the migration; then the gate opens and the migration asks for t_b: the cycle is
+ * closed by the migration's wait. PostgreSQL looks for a deadlock in a backend that has waited
+ * deadlock_timeout, and that backend is the victim: the peer never looks (its deadlock_timeout is
+ * an hour, a superuser-only setting, as the tests connect), so the migration's backend finds the
+ * cycle after its own deadlock_timeout, whatever the machine's speed.
  */
 import pg from "pg";
 
@@ -14,9 +15,15 @@ import pg from "pg";
 export const DEADLOCK_TABLES_SQL =
   "CREATE TABLE t_a (id int);\nCREATE TABLE t_gate (id int);\nCREATE TABLE t_b (id int);";
 
+/** The revision's first lock; in `all` mode an earlier revision of the run may take it instead. */
+export const DEADLOCK_FIRST_LOCK = "LOCK TABLE t_a IN ACCESS EXCLUSIVE MODE;";
+
+/** The locks after the first, the ones the deadlock's victim waits for. */
+export const DEADLOCK_LATER_LOCKS =
+  "LOCK TABLE t_gate IN ACCESS SHARE MODE; LOCK TABLE t_b IN ACCESS EXCLUSIVE MODE;";
+
 /** The revision's locks, in its order (statements of a transaction, or of a DO block). */
-export const DEADLOCK_LOCKS =
-  "LOCK TABLE t_a IN ACCESS EXCLUSIVE MODE; LOCK TABLE t_gate IN ACCESS SHARE MODE; LOCK TABLE t_b IN ACCESS EXCLUSIVE MODE;";
+export const DEADLOCK_LOCKS = `${DEADLOCK_FIRST_LOCK} ${DEADLOCK_LATER_LOCKS}`;
 
 /**
  * Runs `run` (a migration whose plan includes the revision, with no lock_timeout so that only the

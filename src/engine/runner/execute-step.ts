@@ -21,9 +21,8 @@ import {
 /**
  * One attempt at one step. Per-revision mode: the body, the version-table change and the history
  * row commit in one transaction (or, for a non-transactional revision, the body runs on its own
- * and the bookkeeping commits right after). `all` mode: the caller holds the transaction open and
- * the step runs inside a savepoint, so a lock timeout or a deadlock can be retried without losing
- * earlier steps.
+ * and the bookkeeping commits right after). `all` mode: the step runs in the run's transaction,
+ * which the caller opened and rolls back after any failure (see runStepsInOneTransaction).
  */
 export async function executeStepAttempt(
   session: RunSession,
@@ -34,14 +33,11 @@ export async function executeStepAttempt(
   const { client } = session;
   const transactional = script === null || script.transactional;
   if (session.transactionMode === "all") {
-    await client.query("SAVEPOINT fleetway_step");
     try {
       await setStepTimeouts(session, true);
       await runStepBody(session, step, script, true);
       await recordStep(session, step, script, startedAt);
-      await client.query("RELEASE SAVEPOINT fleetway_step");
     } catch (error) {
-      await client.query("ROLLBACK TO SAVEPOINT fleetway_step").catch(() => undefined);
       if (isRecordStepConflict(error, session.historyTable))
         throw recordStepConflict(session.versionTable, step.headChange, error);
       throw error;

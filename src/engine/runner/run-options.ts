@@ -33,7 +33,8 @@ export interface RunMigrationOptions extends TenantTables {
   readonly statementTimeoutMs?: number;
   /**
    * How often a step is retried that hit its lock_timeout (SQLSTATE 55P03) or was chosen as a
-   * deadlock's victim (40P01). Default 5.
+   * deadlock's victim (40P01); in `all` mode, how often the run's whole transaction is (its steps
+   * or its COMMIT). Default 5.
    */
   readonly lockTimeoutRetries?: number;
   /** How long to wait for the tenant's advisory lock, ms. Default 60 000. */
@@ -109,7 +110,9 @@ export type RunProgressEvent =
 
 /**
  * Why a failed step is tried again: PostgreSQL gave up on one of its lock waits, past its
- * lock_timeout (SQLSTATE 55P03) or as the victim of a deadlock (40P01).
+ * lock_timeout (SQLSTATE 55P03) or as the victim of a deadlock (40P01). In `all` mode the whole
+ * run is tried again (`step-retrying` names the step it failed in, the last for its COMMIT, and
+ * `attempt` counts the run's attempts; `step-started` then comes again from the first step).
  */
 export type StepRetryCause = "lock-timeout" | "deadlock";
 
@@ -119,7 +122,10 @@ export interface StepOutcome {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly durationMs: number;
-  /** 1 unless the step was retried after lock timeouts or deadlocks. */
+  /**
+   * 1 unless the step was retried after lock timeouts or deadlocks; in `all` mode, the attempts
+   * at the run's transaction (every step ran in each).
+   */
   readonly attempts: number;
 }
 
