@@ -320,20 +320,31 @@ export class JobProgressRecorder {
         });
         this.persist(revisionOf(event.step));
         return;
-      case "step-retrying":
-        this.record(
-          {},
-          {
-            type: "job.step_retrying",
-            data: {
-              revision: revisionOf(event.step),
-              attempt: event.attempt,
-              delayMs: event.delayMs,
-              error: { ...event.error.data, code: event.error.code, message: event.error.message },
-            },
+      case "step-retrying": {
+        // `all` mode rolled back the steps before the failed one too: they show pending again
+        // (with their attempts so far) until the retry runs them, and stop counting as done.
+        const retryFrom = this.carried + event.retryFrom;
+        const failedAt = this.carried + event.index;
+        if (retryFrom < failedAt) {
+          this.steps = this.steps.map((s, i) =>
+            i >= retryFrom && i <= failedAt
+              ? { ...s, state: "pending", startedAt: null, finishedAt: null, durationMs: null }
+              : s,
+          );
+          this.stepsDone = retryFrom;
+        }
+        this.record(retryFrom < failedAt ? { steps: this.steps, stepsDone: this.stepsDone } : {}, {
+          type: "job.step_retrying",
+          data: {
+            revision: revisionOf(event.step),
+            attempt: event.attempt,
+            delayMs: event.delayMs,
+            error: { ...event.error.data, code: event.error.code, message: event.error.message },
+            stepsDone: this.stepsDone,
           },
-        );
+        });
         return;
+      }
       case "log":
         this.record(
           {},

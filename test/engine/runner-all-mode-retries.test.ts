@@ -67,12 +67,13 @@ describe("runner: transaction mode all, a deadlock through an earlier step's loc
     assert.deepEqual(
       retries.map((r) => [
         r.index,
+        r.retryFrom,
         r.attempt,
         r.cause,
         r.error.data.sqlstate,
         r.error.data.revision,
       ]),
-      [[1, 1, "deadlock", "40P01", "g3"]],
+      [[1, 0, 1, "deadlock", "40P01", "g3"]],
     );
     assert.deepEqual(started, [
       ["g2", 1],

@@ -375,8 +375,15 @@ describe("runner: a revision chosen as a deadlock's victim", () => {
       [1, 2],
     );
     assert.deepEqual(
-      retries.map((r) => [r.attempt, r.cause, r.error.data.sqlstate, r.error.data.revision]),
-      [[1, "deadlock", "40P01", "d3"]],
+      retries.map((r) => [
+        r.index,
+        r.retryFrom,
+        r.attempt,
+        r.cause,
+        r.error.data.sqlstate,
+        r.error.data.revision,
+      ]),
+      [[1, 1, 1, "deadlock", "40P01", "d3"]],
     );
     assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["d3"]);
     const d3 = (await readHistory({ connectionString: db.url }))

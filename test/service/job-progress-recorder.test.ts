@@ -10,6 +10,7 @@ import { claimJobForRun } from "../../src/control/claim-job.js";
 import { appendJobEvent, listJobEvents } from "../../src/control/job-event-store.js";
 import { getJob } from "../../src/control/job-store.js";
 import type { Queryable, TransactionalQueryable } from "../../src/control/queryable.js";
+import { ErrorCode, FleetwayError } from "../../src/engine/errors.js";
 import type { MigrationPlan, PlanStep } from "../../src/engine/plan/migration-plan.js";
 import { NO_EARLIER_ATTEMPTS, type EarlierAttempts } from "../../src/jobs/earlier-attempts.js";
 import { JobProgressRecorder } from "../../src/jobs/job-progress-recorder.js";
@@ -235,6 +236,70 @@ describe("JobProgressRecorder", () => {
     );
     assert.equal(recorder.currentSteps[0]?.state, "succeeded");
   });
+
+  for (const [mode, retryFrom] of [
+    ["all", 0],
+    ["per-revision", 2],
+  ] as const) {
+    it(`a retry in ${mode} mode shows the steps it rolled back pending again, and only those`, async () => {
+      await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+      const id = await control.queuedJob();
+      await claimJobForRun(pool, id, "worker-1");
+      const recorder = recorderFor(pool, id);
+      const steps: PlanStep[] = ["r0", "r1", "r2"].map((revision, i) => ({
+        kind: "revision",
+        revision,
+        direction: "up",
+        headChange:
+          i === 0
+            ? { kind: "insert", version: revision }
+            : { kind: "update", from: `r${i - 1}`, to: revision },
+        headsAfter: [revision],
+      }));
+      const plan: MigrationPlan = {
+        operation: "upgrade",
+        target: "head",
+        fromHeads: [],
+        steps,
+        toHeads: ["r2"],
+      };
+      recorder.onRunnerEvent({ kind: "planned", plan });
+      for (const [index, step] of steps.entries()) {
+        recorder.onRunnerEvent({ kind: "step-started", step, index, total: 3, attempt: 1 });
+        if (index < 2)
+          recorder.onRunnerEvent({ kind: "step-succeeded", step, index, total: 3, durationMs: 1 });
+      }
+      const error = new FleetwayError(ErrorCode.MIGRATION_FAILED, "deadlock detected", {
+        sqlstate: "40P01",
+      });
+      const [, , failed] = steps;
+      assert.ok(failed !== undefined);
+      recorder.onRunnerEvent({
+        kind: "step-retrying",
+        step: failed,
+        index: 2,
+        retryFrom,
+        attempt: 1,
+        delayMs: 500,
+        cause: "deadlock",
+        error,
+      });
+      await recorder.flush();
+
+      const job = await getJob(pool, id);
+      assert.equal(job?.stepsDone, retryFrom);
+      // The failed step itself has not succeeded in either mode.
+      assert.deepEqual(
+        job.steps.slice(0, 2).map((s) => s.state),
+        mode === "all" ? ["pending", "pending"] : ["succeeded", "succeeded"],
+      );
+      assert.notEqual(job.steps[2]?.state, "succeeded");
+      const events = await listJobEvents(pool, id, { limit: 100 });
+      const retrying = events.find((e) => e.type === "job.step_retrying");
+      assert.equal(retrying?.data.stepsDone, retryFrom);
+      assert.equal(retrying.data.revision, "r2");
+    });
+  }
 
   it("a write that fails is carried by the next one: no event is lost to a passing error", async () => {
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");

@@ -106,11 +106,15 @@ function narrate(io: CliIo, { graph }: Migrations, event: RunProgressEvent): voi
       );
       return;
     }
-    case "step-retrying":
+    case "step-retrying": {
+      // In `all` mode the whole transaction was rolled back: the retry starts from its first step.
+      const what =
+        event.retryFrom < event.index ? "retrying the transaction from its first step" : "retrying";
       io.stderr(
-        `  ${RETRY_CAUSES[event.cause]}; retrying (attempt ${event.attempt}) in ${event.delayMs} ms\n`,
+        `  ${RETRY_CAUSES[event.cause]}; ${what} (attempt ${event.attempt}) in ${event.delayMs} ms\n`,
       );
       return;
+    }
     default:
       return;
   }

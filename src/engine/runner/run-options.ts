@@ -101,6 +101,11 @@ export type RunProgressEvent =
       readonly kind: "step-retrying";
       readonly step: PlanStep;
       readonly index: number;
+      /**
+       * The index of the step the retry runs first: `index` itself in per-revision mode; 0 in
+       * `all` mode, where the steps before `index` were rolled back with it and run again.
+       */
+      readonly retryFrom: number;
       readonly attempt: number;
       readonly delayMs: number;
       readonly cause: StepRetryCause;

@@ -49,7 +49,7 @@ export async function runStepsInOneTransaction(
       }
       throw error;
     }
-    await backOffBeforeRetry(session, run.failure, attempt, cause);
+    await backOffBeforeRetry(session, run.failure, attempt, cause, 0);
   }
 }
 

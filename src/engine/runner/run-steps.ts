@@ -71,7 +71,7 @@ async function runOneStep(
         session.emit({ kind: "step-failed", step, index, total, error });
         throw error;
       }
-      await backOffBeforeRetry(session, { step, index, error }, attempt, cause);
+      await backOffBeforeRetry(session, { step, index, error }, attempt, cause, index);
     }
   }
 }

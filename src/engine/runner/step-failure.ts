@@ -28,7 +28,8 @@ export function retryCause(error: FleetwayError): StepRetryCause | null {
 }
 
 /**
- * Reports `step-retrying` and sleeps the backoff of the `attempt` (1-based) that failed.
+ * Reports `step-retrying` and sleeps the backoff of the `attempt` (1-based) that failed; the
+ * retry runs the plan again from step `retryFrom`.
  *
  * @throws FleetwayError MIGRATION_CANCELLED when the run is cancelled meanwhile
  */
@@ -37,10 +38,11 @@ export async function backOffBeforeRetry(
   failed: { readonly step: PlanStep; readonly index: number; readonly error: FleetwayError },
   attempt: number,
   cause: StepRetryCause,
+  retryFrom: number,
 ): Promise<void> {
   const delayMs = backoffDelay(LOCK_RETRY, attempt, session.random);
   const { step, index, error } = failed;
-  session.emit({ kind: "step-retrying", step, index, attempt, delayMs, cause, error });
+  session.emit({ kind: "step-retrying", step, index, retryFrom, attempt, delayMs, cause, error });
   try {
     await session.sleep(delayMs, session.signal);
   } catch {
