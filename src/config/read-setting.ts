@@ -1,6 +1,6 @@
 import { Type } from "typebox";
 import { Value } from "typebox/value";
-import { maskConnectionString } from "../control/secret-box.js";
+import { redactConnectionString } from "../engine/redact-connection-string.js";
 import { ConfigError } from "./config-error.js";
 import type { Setting } from "./config-settings.js";
 
@@ -48,7 +48,7 @@ function describeValue(setting: Setting, text: string): string {
     case "secret":
       return `${text.length} characters, not shown`;
     case "url":
-      return JSON.stringify(maskConnectionString(text));
+      return JSON.stringify(redactConnectionString(text));
     case undefined:
       return JSON.stringify(text);
   }

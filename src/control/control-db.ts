@@ -2,12 +2,8 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { loadMigrations } from "../engine/load-migrations.js";
 import { migrate } from "../engine/migrate.js";
-import {
-  connect,
-  pgConnectionConfig,
-  redactConnectionString,
-  sqlStateOf,
-} from "../engine/runner/connect.js";
+import { redactConnectionString } from "../engine/redact-connection-string.js";
+import { connect, pgConnectionConfig, sqlStateOf } from "../engine/runner/connect.js";
 import type { RunResult } from "../engine/runner/run-migration.js";
 import { usePreparedStatements } from "./prepared-statements.js";
 

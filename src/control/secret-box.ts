@@ -1,5 +1,4 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { redactConnectionString } from "../engine/runner/connect.js";
 
 /** Seals and opens secrets (tenant connection strings) for storage in the control database. */
 export interface SecretBox {
@@ -59,15 +58,4 @@ export function createSecretBox(key: Buffer): SecretBox {
       }
     },
   };
-}
-
-/**
- * A connection string safe to show or log: `postgres://app:***@db.internal:5432/tenant_a`
- * (password and password-like query parameters masked). Anything that is not a `scheme://` URL
- * becomes `***`: without an authority part there is no telling which piece is the password
- * (`app:pw@host` would parse as a URL of scheme `app:`).
- */
-export function maskConnectionString(url: string): string {
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) || !URL.canParse(url)) return "***";
-  return redactConnectionString(url);
 }

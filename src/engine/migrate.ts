@@ -7,7 +7,7 @@ import { runMigration, type RunMigrationOptions, type RunResult } from "./runner
  * A connection string as it may be shown or stored for display, its password masked: the
  * engine's public name for it, so callers outside the engine need no runner internals.
  */
-export { redactConnectionString } from "./runner/connect.js";
+export { redactConnectionString } from "./redact-connection-string.js";
 
 /** Everything the runner takes except what `migrate` derives from the migration directory. */
 export type MigrateOptions = Omit<RunMigrationOptions, "plan" | "scripts" | "appliedRevisions"> & {

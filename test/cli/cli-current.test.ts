@@ -108,6 +108,19 @@ describe("fleetway current (Alembic's command.current)", () => {
     assert.match(await current("-v"), /^Current revision\(s\) for postgres:\/\/[^\n]*:\n$/);
     assert.equal(await current(), "");
   });
+  it("never shows the password of a connection string that is not a scheme:// URL", async () => {
+    // pg reads `app:pw@host/db` as a URL of scheme `app:` and fails to connect; the error echoed
+    // the whole string, password included, where a postgres:// URL's password is masked.
+    const run = await fleetway(["current", "-v"], {
+      env: { ...env, DATABASE_URL: "app:s3cret@127.0.0.1:5432/t" },
+    });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /^FAILED \[CONNECTION_FAILED\]: Could not connect to <connection string>: /,
+    );
+    assert.doesNotMatch(run.stderr + run.stdout, /s3cret/);
+  });
   it("lists what the database's revisions imply, as get_all_current: a dependency's branch tip too", async () => {
     const lines = async (): Promise<string[]> => (await current()).trimEnd().split("\n").sort();
     // Alembic's test_heads_one_is_dependent: b2 depends on a2, so a2 is current as well.

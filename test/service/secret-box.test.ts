@@ -1,7 +1,7 @@
-/** Sealed connection strings (AES-256-GCM) and masked ones for display. */
+/** Sealed connection strings (AES-256-GCM). */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createSecretBox, maskConnectionString } from "../../src/control/secret-box.js";
+import { createSecretBox } from "../../src/control/secret-box.js";
 
 const KEY = Buffer.alloc(32, 1);
 const URL_WITH_PASSWORD = "postgres://app:s3cret-pw@db.internal:5432/tenant_a";
@@ -87,39 +87,5 @@ describe("secret box", () => {
   it("wants a 32-byte key", () => {
     assert.throws(() => createSecretBox(Buffer.alloc(16)), /32 bytes/);
     assert.throws(() => createSecretBox(Buffer.alloc(33)), /32 bytes/);
-  });
-});
-
-describe("maskConnectionString", () => {
-  it("replaces the password and keeps the rest", () => {
-    assert.equal(
-      maskConnectionString(URL_WITH_PASSWORD),
-      "postgres://app:***@db.internal:5432/tenant_a",
-    );
-    assert.equal(
-      maskConnectionString("postgresql://app:p%40ss@db/t?sslmode=require"),
-      "postgresql://app:***@db/t?sslmode=require",
-    );
-    assert.equal(maskConnectionString("redis://:pw@cache:6379/0"), "redis://:***@cache:6379/0");
-  });
-
-  it("masks password-like query parameters and leaves URLs without secrets as they are", () => {
-    assert.equal(
-      maskConnectionString("postgres://app@db/t?password=pw&sslmode=require"),
-      "postgres://app@db/t?password=***&sslmode=require",
-    );
-    assert.equal(maskConnectionString("postgres://db:5432/t"), "postgres://db:5432/t");
-  });
-
-  it("returns *** for anything it cannot parse as scheme://", () => {
-    for (const text of [
-      "",
-      "not a url",
-      "host=db user=app password=pw dbname=t",
-      "app:pw@db:5432/t", // would parse as a URL of scheme "app:"
-      "postgres://app:pw@db:notaport/t",
-    ]) {
-      assert.equal(maskConnectionString(text), "***", text);
-    }
   });
 });

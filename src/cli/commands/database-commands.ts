@@ -7,7 +7,7 @@ import type {
   RunResult,
   StepRetryCause,
 } from "../../engine/runner/run-migration.js";
-import { redactConnectionString } from "../../engine/runner/connect.js";
+import { redactConnectionString } from "../../engine/redact-connection-string.js";
 import { readCurrentHeads } from "../../engine/runner/run-migration.js";
 import { type CliIo, printJson, printLines } from "../cli-io.js";
 import { formatRevisionEntry, formatRevisionLine, revisionJson } from "../format-revision.js";

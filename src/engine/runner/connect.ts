@@ -1,23 +1,7 @@
 import { userInfo } from "node:os";
 import pg from "pg";
 import { ErrorCode, FleetwayError } from "../errors.js";
-
-/**
- * The connection string without its password, safe for messages and logs.
- * Unparseable strings are reduced to "<connection string>" rather than echoed.
- */
-export function redactConnectionString(connectionString: string): string {
-  try {
-    const url = new URL(connectionString);
-    if (url.password !== "") url.password = "***";
-    for (const key of [...url.searchParams.keys()]) {
-      if (/pass|secret|key/i.test(key)) url.searchParams.set(key, "***");
-    }
-    return url.toString();
-  } catch {
-    return "<connection string>";
-  }
-}
+import { redactConnectionString } from "../redact-connection-string.js";
 
 /**
  * pg's settings for a connection string. A URL without a user name connects as the operating

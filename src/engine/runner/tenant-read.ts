@@ -1,7 +1,8 @@
 import type pg from "pg";
 import { ErrorCode, FleetwayError } from "../errors.js";
 import { withDeadline } from "../with-deadline.js";
-import { connect, redactConnectionString, sqlStateOf } from "./connect.js";
+import { redactConnectionString } from "../redact-connection-string.js";
+import { connect, sqlStateOf } from "./connect.js";
 import { appliedChecksumsIfAny, readHistoryRows, type HistoryRow } from "./history-table.js";
 import { RUN_DEFAULTS, type TenantTables } from "./run-options.js";
 import { qualifiedName } from "./sql-identifiers.js";
