@@ -1,6 +1,7 @@
 import type { Queryable } from "../control/queryable.js";
 import type { SecretBox } from "../control/secret-box.js";
 import { recordTenantHeads, type TenantRecord } from "../control/tenant-store.js";
+import { isAtAllHeads } from "../engine/graph/is-at-all-heads.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { MigrationPlan, Operation } from "../engine/plan/migration-plan.js";
 import { planMigration } from "../engine/plan/plan-migration.js";
@@ -40,6 +41,11 @@ function tenantReadOptions(deps: TenantReadDeps, tenant: TenantRecord): TenantRe
 /** A tenant's live state against the migration set. */
 export interface TenantStatus {
   readonly heads: string[];
+  /**
+   * The version table's rows are exactly the heads an upgrade to `heads` leaves: the engine's
+   * {@link isAtAllHeads}, as `fleetway current --check-heads` judges it. So an empty database is at
+   * head over an empty migration set, and not over any other.
+   */
   readonly atHead: boolean;
   /** What an upgrade to `heads` would apply; empty while a head is unknown. */
   readonly pending: string[];
@@ -77,7 +83,7 @@ export async function readTenantStatus(
   ).map(({ revision, applied, current }) => ({ revision, applied, current }));
   return {
     heads,
-    atHead: unknownHeads.length === 0 && pending.length === 0 && heads.length > 0,
+    atHead: isAtAllHeads(graph, heads),
     pending,
     unknownHeads,
     checksumMismatches,

@@ -336,11 +336,13 @@ describe("fleetway current (Alembic's command.current)", () => {
       const behind = await fleetway(["current", "--check-heads"], { env: ownEnv });
       assert.deepEqual([behind.code, behind.stderr], [1, notAtHead]);
 
-      // No heads and no rows are the same set: an empty directory passes on an empty database.
-      const none = await fleetway(["current", "--check-heads", "--dir", empty], {
-        env: { ...env, FLEETWAY_VERSION_TABLE: "none_version" },
-      });
+      // No heads and no rows are the same set: an empty directory passes on an empty database
+      // (as Alembic's does), and --json says atHead, as the service's tenant status does.
+      const noneEnv = { ...env, FLEETWAY_VERSION_TABLE: "none_version" };
+      const none = await fleetway(["current", "--check-heads", "--dir", empty], { env: noneEnv });
       assert.deepEqual([none.code, none.stdout, none.stderr], [0, "", ""]);
+      const noneJson = await fleetway(["current", "--json", "--dir", empty], { env: noneEnv });
+      assert.deepEqual(jsonOf(noneJson), { heads: [], atHead: true });
     } finally {
       await rm(own, { recursive: true, force: true });
       await rm(empty, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
+import { isAtAllHeads } from "../../engine/graph/is-at-all-heads.js";
 import type { Migrations } from "../../engine/load-migrations.js";
 import { migrate } from "../../engine/migrate.js";
 import type { Operation } from "../../engine/plan/migration-plan.js";
@@ -162,19 +163,6 @@ export async function showCurrent(
     return;
   }
   printLines(io, currentLines(graph, heads, options.verbose));
-}
-
-/**
- * Whether the version table's rows are exactly the heads, as sets: Alembic's `current
- * --check-heads` (1.17.1) test, also `current --json`'s `atHead`. So an empty database is not at
- * head unless the directory is empty too, and neither is one with a row the directory lacks. The
- * heads are those `upgrade heads` leaves (realHeads), where Alembic compares `get_heads()`, which
- * keeps a head others only depend on: no upgraded database ever holds that one, so there the check
- * could never pass (alembic#1806).
- */
-function isAtAllHeads(graph: Migrations["graph"], heads: readonly string[]): boolean {
-  const rows = new Set(heads);
-  return rows.size === graph.realHeads.length && graph.realHeads.every((h) => rows.has(h));
 }
 
 /** `--check-heads`: DATABASE_NOT_AT_HEAD, with Alembic's message, unless {@link isAtAllHeads}. */

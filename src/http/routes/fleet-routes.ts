@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
+import { isAtAllHeads } from "../../engine/graph/is-at-all-heads.js";
 import type { AppDeps } from "../app-deps.js";
 import { ErrorResponses } from "../schemas/common-schemas.js";
 
@@ -65,7 +66,7 @@ export function registerFleetRoutes(root: FastifyInstance, deps: AppDeps): void 
       );
       const total = byRevision.rows.reduce((n, r) => n + r.tenants, 0);
       const atHead = byRevision.rows
-        .filter((r) => r.heads !== null && JSON.stringify(r.heads) === JSON.stringify(heads))
+        .filter((r) => r.heads !== null && isAtAllHeads(migrations.graph, r.heads))
         .reduce((n, r) => n + r.tenants, 0);
       const failing = await pool.query<{
         tenant_id: string;

@@ -98,7 +98,10 @@ export type PatchTenantBody = Static<typeof PatchTenantBody>;
 export const TenantStatusSchema = Type.Object({
   tenantId: Type.String(),
   heads: Heads,
-  atHead: Type.Boolean(),
+  atHead: Type.Boolean({
+    description:
+      "The version table's rows are exactly the heads an upgrade to heads leaves (as `fleetway current --check-heads`): an empty database is at head only when the migration set is empty",
+  }),
   pending: Type.Array(Type.String(), {
     description: "Revisions an upgrade to heads would apply, in order",
   }),
