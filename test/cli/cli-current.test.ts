@@ -108,6 +108,31 @@ describe("fleetway current (Alembic's command.current)", () => {
     assert.match(await current("-v"), /^Current revision\(s\) for postgres:\/\/[^\n]*:\n$/);
     assert.equal(await current(), "");
   });
+  it("-v names a schema or version table other than the defaults in that line, and only then", async () => {
+    await stamp("base", "a3");
+    const header = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<string> => {
+      const run = await fleetway(["current", "-v", ...args], { env: { ...env, ...extraEnv } });
+      assert.equal(run.code, 0, run.stderr);
+      return run.stdout.split("\n")[0] ?? "";
+    };
+    const url = new URL(db.url).toString();
+    // The defaults, even when given: Alembic's wording.
+    const alembic = `Current revision(s) for ${url}:`;
+    assert.equal(await header([]), alembic);
+    assert.equal(
+      await header(["--schema", "public", "--version-table", "fleetway_version"]),
+      alembic,
+    );
+    // Another table (here one that does not exist: no rows) or schema is named, qualified.
+    assert.equal(
+      await header(["--version-table", "alembic_version"]),
+      `Current revision(s) for ${url} (version table public.alembic_version):`,
+    );
+    assert.equal(
+      await header([], { FLEETWAY_SCHEMA: "billing" }),
+      `Current revision(s) for ${url} (version table billing.fleetway_version):`,
+    );
+  });
   it("never shows the password of a connection string that is not a scheme:// URL", async () => {
     // pg reads `app:pw@host/db` as a URL of scheme `app:` and fails to connect; the error echoed
     // the whole string, password included, where a postgres:// URL's password is masked.

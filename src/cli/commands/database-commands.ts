@@ -9,6 +9,7 @@ import type {
   StepRetryCause,
 } from "../../engine/runner/run-migration.js";
 import { redactConnectionString } from "../../engine/redact-connection-string.js";
+import { RUN_DEFAULTS } from "../../engine/runner/run-options.js";
 import { readCurrentHeads } from "../../engine/runner/run-migration.js";
 import { type CliIo, printJson, printLines } from "../cli-io.js";
 import { formatRevisionEntry, formatRevisionLine, revisionJson } from "../format-revision.js";
@@ -149,11 +150,8 @@ export async function showCurrent(
   },
 ): Promise<void> {
   const heads = await readHeads(options);
-  // As Alembic's `current -v` (which obfuscates the URL's password the same way), named before
-  // `--check-heads` can fail, as there.
-  if (options.verbose && !options.json) {
-    io.stdout(`Current revision(s) for ${redactConnectionString(options.databaseUrl)}:\n`);
-  }
+  // As Alembic's `current -v`, named before `--check-heads` can fail, as there.
+  if (options.verbose && !options.json) io.stdout(`${currentHeader(options)}\n`);
   if (options.checkHeads) assertAtAllHeads(graph, heads);
   if (options.json) {
     printJson(io, {
@@ -163,6 +161,21 @@ export async function showCurrent(
     return;
   }
   printLines(io, currentLines(graph, heads, options.verbose));
+}
+
+/**
+ * `current -v`'s first line, Alembic's `Current revision(s) for <url>:` with the password hidden
+ * (Alembic obfuscates it too). Deliberately more than Alembic's when the schema or version table
+ * is not the default: `Current revision(s) for <url> (version table acme.alembic_version):`.
+ * Alembic's line names the URL only, so a reader could not tell which table was read when it is
+ * not the default (FLEETWAY_SCHEMA, FLEETWAY_VERSION_TABLE, an adopted alembic_version).
+ */
+function currentHeader(options: DatabaseOptions): string {
+  const url = redactConnectionString(options.databaseUrl);
+  const defaultTable =
+    options.schema === RUN_DEFAULTS.schema && options.versionTable === RUN_DEFAULTS.versionTable;
+  const table = defaultTable ? "" : ` (version table ${options.schema}.${options.versionTable})`;
+  return `Current revision(s) for ${url}${table}:`;
 }
 
 /** `--check-heads`: DATABASE_NOT_AT_HEAD, with Alembic's message, unless {@link isAtAllHeads}. */
