@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/config-error.js";
 import { CONFIG_SETTINGS, type Setting } from "../config/config-settings.js";
 import { readSetting, settingText } from "../config/read-setting.js";
+import { connectionStringProblem } from "../engine/connection-string-form.js";
 import type { CliIo } from "./cli-io.js";
 import { UsageError } from "./cli-io.js";
 import type { DatabaseOptions } from "./commands/database-commands.js";
@@ -88,6 +89,9 @@ export function databaseOptions(raw: {
   if (raw.databaseUrl === undefined || raw.databaseUrl === "") {
     throw new UsageError("No database: pass --database-url or set DATABASE_URL");
   }
+  const problem = connectionStringProblem(raw.databaseUrl);
+  if (problem !== null)
+    throw new UsageError(`The database URL (--database-url or DATABASE_URL) ${problem}`);
   return { databaseUrl: raw.databaseUrl, schema: raw.schema, versionTable: raw.versionTable };
 }
 

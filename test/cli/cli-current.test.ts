@@ -133,18 +133,16 @@ describe("fleetway current (Alembic's command.current)", () => {
       `Current revision(s) for ${url} (version table billing.fleetway_version):`,
     );
   });
-  it("never shows the password of a connection string that is not a scheme:// URL", async () => {
-    // pg reads `app:pw@host/db` as a URL of scheme `app:` and fails to connect; the error echoed
-    // the whole string, password included, where a postgres:// URL's password is masked.
-    const run = await fleetway(["current", "-v"], {
-      env: { ...env, DATABASE_URL: "app:s3cret@127.0.0.1:5432/t" },
-    });
-    assert.equal(run.code, 1, run.stderr);
-    assert.match(
-      run.stderr,
-      /^FAILED \[CONNECTION_FAILED\]: Could not connect to <connection string>: /,
-    );
-    assert.doesNotMatch(run.stderr + run.stdout, /s3cret/);
+  it("refuses a connection string that is not a postgres:// URL, never showing its password", async () => {
+    // pg reads `app:pw@host/db` as a database named `w@host/db` on localhost; the connection's
+    // error echoed the whole string, password included, and PostgreSQL's refusal repeats part
+    // of it. It is a usage error now, before anything connects.
+    for (const url of ["app:s3cret@127.0.0.1:5432/t", "postgres:s3cret@127.0.0.1:5432/t"]) {
+      const run = await fleetway(["current", "-v"], { env: { ...env, DATABASE_URL: url } });
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /is not a postgres:\/\/ or postgresql:\/\/ URL/);
+      assert.doesNotMatch(run.stderr + run.stdout, /s3cret/);
+    }
   });
   it("lists what the database's revisions imply, as get_all_current: a dependency's branch tip too", async () => {
     const lines = async (): Promise<string[]> => (await current()).trimEnd().split("\n").sort();
