@@ -173,15 +173,19 @@ async function insertJobRow(
   if (first !== undefined && first.tenant_deleting_since !== null)
     throw tenantDeleting(job.tenantId, first.tenant_deleting_since);
   if (first?.gate_open === false) return null;
-  const active = await activeJobOf(db, job.tenantId);
-  throw new FleetwayError(
+  throw tenantBusy(job.tenantId, await activeJobOf(db, job.tenantId));
+}
+
+/**
+ * TENANT_BUSY naming the tenant's active job; `active` is null when that job ended between the
+ * refusal and the look-up (the tenant is free by now, and a retry may succeed).
+ */
+export function tenantBusy(tenantId: string, active: JobRecord | null): FleetwayError {
+  return new FleetwayError(
     ErrorCode.TENANT_BUSY,
-    `Tenant '${job.tenantId}' already has an active job${active === null ? "" : ` (${active.id}, ${active.state})`}`,
-    {
-      tenantId: job.tenantId,
-      activeJobId: active?.id ?? null,
-      activeJobState: active?.state ?? null,
-    },
+    `Tenant '${tenantId}' already has an active job` +
+      `${active === null ? "" : ` (${active.id}, ${active.state})`}; cancel it or wait for it to finish`,
+    { tenantId, activeJobId: active?.id ?? null, activeJobState: active?.state ?? null },
   );
 }
 
@@ -197,6 +201,7 @@ export async function requireJob(db: Queryable, id: string): Promise<JobRecord> 
   return job;
 }
 
+/** The tenant's queued or running job (at most one: a partial unique index), or null. */
 export async function activeJobOf(db: Queryable, tenantId: string): Promise<JobRecord | null> {
   const { rows } = await db.query<JobRow>(
     `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')`,

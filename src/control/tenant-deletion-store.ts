@@ -1,4 +1,4 @@
-import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { activeJobOf, tenantBusy } from "./job-store.js";
 import type { Queryable } from "./queryable.js";
 import { lockTenantForDeletion } from "./tenant-store.js";
 
@@ -8,18 +8,8 @@ import { lockTenantForDeletion } from "./tenant-store.js";
  * @throws FleetwayError TENANT_BUSY
  */
 export async function requireNoActiveJob(db: Queryable, id: string): Promise<void> {
-  const active = await db.query<{ id: string; state: string }>(
-    "SELECT id, state FROM jobs WHERE tenant_id = $1 AND state IN ('queued', 'running')",
-    [id],
-  );
-  const job = active.rows[0];
-  if (job !== undefined) {
-    throw new FleetwayError(
-      ErrorCode.TENANT_BUSY,
-      `Tenant '${id}' has an active job (${job.id}, ${job.state}); cancel it or wait for it to finish`,
-      { tenantId: id, activeJobId: job.id, activeJobState: job.state },
-    );
-  }
+  const active = await activeJobOf(db, id);
+  if (active !== null) throw tenantBusy(id, active);
 }
 
 /**
