@@ -1,13 +1,13 @@
 import { createHash } from "node:crypto";
 import type pg from "pg";
 import type { Provisioned } from "../control/tenant-store.js";
-import { connect } from "../engine/runner/connect.js";
 import { quoteIdent } from "../engine/runner/sql-identifiers.js";
 import {
   asProvisioningError,
   bounded,
   provisioningDisabled,
   requireMark,
+  withProvisionClient,
   type ProvisionLimits,
 } from "./provision-tenant.js";
 
@@ -66,17 +66,16 @@ export async function withDropSession<T>(
   return withSession(target.databaseUrl, (c) => schemaDropSession(c, target, provisioned), fn);
 }
 
+/**
+ * The session's own failures are mapped (mapErrors), not `fn`'s: what `fn` does besides (the
+ * control database's mark) is no provisioning failure.
+ */
 async function withSession<T>(
   url: string,
   open: (client: pg.Client) => DropSession,
   fn: (session: DropSession) => Promise<T>,
 ): Promise<T> {
-  const client = await connect(url, "fleetway-provision");
-  try {
-    return await fn(mapErrors(open(client)));
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return withProvisionClient(url, (client) => fn(mapErrors(open(client))));
 }
 
 /**

@@ -210,15 +210,30 @@ export async function requireMark(
   );
 }
 
-/** One short-lived connection; SQL errors become PROVISIONING_FAILED, Fleetway's own pass through. */
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/**
+ * One short-lived provisioning connection to `url` (CREATE and DROP, and a drop's lock), closed
+ * after `fn`. A failing close is ignored: what `fn` did, or the error it threw, is the answer.
+ *
+ * @throws FleetwayError CONNECTION_FAILED, or what `fn` throws
+ */
+export async function withProvisionClient<T>(
+  url: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = await connect(url, "fleetway-provision");
   try {
     return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** {@link withProvisionClient}; SQL errors become PROVISIONING_FAILED, Fleetway's own pass through. */
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  try {
+    return await withProvisionClient(url, fn);
   } catch (error) {
     throw asProvisioningError(error);
-  } finally {
-    await client.end();
   }
 }
 
