@@ -5,6 +5,7 @@ import type { JobEndListener } from "../control/job-end-listener.js";
 import type { SecretBox } from "../control/secret-box.js";
 import type { Migrations } from "../engine/load-migrations.js";
 import type { MigrationQueue } from "../jobs/migration-queue.js";
+import type { ProvisionLimits } from "../jobs/provision-tenant.js";
 import type { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import type { AddressPolicy } from "../webhooks/ssrf-guard.js";
 import type { WebhookQueue } from "../webhooks/webhook-queue.js";
@@ -32,11 +33,8 @@ export interface AppDeps {
   readonly webhookRotationGraceMs: number;
   /** Admin connection for `provision` and `?drop=true`; null disables them. */
   readonly provisionAdminUrl: string | null;
-  /**
-   * lock_timeout of provisioning's CREATE and DROP (FLEETWAY_LOCK_TIMEOUT_MS, as for job steps),
-   * ms; 0 = none; the engine's step default (10 s) without.
-   */
-  readonly provisionLockTimeoutMs?: number;
+  /** The limits of provisioning's CREATE and DROP (see provisionLimits). */
+  readonly provisionLimits: ProvisionLimits;
   /** The version table in each tenant's schema; the engine's default (fleetway_version) without. */
   readonly versionTable?: string;
   /**

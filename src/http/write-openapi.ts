@@ -12,6 +12,7 @@ import { createControlPool } from "../control/control-db.js";
 import { createSecretBox } from "../control/secret-box.js";
 import { loadMigrations } from "../engine/load-migrations.js";
 import { createMigrationQueue } from "../jobs/migration-queue.js";
+import { provisionLimits } from "../jobs/provision-tenant.js";
 import { JobEventPublisher } from "../webhooks/job-event-publisher.js";
 import { parseAllowList } from "../webhooks/ssrf-guard.js";
 import { createWebhookQueue } from "../webhooks/webhook-queue.js";
@@ -68,6 +69,8 @@ export async function buildOpenApiDocument(env: NodeJS.ProcessEnv = process.env)
       webhookPolicy: parseAllowList(config.webhooks.allow),
       webhookRotationGraceMs: config.webhooks.rotationGraceMs,
       provisionAdminUrl: null,
+      // Never provisions: the limits only complete the dependencies.
+      provisionLimits: provisionLimits(),
     });
     const document = await renderOpenApi(app);
     await app.close();

@@ -18,7 +18,7 @@ import {
 } from "../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
 import { withDropSession, type DropSession } from "./drop-session.js";
-import { provisionLimits } from "./provision-tenant.js";
+import type { ProvisionLimits } from "./provision-tenant.js";
 
 /** What dropping a tenant needs: the control pool, the key of its connection string, the admin. */
 export interface DropTenantDeps {
@@ -27,8 +27,8 @@ export interface DropTenantDeps {
   readonly logger: Logger;
   /** Admin connection that drops a provisioned database; null disables that. */
   readonly provisionAdminUrl: string | null;
-  /** lock_timeout of the DROP, ms (FLEETWAY_LOCK_TIMEOUT_MS); the engine's default without. */
-  readonly provisionLockTimeoutMs?: number;
+  /** The limits of the DROP (its lock_timeout: FLEETWAY_LOCK_TIMEOUT_MS). */
+  readonly provisionLimits: ProvisionLimits;
 }
 
 /**
@@ -71,7 +71,7 @@ export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promis
     provisioned,
     adminUrl: deps.provisionAdminUrl,
     databaseUrl: deps.secretBox.decrypt(seen.databaseUrlSealed),
-    limits: provisionLimits(deps.provisionLockTimeoutMs),
+    limits: deps.provisionLimits,
   };
   const mark = await withDropSession(target, async (session) => {
     if (!(await session.tryLock())) throw tenantDeleting(tenantId, seen.deletingSince);

@@ -16,6 +16,7 @@ import { buildApp } from "../http/build-app.js";
 import { createServiceMetrics, createWorkerMetrics } from "../http/metrics.js";
 import { createMigrationQueue, type MigrationQueue } from "../jobs/migration-queue.js";
 import { startMigrationWorker, type MigrationWorker } from "../jobs/migration-worker.js";
+import { provisionLimits } from "../jobs/provision-tenant.js";
 import { startReconciler } from "../jobs/reconciler.js";
 import { closeOrDisconnect } from "../queue/close-or-disconnect.js";
 import { startRolloutCoordinator } from "../jobs/rollout-coordinator.js";
@@ -153,7 +154,8 @@ export async function startService(
         webhookPolicy,
         webhookRotationGraceMs: config.webhooks.rotationGraceMs,
         provisionAdminUrl: config.provisionAdminUrl,
-        provisionLockTimeoutMs: config.migration.lockTimeoutMs,
+        // As job steps' (FLEETWAY_LOCK_TIMEOUT_MS): provisioning queues behind the same locks.
+        provisionLimits: provisionLimits(config.migration.lockTimeoutMs),
         versionTable: config.migration.versionTable,
         tenantReadTimeoutMs: config.tenantReadTimeoutMs,
         onRolloutRunnable: (rolloutId) => {

@@ -19,7 +19,6 @@ import {
   createTenantSchema,
   provisionedDatabaseUrl,
   provisioningDisabled,
-  provisionLimits,
 } from "../../jobs/provision-tenant.js";
 import { scopeAllows } from "../plugins/api-key-auth.js";
 import { afterJobCommitted, createJob } from "../../jobs/submit-job.js";
@@ -263,12 +262,7 @@ async function provisionFor(
   if ("database" in body.provision) {
     if (deps.provisionAdminUrl === null) throw provisioningDisabled();
     const database = body.provision.name ?? `tenant_${body.id.replace(/[^A-Za-z0-9_]/g, "_")}`;
-    await createTenantDatabase(
-      deps.provisionAdminUrl,
-      database,
-      body.id,
-      provisionLimits(deps.provisionLockTimeoutMs),
-    );
+    await createTenantDatabase(deps.provisionAdminUrl, database, body.id, deps.provisionLimits);
     return {
       databaseUrl: body.databaseUrl ?? provisionedDatabaseUrl(deps.provisionAdminUrl, database),
       schema,
@@ -277,11 +271,6 @@ async function provisionFor(
   }
   const databaseUrl = body.databaseUrl ?? deps.provisionAdminUrl;
   if (databaseUrl === null) throw provisioningDisabled();
-  await createTenantSchema(
-    databaseUrl,
-    schema,
-    body.id,
-    provisionLimits(deps.provisionLockTimeoutMs),
-  );
+  await createTenantSchema(databaseUrl, schema, body.id, deps.provisionLimits);
   return { databaseUrl, schema, provisioned: { schema } };
 }
