@@ -108,7 +108,7 @@ export function nonNegativeInt(value: string): number {
  * The largest time in milliseconds the CLI accepts: PostgreSQL's lock_timeout and
  * statement_timeout stop there, and Node's timers fire at once past it.
  */
-export const MAX_MILLISECONDS = 2_147_483_647;
+const MAX_MILLISECONDS = 2_147_483_647;
 
 /** Commander parser for time options in milliseconds (0 where the option says it disables). */
 export function milliseconds(value: string): number {
