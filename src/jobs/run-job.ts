@@ -380,6 +380,9 @@ async function recordTenantReady(
 ): Promise<string[]> {
   if (subscribers.length === 0) return [];
   const tenant = await getTenant(db, tenantId);
+  // Reachable: with no deliveries expected when the job was claimed (a subscription created
+  // since), the job's end commits on its own before this read, and a DELETE of the tenant, which
+  // its ended job no longer holds off, may commit in between.
   if (tenant === null) return [];
   return deps.events.recordTenantReady(db, tenantView(tenant), jobId, subscribers);
 }
