@@ -167,6 +167,8 @@ export async function startService(
       url = await app.listen({ port: config.http.port, host: config.http.host });
       // Requests that wait before it listens are woken once it does (JobEndListener).
       jobEnds.start();
+      // Stopped before the server closes, as stop() does: held requests answer at once.
+      started.push(() => jobEnds.stop());
     }
     const worker =
       mode === "api"
