@@ -26,13 +26,17 @@ export async function pruneExpired(
   const started = Date.now();
   let jobs = 0;
   let rollouts = 0;
+  // Once a batch of rollouts comes back empty none is left for this round: deleting jobs makes
+  // no rollout expire, and one another process holds (SKIP LOCKED) is that process's to delete.
+  let rolloutsLeft = true;
   let more: boolean;
   do {
-    const rolloutsNow = await pruneFinishedRollouts(pool, retentionDays);
+    const rolloutsNow: number = rolloutsLeft ? await pruneFinishedRollouts(pool, retentionDays) : 0;
+    rolloutsLeft = rolloutsNow > 0;
     const jobsNow = await pruneFinishedJobs(pool, retentionDays);
     rollouts += rolloutsNow;
     jobs += jobsNow;
-    more = rolloutsNow > 0 || jobsNow >= RETENTION_JOB_BATCH;
+    more = rolloutsLeft || jobsNow >= RETENTION_JOB_BATCH;
   } while (more && Date.now() - started < PRUNE_BUDGET_MS);
   if (rollouts + jobs > 0) {
     logger.debug({ jobs, rollouts }, "deleted finished jobs and rollouts past their retention");
