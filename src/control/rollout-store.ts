@@ -276,6 +276,23 @@ export async function runningRolloutIds(db: Queryable): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/**
+ * The running rollouts that have `tenantId` still to launch (pending): those a change to the
+ * tenant (its drop's end) may let advance. Through each running rollout's key, not a scan of
+ * every rollout's tenants.
+ */
+export async function rolloutsWaitingFor(db: Queryable, tenantId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT r.id FROM rollouts r
+      WHERE r.state = 'running'
+        AND EXISTS (SELECT 1 FROM rollout_tenants rt
+                     WHERE rt.rollout_id = r.id AND rt.tenant_id = $1 AND rt.state = 'pending')
+      ORDER BY r.seq`,
+    [tenantId],
+  );
+  return rows.map((r) => r.id);
+}
+
 export async function listRollouts(
   db: Queryable,
   page: { limit: number; cursor?: string },

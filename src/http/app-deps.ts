@@ -43,8 +43,9 @@ export interface AppDeps {
    */
   readonly tenantReadTimeoutMs?: number;
   /**
-   * Called once a rollout was created, resumed or retried, or one of its queued jobs cancelled
-   * (committed), so it advances now instead of at the rollout coordinator's next tick.
+   * Called once a rollout was created, resumed or retried, one of its queued jobs cancelled, or
+   * the drop of a tenant it waits for ended (committed), so it advances now instead of at the
+   * rollout coordinator's next tick.
    */
   readonly onRolloutRunnable?: (rolloutId: string) => void;
 }

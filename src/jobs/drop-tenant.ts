@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { inTransaction } from "../control/control-db.js";
 import type { Queryable } from "../control/queryable.js";
+import { rolloutsWaitingFor } from "../control/rollout-store.js";
 import type { SecretBox } from "../control/secret-box.js";
 import {
   clearTenantDeleting,
@@ -29,6 +30,12 @@ export interface DropTenantDeps {
   readonly provisionAdminUrl: string | null;
   /** The limits of the DROP (its lock_timeout: FLEETWAY_LOCK_TIMEOUT_MS). */
   readonly provisionLimits: ProvisionLimits;
+  /**
+   * Called for each running rollout with the tenant still to launch once the drop ended in a
+   * way that lets it advance (the tenant deleted, or its mark cleared): a rollout's pass passed
+   * over the tenant while it was being dropped, and nothing else wakes it before its next tick.
+   */
+  readonly onRolloutRunnable?: (rolloutId: string) => void;
 }
 
 /**
@@ -49,7 +56,8 @@ export interface DropTenantDeps {
  * 3. the drop runs. Once it succeeded the tenant is deleted. If it failed while this session
  *    still holds the drop lock (nothing was dropped, and no other drop runs), the mark is
  *    cleared, before the lock is released, and the tenant takes jobs again; the error is
- *    answered and the same request can be retried.
+ *    answered and the same request can be retried. Either way the running rollouts that passed
+ *    over the tenant meanwhile are nudged (deps.onRolloutRunnable): they skip or launch it now.
  * A mark that outlives its drop (the process died, the drop's connection was lost, or the
  * tenant's delete did not commit) keeps refusing jobs until a DELETE ?drop=true is retried: it
  * takes the lock once the old drop's server session ended, and finishes (gone already is fine),
@@ -81,6 +89,7 @@ export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promis
   });
   // After the session closed: the mark stays until the delete, so nothing is let in meanwhile.
   await deleteMarkedTenant(deps.pool, tenantId, mark);
+  await nudgeRollouts(deps, tenantId);
   return provisioned;
 }
 
@@ -119,6 +128,7 @@ async function dropOrUnmark(
       // it was", and the caller must hear that jobs stay refused until a retry.
       const cleared = await clearMark(deps, tenantId, mark);
       if (!cleared) throw markKept(error, tenantId);
+      await nudgeRollouts(deps, tenantId);
     } else {
       deps.logger.warn(
         { err: error, tenantId },
@@ -140,6 +150,22 @@ async function clearMark(deps: DropTenantDeps, tenantId: string, mark: string): 
     }
   }
   return false;
+}
+
+/**
+ * Tells the rollouts waiting for the tenant that it was deleted (they skip it) or takes jobs again
+ * (they launch its job). Best effort: a rollout not told advances at its next tick.
+ */
+async function nudgeRollouts(deps: DropTenantDeps, tenantId: string): Promise<void> {
+  if (deps.onRolloutRunnable === undefined) return;
+  try {
+    for (const id of await rolloutsWaitingFor(deps.pool, tenantId)) deps.onRolloutRunnable(id);
+  } catch (error) {
+    deps.logger.warn(
+      { err: error, tenantId },
+      "could not find the rollouts waiting for a dropped tenant",
+    );
+  }
 }
 
 /** The drop's error, saying that the tenant, though kept, stays marked as being deleted. */

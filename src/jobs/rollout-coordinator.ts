@@ -226,7 +226,8 @@ const BUSY_RETRIES = 8;
 
 /**
  * Runs {@link advanceRollouts} every tick, and at once when nudged: routes nudge it when a
- * rollout is created, resumed or retried and when a rollout's queued job is cancelled, workers
+ * rollout is created, resumed or retried, when a rollout's queued job is cancelled and when the
+ * drop of a tenant a rollout passed over as being dropped ended (dropTenant), workers
  * when a job finishes (its rollout's, or every rollout for a job outside any), so jobs start
  * without waiting for the tick. A rollout a nudged pass found busy (another process's pass held
  * it, and may have missed what this pass was for) is advanced again after a few milliseconds, a

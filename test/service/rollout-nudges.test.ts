@@ -1,7 +1,7 @@
 /**
  * A rollout advances when something happens to it, not at the coordinator's tick: its creation,
- * a resume, every job's end, a queued job's cancel. The tick here is a minute, so each test fails
- * if it waits for it.
+ * a resume, every job's end, a queued job's cancel, the end of a drop of a tenant it waits for.
+ * The tick here is a minute, so each test fails if it waits for it.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -179,5 +179,102 @@ describe("rollout nudges without a worker", () => {
         ["q1", "queued"],
       ],
     );
+  });
+
+  /**
+   * A rollout of `<tag>0` and `<tag>_dropping`, a provisioned schema whose DELETE ?drop=true waits
+   * for `blocker`'s lock on one of its tables: the rollout's pass launched `<tag>0`'s job and
+   * passed over the tenant being dropped (409 TENANT_DELETING), which stays pending.
+   */
+  async function rolloutWaitingForDrop(tag: string) {
+    const s = setup();
+    const dropping = `${tag}_dropping`;
+    const created = await post(s, "/v1/tenants", {
+      id: dropping,
+      name: dropping,
+      databaseUrl: s.tenantDb.url,
+      provision: { schema: true },
+      tags: [tag],
+    });
+    assert.equal(created.status, 201, created.text);
+    await addTenants(s, tag, 1);
+    await s.tenantDb.query(`CREATE TABLE "${dropping}".busy (id int)`);
+    const blocker = new pg.Client({ connectionString: s.tenantDb.url });
+    await blocker.connect();
+    await blocker.query("BEGIN");
+    await blocker.query(`LOCK TABLE "${dropping}".busy IN ACCESS SHARE MODE`);
+    const drop = s.svc
+      .http()
+      .delete(`/v1/tenants/${dropping}?drop=true`)
+      .set("authorization", s.svc.auth("admin"))
+      .then((response) => response);
+    await within("the tenant is marked as being dropped", async () => {
+      const tenant = await s.svc
+        .http()
+        .get(`/v1/tenants/${dropping}`)
+        .set("authorization", s.svc.auth("read"));
+      return typeof tenant.body.deletingSince === "string";
+    });
+    const started = await post(s, "/v1/rollouts", {
+      target: "head",
+      tenants: { tags: [tag] },
+      maxParallel: 2,
+    });
+    assert.equal(started.status, 202, started.text);
+    const rolloutId = String(started.body.id);
+    // Launched in the pass that was refused the tenant being dropped.
+    await within("the other tenant's job is launched", async () => {
+      return (await rolloutJobs(s, rolloutId)).length === 1;
+    });
+    assert.deepEqual(
+      (await rolloutJobs(s, rolloutId)).map((j) => j.tenant_id),
+      [`${tag}0`],
+    );
+    const stateOfDropping = async (): Promise<string> => {
+      const { rows } = await s.svc.controlDb.query(
+        "SELECT state FROM rollout_tenants WHERE rollout_id = $1 AND tenant_id = $2",
+        [rolloutId, dropping],
+      );
+      return String(rows[0]?.state);
+    };
+    assert.equal(await stateOfDropping(), "pending");
+    return { s, dropping, blocker, drop, rolloutId, stateOfDropping };
+  }
+
+  it("a drop's end has the rollout waiting for the tenant skip it at once", async () => {
+    const { blocker, drop, stateOfDropping } = await rolloutWaitingForDrop("dropok");
+    try {
+      await blocker.query("ROLLBACK");
+    } finally {
+      await blocker.end();
+    }
+    const dropped = await drop;
+    assert.equal(dropped.status, 204, dropped.text);
+    await within("the rollout skips the dropped tenant", async () => {
+      return (await stateOfDropping()) === "skipped";
+    });
+  });
+
+  it("a failed drop has the rollout waiting for the tenant launch its job at once", async () => {
+    const { s, dropping, blocker, drop, rolloutId } = await rolloutWaitingForDrop("dropfail");
+    try {
+      // The DROP is cancelled where it waits: it dropped nothing, and the mark is cleared.
+      await within("the drop is cancelled", async () => {
+        const { rowCount } = await s.tenantDb.query(
+          `SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+            WHERE datname = $1 AND wait_event_type = 'Lock' AND strpos(query, 'DROP SCHEMA') > 0`,
+          [s.tenantDb.name],
+        );
+        return rowCount === 1;
+      });
+      const failed = await drop;
+      assert.equal(failed.status, 502, failed.text);
+    } finally {
+      await blocker.end();
+    }
+    await within("the tenant's job is launched", async () => {
+      const jobs = await rolloutJobs(s, rolloutId);
+      return jobs.some((j) => j.tenant_id === dropping);
+    });
   });
 });
