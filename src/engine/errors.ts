@@ -58,6 +58,9 @@ export const ErrorCode = {
   // the tenant's database or schema is being dropped (DELETE ?drop=true): no job is created for
   // it, and no second drop of it starts, until that drop ended
   TENANT_DELETING: "TENANT_DELETING",
+  // the control database's connection was lost while a DELETE's change committed: whether it
+  // committed is unknown, and the same DELETE may be retried
+  DELETION_OUTCOME_UNKNOWN: "DELETION_OUTCOME_UNKNOWN",
   TENANT_UNREACHABLE: "TENANT_UNREACHABLE",
   // a read of a tenant database (status, history, plan, `current`) ran out of time: a lock held
   // on its tables, or a server that stopped answering

@@ -50,6 +50,7 @@ export const ERROR_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.PROVISIONING_TIMEOUT]: 504,
   [ErrorCode.LOCK_BUSY]: 503,
   [ErrorCode.SERVICE_UNAVAILABLE]: 503,
+  [ErrorCode.DELETION_OUTCOME_UNKNOWN]: 503,
 };
 
 export function statusOf(code: ErrorCode): number {

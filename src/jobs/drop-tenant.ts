@@ -18,6 +18,7 @@ import {
   type TenantRecord,
 } from "../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { isConnectionError } from "../engine/runner/connect.js";
 import { withDropSession, type DropSession } from "./drop-session.js";
 import type { ProvisionLimits } from "./provision-tenant.js";
 
@@ -65,7 +66,7 @@ export interface DropTenantDeps {
  *
  * @returns what was dropped (or found gone already)
  * @throws FleetwayError TENANT_NOT_FOUND, TENANT_BUSY, TENANT_DELETING, NOT_PROVISIONED,
- *   PROVISIONING_DISABLED, PROVISIONING_CONFLICT, PROVISIONING_TIMEOUT, PROVISIONING_FAILED,
+ *   DELETION_OUTCOME_UNKNOWN (see commitMark), PROVISIONING_DISABLED, PROVISIONING_CONFLICT, PROVISIONING_TIMEOUT, PROVISIONING_FAILED,
  *   CONNECTION_FAILED; the tenant is kept
  */
 export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promise<Provisioned> {
@@ -83,7 +84,7 @@ export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promis
   };
   const mark = await withDropSession(target, async (session) => {
     if (!(await session.tryLock())) throw tenantDeleting(tenantId, seen.deletingSince);
-    const marked = await inTransaction(deps.pool, (tx) => markForDrop(tx, seen));
+    const marked = await commitMark(deps, seen);
     await dropOrUnmark(deps, session, tenantId, marked);
     return marked;
   });
@@ -91,6 +92,36 @@ export async function dropTenant(deps: DropTenantDeps, tenantId: string): Promis
   await deleteMarkedTenant(deps.pool, tenantId, mark);
   await nudgeRollouts(deps, tenantId);
   return provisioned;
+}
+
+/**
+ * Step 2 of {@link dropTenant} in a transaction of its own. The connection lost at its COMMIT
+ * (nothing else runs after markForDrop returned) leaves unknown whether the mark committed:
+ * nothing was dropped, but the tenant may be marked, and refuse jobs, until a DELETE ?drop=true
+ * is retried (it renews the mark and drops) or a DELETE without drop forgets it. That is said
+ * with its own code, not as the generic 500 of a lost connection.
+ *
+ * @throws FleetwayError DELETION_OUTCOME_UNKNOWN, or what markForDrop throws
+ */
+async function commitMark(deps: DropTenantDeps, seen: TenantRecord): Promise<string> {
+  const progress = { marked: false };
+  try {
+    return await inTransaction(deps.pool, async (tx) => {
+      const mark = await markForDrop(tx, seen);
+      progress.marked = true;
+      return mark;
+    });
+  } catch (error) {
+    if (!progress.marked || !isConnectionError(error)) throw error;
+    throw new FleetwayError(
+      ErrorCode.DELETION_OUTCOME_UNKNOWN,
+      `The control database's connection was lost while tenant '${seen.id}' was being marked ` +
+        "as being deleted: nothing was dropped, but whether the tenant is marked (its jobs " +
+        "refused with TENANT_DELETING) is unknown. Retry the DELETE",
+      { tenantId: seen.id },
+      { cause: error },
+    );
+  }
 }
 
 /**

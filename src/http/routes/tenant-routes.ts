@@ -204,7 +204,17 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
           "of it), and it takes jobs again if the drop fails.",
         params: TenantParams,
         querystring: Type.Object({ drop: Type.Optional(Type.Boolean({ default: false })) }),
-        response: { 204: Type.Null(), ...ErrorResponses, ...ProvisioningErrorResponses },
+        response: {
+          204: Type.Null(),
+          ...ErrorResponses,
+          ...ProvisioningErrorResponses,
+          503: Type.Ref("Problem", {
+            description:
+              "DELETION_OUTCOME_UNKNOWN (drop=true): the control database's connection was lost " +
+              "while the tenant was being marked as being deleted, so whether it is marked is " +
+              "unknown; nothing was dropped. Retry the same request",
+          }),
+        },
       },
     },
     async (request, reply) => {
