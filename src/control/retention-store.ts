@@ -20,13 +20,32 @@ const ROLLOUT_CANDIDATES = 100;
 const FINISHED = "('succeeded', 'failed', 'cancelled')";
 
 /**
+ * A CTE `deliveries (owner, state)`: the deliveries of the `candidates` CTE's rows (through
+ * `column`), locked and as they are now. The candidates were judged free of pending deliveries on
+ * the statement's snapshot, which misses a redelivery (resetForRedelivery) committed after it:
+ * the delete then took that delivery too, though its redelivery had answered 202 and queued an
+ * attempt, which found nothing to send. Locking a row reads its latest version (READ COMMITTED),
+ * after waiting for a redelivery updating it, so a candidate redelivered meanwhile is kept; a
+ * redelivery that comes after the lock waits for the delete and answers 404. The delete takes
+ * the same locks on what it deletes (only a rollout the tenant budget leaves for the next batch
+ * has its deliveries locked for nothing). MATERIALIZED: the state filter applied to it must not
+ * be pushed down to before the rows are locked.
+ */
+const LOCKED_DELIVERIES = (column: "job_id" | "rollout_id"): string =>
+  `deliveries (owner, state) AS MATERIALIZED (
+       SELECT d.${column}, d.state FROM webhook_deliveries d
+        WHERE d.${column} = ANY (ARRAY(SELECT id FROM candidates))
+          FOR UPDATE OF d
+     )`;
+
+/**
  * Deletes finished rollouts (succeeded, failed, cancelled) that ended more than `retentionDays`
  * days ago, with their tenants and per-wave counters (ON DELETE CASCADE) and the deliveries of
  * their `rollout.*` events (and attempts). Their jobs lose their rollout (the foreign key sets
  * their rollout_id to NULL in the same statement), so those {@link pruneFinishedJobs} keeps never
  * name a rollout that is gone, and it deletes the others. A rollout is kept while one of its jobs
  * is still active (a cancelled rollout's running job finishing) or one of its deliveries is still
- * being retried.
+ * being retried, or redelivered while this runs ({@link LOCKED_DELIVERIES}).
  *
  * Several processes run this at once: each locks its candidates FOR UPDATE SKIP LOCKED, so they
  * take disjoint batches and never wait for each other, and a rollout being retried or cancelled
@@ -52,12 +71,14 @@ export async function pruneFinishedRollouts(
         ORDER BY r.finished_at, r.id
         LIMIT $3
           FOR UPDATE OF r SKIP LOCKED
-     ), chosen AS (
+     ), ${LOCKED_DELIVERIES("rollout_id")}, chosen AS (
        SELECT id FROM (SELECT id, total_tenants,
                               sum(total_tenants) OVER (ORDER BY finished_at, id) AS upto
-                         FROM candidates) c
+                         FROM candidates
+                        WHERE id <> ALL (ARRAY(SELECT owner FROM deliveries
+                                                WHERE state = 'pending'))) c
         WHERE c.upto <= $2 OR c.upto = c.total_tenants
-     ), deliveries AS (
+     ), deleted_deliveries AS (
        DELETE FROM webhook_deliveries d USING chosen c WHERE d.rollout_id = c.id
      )
      DELETE FROM rollouts r USING chosen c WHERE r.id = c.id`,
@@ -76,7 +97,8 @@ export async function pruneFinishedRollouts(
  *   recently (its sync would take a vanished job for a deleted tenant, and count it failed);
  * - each tenant's latest job, whatever its age: it is what the tenant's status (`lastJob`), the
  *   fleet's failing tenants and the tenants' `jobState` filter report;
- * - a job one of whose deliveries is still being retried.
+ * - a job one of whose deliveries is still being retried, or redelivered while this runs
+ *   ({@link LOCKED_DELIVERIES}).
  *
  * An Idempotency-Key whose response names a deleted job cannot be replayed: keys expire 24 hours
  * after the request, before its job ended, and the retention is whole days.
@@ -93,7 +115,7 @@ export async function pruneFinishedJobs(
 ): Promise<number> {
   if (retentionDays <= 0) return 0;
   const { rowCount } = await db.query(
-    `DELETE FROM jobs WHERE id IN (
+    `WITH candidates AS (
        SELECT j.id FROM jobs j
         WHERE j.state IN ${FINISHED}
           AND j.finished_at < now() - $1::int * interval '1 day'
@@ -104,7 +126,11 @@ export async function pruneFinishedJobs(
                            WHERE d.job_id = j.id AND d.state = 'pending')
         ORDER BY j.finished_at
         LIMIT $2
-          FOR UPDATE OF j SKIP LOCKED)`,
+          FOR UPDATE OF j SKIP LOCKED
+     ), ${LOCKED_DELIVERIES("job_id")}
+     DELETE FROM jobs j
+      WHERE j.id = ANY (ARRAY(SELECT id FROM candidates))
+        AND j.id <> ALL (ARRAY(SELECT owner FROM deliveries WHERE state = 'pending'))`,
     [retentionDays, limit],
   );
   return rowCount ?? 0;

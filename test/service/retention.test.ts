@@ -20,14 +20,21 @@ import type { TestDatabase } from "../support/test-database.js";
 
 const silent = pino({ level: "silent" });
 
-/** Waits until some session of the database waits for a lock. */
-async function waitForLockWait(db: TestDatabase): Promise<void> {
+/**
+ * Waits until `sessions` sessions of the database wait for a lock, or until `unless()` holds.
+ */
+async function waitForLockWait(
+  db: TestDatabase,
+  sessions = 1,
+  unless: () => boolean = () => false,
+): Promise<void> {
   for (let i = 0; i < 200; i++) {
+    if (unless()) return;
     const { rows } = await db.query(
-      `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                       WHERE datname = current_database() AND wait_event_type = 'Lock') AS waiting`,
+      `SELECT count(*)::int AS waiting FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'`,
     );
-    if ((rows[0] as { waiting: boolean } | undefined)?.waiting === true) return;
+    if (((rows[0] as { waiting: number } | undefined)?.waiting ?? 0) >= sessions) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error("no session came to wait for the lock");
@@ -312,6 +319,104 @@ describe("retention in a running service", () => {
       await svc.close();
     }
   });
+
+  /**
+   * The job or rollout retention deletes, with two delivered webhooks (in this order); and the
+   * retention statement that deletes it.
+   */
+  const owners = {
+    async job(db: TestDatabase) {
+      const [old, later] = [randomUUID(), randomUUID()];
+      await db.query(
+        `INSERT INTO tenants (id, name, database_url_sealed, database_url_masked)
+         VALUES ('acme', 'Acme', 'sealed', 'postgres://db/acme')`,
+      );
+      for (const [id, daysAgo] of [
+        [old, 40],
+        [later, 1],
+      ] as const) {
+        await db.query(
+          `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, finished_at)
+           VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded',
+                   now() - $2::int * interval '1 day')`,
+          [id, daysAgo],
+        );
+      }
+      return { id: old, column: "job_id", prune: pruneFinishedJobs };
+    },
+    async rollout(db: TestDatabase) {
+      const id = randomUUID();
+      await db.query(
+        `INSERT INTO rollouts (id, target, selector, wave_sizes, waves, max_parallel,
+                               failure_threshold, state, total_tenants, finished_at)
+         VALUES ($1, 'head', '{"all": true}', '{0}', '[{"percent": 100}]', 5, '{"count": 0}',
+                 'failed', 0, now() - interval '40 days')`,
+        [id],
+      );
+      return { id, column: "rollout_id", prune: pruneFinishedRollouts };
+    },
+  } as const;
+
+  for (const owner of ["job", "rollout"] as const) {
+    it(`a redelivery asked for while retention deletes its ${owner} is sent, or answers 404`, async () => {
+      const svc = await startTestService({ mode: "api", env: { FLEETWAY_RETENTION_DAYS: "0" } });
+      const db = svc.controlDb;
+      const [held, redelivered] = [randomUUID(), randomUUID()];
+      const pruning = new pg.Client({ connectionString: db.url });
+      const holder = new pg.Client({ connectionString: db.url });
+      await pruning.connect();
+      await holder.connect();
+      try {
+        const { id, column, prune } = await owners[owner](db);
+        for (const delivery of [held, redelivered]) {
+          await db.query(
+            `INSERT INTO webhook_deliveries (id, ${column}, url_sealed, url_masked, message_id,
+                                             event_type, payload, state, attempts)
+             VALUES ($1::uuid, $2, 'sealed', 'https://hooks.example/x', $1::text, 'x.y', '{}',
+                     'succeeded', 1)`,
+            [delivery, id],
+          );
+        }
+        // Another session holds the first delivery's row (as recording one of its attempts
+        // does): the retention pass, having chosen the ${owner}, waits for it before the second.
+        await holder.query("BEGIN");
+        await holder.query("SELECT 1 FROM webhook_deliveries WHERE id = $1 FOR UPDATE", [held]);
+        const pruned = prune(pruning, 30);
+        await waitForLockWait(db);
+        // The second's redelivery comes meanwhile: it answers, or waits for retention's lock.
+        let answered = false;
+        const redelivery = svc
+          .http()
+          .post(`/v1/deliveries/${redelivered}/redeliver`)
+          .set("authorization", svc.auth("write"))
+          .then((response) => {
+            answered = true;
+            return response;
+          });
+        await waitForLockWait(db, 2, () => answered);
+        await holder.query("COMMIT");
+        const response = await redelivery;
+        await pruned;
+        const { rows } = await db.query("SELECT state FROM webhook_deliveries WHERE id = $1", [
+          redelivered,
+        ]);
+        if (response.status === 202) {
+          // Accepted: the delivery is pending again, so its ${owner} stays until it is sent.
+          // Before, retention went on to delete both deliveries, and the attempt the redelivery
+          // queued found nothing to send.
+          assert.deepEqual(rows, [{ state: "pending" }]);
+        } else {
+          assert.equal(response.status, 404, response.text);
+          assert.equal(response.body.code, "DELIVERY_NOT_FOUND");
+          assert.deepEqual(rows, []);
+        }
+      } finally {
+        await holder.end();
+        await pruning.end();
+        await svc.close();
+      }
+    });
+  }
 
   it("deletes an old finished job when a process starts, which then answers 404", async () => {
     // The first service creates the control database; the rows go in while no process runs.
