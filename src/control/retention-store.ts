@@ -88,6 +88,16 @@ export async function pruneFinishedRollouts(
 }
 
 /**
+ * Where a batch of a prune round stopped: the last job it locked, in `(finished_at, id)` order.
+ * `finishedAt` is finished_at as PostgreSQL writes it (text keeps the microseconds a Date drops:
+ * a cursor rounded below a kept job would have the next batch read it again).
+ */
+export interface ExpiredJobCursor {
+  readonly finishedAt: string;
+  readonly id: string;
+}
+
+/**
  * Deletes finished jobs (succeeded, failed, cancelled) that ended more than `retentionDays` days
  * ago, at most `limit`, oldest first, with their events, webhook deliveries and attempts (ON
  * DELETE CASCADE). Never deleted:
@@ -106,6 +116,8 @@ export async function pruneFinishedRollouts(
  * Several processes run this at once: FOR UPDATE SKIP LOCKED gives each a disjoint batch, so none
  * waits for another or counts a job another deleted.
  *
+ * One batch from the oldest job; a round of batches goes through {@link pruneFinishedJobBatch}.
+ *
  * @returns how many jobs it deleted; 0 when `retentionDays` is 0 (keep everything)
  */
 export async function pruneFinishedJobs(
@@ -113,25 +125,74 @@ export async function pruneFinishedJobs(
   retentionDays: number,
   limit: number = RETENTION_JOB_BATCH,
 ): Promise<number> {
-  if (retentionDays <= 0) return 0;
-  const { rowCount } = await db.query(
+  return (await pruneFinishedJobBatch(db, retentionDays, { limit, after: null })).deleted;
+}
+
+/**
+ * One batch of a prune round: deletes what {@link pruneFinishedJobs} deletes, examining only the
+ * expired jobs after `after` in `(finished_at, id)` order (from the oldest when null), and says
+ * where the next batch starts: after the last job this one locked. Every expired job before that
+ * was examined by this batch or an earlier one of the round, and is kept (a tenant's latest, a
+ * rollout's, one with a delivery pending) or was locked by another session: another process
+ * pruning at the same time deletes or keeps it. So a round reads each expired job about once,
+ * instead of every batch reading again past all the jobs kept before its own (one per idle
+ * tenant: tens of thousands in a large fleet). A job that becomes deletable behind the cursor in the middle of a
+ * round (its tenant's next job arrives, its delivery ends, its rollout is deleted), or that was
+ * locked by something else than a prune, is deleted by the next round.
+ *
+ * @returns how many jobs it deleted, and where the next batch starts: null once no expired job
+ *   is left after this batch's, or when `retentionDays` is 0 (keep everything)
+ */
+export async function pruneFinishedJobBatch(
+  db: Queryable,
+  retentionDays: number,
+  batch: { limit: number; after: ExpiredJobCursor | null },
+): Promise<{ deleted: number; next: ExpiredJobCursor | null }> {
+  if (retentionDays <= 0) return { deleted: 0, next: null };
+  const { rows } = await db.query<{
+    deleted: number;
+    examined: number;
+    finished_at: string | null;
+    id: string | null;
+  }>(
     `WITH candidates AS (
-       SELECT j.id FROM jobs j
+       SELECT j.id, j.finished_at FROM jobs j
         WHERE j.state IN ${FINISHED}
           AND j.finished_at < now() - $1::int * interval '1 day'
+          AND (j.finished_at, j.id) > ($3::timestamptz, $4::uuid)
           AND j.rollout_id IS NULL
           AND EXISTS (SELECT 1 FROM jobs later
                        WHERE later.tenant_id = j.tenant_id AND later.seq > j.seq)
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
                            WHERE d.job_id = j.id AND d.state = 'pending')
-        ORDER BY j.finished_at
+        ORDER BY j.finished_at, j.id
         LIMIT $2
           FOR UPDATE OF j SKIP LOCKED
-     ), ${LOCKED_DELIVERIES("job_id")}
-     DELETE FROM jobs j
-      WHERE j.id = ANY (ARRAY(SELECT id FROM candidates))
-        AND j.id <> ALL (ARRAY(SELECT owner FROM deliveries WHERE state = 'pending'))`,
-    [retentionDays, limit],
+     ), ${LOCKED_DELIVERIES("job_id")}, deleted AS (
+       DELETE FROM jobs j
+        WHERE j.id = ANY (ARRAY(SELECT id FROM candidates))
+          AND j.id <> ALL (ARRAY(SELECT owner FROM deliveries WHERE state = 'pending'))
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM deleted)::int AS deleted,
+            (SELECT count(*) FROM candidates)::int AS examined,
+            last.finished_at::text AS finished_at, last.id
+       FROM (SELECT 1) one
+       LEFT JOIN (SELECT finished_at, id FROM candidates
+                   ORDER BY finished_at DESC, id DESC LIMIT 1) last ON true`,
+    [
+      retentionDays,
+      batch.limit,
+      batch.after?.finishedAt ?? "-infinity",
+      batch.after?.id ?? "00000000-0000-0000-0000-000000000000",
+    ],
   );
-  return rowCount ?? 0;
+  const row = rows[0];
+  if (row === undefined) throw new Error("the retention statement returned no row");
+  // Fewer candidates than asked for: none is left after the last one.
+  const next =
+    row.examined < batch.limit || row.finished_at === null || row.id === null
+      ? null
+      : { finishedAt: row.finished_at, id: row.id };
+  return { deleted: row.deleted, next };
 }

@@ -137,8 +137,8 @@ async function* overdueDeliveryPages(
 
 /**
  * How often a process prunes finished jobs and rollouts past their retention when the last round
- * left nothing behind. Each round reads past the jobs it keeps (each tenant's latest, at least),
- * which grows with the fleet: every reconciler pass would be too often for a large one.
+ * left nothing behind. Each round reads once past the jobs it keeps (each tenant's latest, at
+ * least), which grows with the fleet: every reconciler pass would be too often for a large one.
  */
 const PRUNE_EVERY_MS = 5 * 60_000;
 

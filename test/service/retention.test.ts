@@ -262,6 +262,39 @@ describe("retention of finished jobs and rollouts", () => {
     assert.equal(await pruneFinishedJobs(control.pool, 30, 3), 0);
   });
 
+  it("a round deletes, batch after batch, the expired jobs that lie after many kept ones", async () => {
+    // Idle tenants whose only job is old and kept (their latest), older than every job that is
+    // deleted: each batch of the round starts after the last one the previous batch examined.
+    const kept: string[] = [];
+    for (let i = 0; i < 12; i++)
+      kept.push(await job(await tenant(`idle${i}`), "succeeded", 300 + i));
+    for (let i = 0; i < 10; i++) await job("acme", "succeeded", 100 + i);
+    kept.push(await job("acme", "succeeded", 1));
+    assert.deepEqual(await pruneExpired(control.pool, 30, silent, 3), { more: false });
+    assert.deepEqual((await jobIds()).sort(), kept.sort());
+  });
+
+  it("a round's batches pass over no deletable job: kept and deletable ones interleaved, tied", async () => {
+    // Hour after hour, one idle tenant's kept latest job and three of acme's expired jobs, all
+    // four ending at the same instant: a batch of 2 stops among jobs that ended with its last.
+    const kept: string[] = [];
+    for (let hour = 0; hour < 4; hour++) {
+      const latest = await job(await tenant(`idle${hour}`), "succeeded", 200);
+      kept.push(latest);
+      const tied = [latest];
+      for (let i = 0; i < 3; i++) tied.push(await job("acme", "failed", 200));
+      await control.pool.query(
+        `UPDATE jobs SET finished_at = date_trunc('hour', now()) - interval '200 days'
+                                       + $2::int * interval '1 hour'
+          WHERE id = ANY ($1::uuid[])`,
+        [tied, hour],
+      );
+    }
+    kept.push(await job("acme", "succeeded", 1));
+    assert.deepEqual(await pruneExpired(control.pool, 30, silent, 2), { more: false });
+    assert.deepEqual((await jobIds()).sort(), kept.sort());
+  });
+
   it("deletes rollouts in batches bounded by their tenants; a larger one goes alone", async () => {
     const tenants = [];
     for (let i = 0; i < 5; i++) tenants.push(await tenant(`t${i}`));
