@@ -11,6 +11,7 @@
  */
 export function redactConnectionString(connectionString: string): string {
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(connectionString)) return UNSHOWN;
+  if (loginCutShort(connectionString)) return UNSHOWN;
   try {
     const url = new URL(connectionString);
     if (url.password !== "") url.password = "***";
@@ -21,6 +22,19 @@ export function redactConnectionString(connectionString: string): string {
   } catch {
     return UNSHOWN;
   }
+}
+
+/**
+ * Whether a `scheme://` URL has an `@` past its authority while the authority has none: a
+ * password with an unescaped `/`, `?` or `#` ended the authority early. `postgres://app:2024/Zq@db/t`
+ * parses as host `app`, port 2024, no password, and the password's rest in the path, so nothing
+ * would be masked (base64 passwords hold `/`). Such a string is neither shown nor taken.
+ */
+export function loginCutShort(connectionString: string): boolean {
+  const rest = connectionString.slice(connectionString.indexOf("://") + 3);
+  const authorityEnd = rest.search(/[/?#]/);
+  if (authorityEnd === -1) return false;
+  return !rest.slice(0, authorityEnd).includes("@") && rest.slice(authorityEnd).includes("@");
 }
 
 /** What stands for a connection string that cannot be shown safely. */

@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { ErrorCode, FleetwayError } from "../engine/errors.js";
+import { redactConnectionString } from "../engine/redact-connection-string.js";
 
 /**
  * Fails start-up with one clear line when Redis does not answer, instead of BullMQ retrying
@@ -18,7 +19,7 @@ export async function checkRedis(redisUrl: string, timeoutMs = 3_000): Promise<v
     await client.connect();
     await client.ping();
   } catch (error) {
-    const safeUrl = redisUrl.replace(/\/\/[^@/]*@/, "//***@");
+    const safeUrl = redactConnectionString(redisUrl);
     throw new FleetwayError(
       ErrorCode.SERVICE_UNAVAILABLE,
       `Redis at ${safeUrl} is unreachable (${error instanceof Error ? error.message : String(error)}). ` +

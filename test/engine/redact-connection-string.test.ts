@@ -1,6 +1,7 @@
 /** Fleetway's one way of showing a connection string: the password never, the rest when safe. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { connectionStringProblem } from "../../src/engine/connection-string-form.js";
 import { redactConnectionString } from "../../src/engine/redact-connection-string.js";
 
 describe("redactConnectionString", () => {
@@ -38,8 +39,25 @@ describe("redactConnectionString", () => {
       "app:pw@db:5432/t",
       "postgres:app:pw@db/t",
       "postgres://app:pw@db:notaport/t",
+      // A password of digits then an unescaped / ? #: read as host `app`, port 2024, no password.
+      "postgres://app:2024/Zq@db/t",
+      "postgres://app:1234#x@db/t",
+      "postgres://app:99?x=1@db/t",
     ]) {
       assert.equal(redactConnectionString(text), "<connection string>", text);
+    }
+  });
+
+  it("connectionStringProblem refuses what would be read with its password past the host", () => {
+    for (const text of ["postgres://app:2024/Zq@db/t", "postgresql://app:1234#x@db/t"]) {
+      assert.match(connectionStringProblem(text) ?? "", /percent-encode/, text);
+    }
+    for (const text of [
+      "postgres://app:pw@db:5432/t",
+      "postgres://app@/t?host=/var/run/postgresql",
+      "postgres://db/t?sslmode=require",
+    ]) {
+      assert.equal(connectionStringProblem(text), null, text);
     }
   });
 });
