@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
+import { ErrorCode, FleetwayError } from "../../src/engine/errors.js";
 import {
   readCurrentHeads,
   readHistory,
@@ -170,5 +171,39 @@ CREATE TABLE child (parent_id int REFERENCES parent (id) DEFERRABLE INITIALLY DE
         [true, null, null],
       ],
     );
+  });
+
+  it("a session lost during the retry's backoff fails the run as the step's failure, not unexplained", async () => {
+    await revisions.run({ connectionString: db.url, operation: "downgrade", target: "k1" });
+    const traffic = new pg.Client({ connectionString: db.url, application_name: "traffic" });
+    await traffic.connect();
+    try {
+      await traffic.query("BEGIN; SELECT id FROM parent WHERE id = 1 FOR UPDATE");
+      const run = revisions.run({
+        connectionString: db.url,
+        operation: "upgrade",
+        target: "head",
+        transactionMode: "all",
+        lockTimeoutMs: 50,
+        lockTimeoutRetries: 1,
+        // A failover while the run backs off: its idle session is gone when it begins again.
+        sleep: async () => {
+          await traffic.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+          );
+          await traffic.query("COMMIT");
+        },
+      });
+      await assert.rejects(run, (error: unknown) => {
+        assert.ok(error instanceof FleetwayError, String(error));
+        assert.equal(error.code, ErrorCode.MIGRATION_FAILED);
+        assert.equal(error.data.revision, "k2");
+        return true;
+      });
+    } finally {
+      await traffic.end();
+    }
+    assert.deepEqual(await readCurrentHeads({ connectionString: db.url }), ["k1"]);
   });
 });

@@ -3,11 +3,16 @@ import type { MigrationPlan, PlanStep } from "../plan/migration-plan.js";
 import type { RevisionScript } from "../script/revision-script.js";
 import { cancelledError } from "./cancellation.js";
 import { sqlStateOf } from "./connect.js";
-import { executeStepAttempt, historyEntry } from "./execute-step.js";
-import { appendHistory } from "./history-table.js";
+import { executeStepAttempt } from "./execute-step.js";
 import type { StepOutcome } from "./run-options.js";
 import type { RunSession } from "./run-session.js";
-import { backOffBeforeRetry, classifyFailure, retryCause, stepData } from "./step-failure.js";
+import {
+  backOffBeforeRetry,
+  classifyFailure,
+  recordFailedAttempt,
+  retryCause,
+  stepData,
+} from "./step-failure.js";
 
 /**
  * `all` mode: the plan's steps in one transaction, committed together. A lock timeout or a
@@ -35,12 +40,7 @@ export async function runStepsInOneTransaction(
     const run = await runOnce(session, plan, scriptOf, attempt, firstStarts);
     if (run.failure === null) return run.outcomes;
     const { step, script, startedAt, error } = run.failure;
-    // Best effort: the failure must not hide behind a second one (e.g. the connection is gone).
-    await appendHistory(
-      session.client,
-      session.historyTable,
-      historyEntry(session, step, script, startedAt, error, plan.fromHeads),
-    ).catch(() => undefined);
+    await recordFailedAttempt(session, step, script, startedAt, error, plan.fromHeads);
     const cause = attempt <= session.lockTimeoutRetries ? retryCause(error) : null;
     if (cause === null) {
       if (run.failure.inStep) {
@@ -85,7 +85,20 @@ async function runOnce(
   const total = plan.steps.length;
   const outcomes: StepOutcome[] = [];
   let current: Omit<RunFailure, "error" | "inStep"> | null = null;
-  await client.query("BEGIN");
+  try {
+    await client.query("BEGIN");
+  } catch (thrown) {
+    // After a retry's backoff the session sat idle for up to 30 s: a failover or a killed
+    // session fails here, and is reported against the first step as a step's failure would be
+    // (MIGRATION_FAILED with its cause), not as an unexplained error of the worker.
+    const [first] = plan.steps;
+    if (first === undefined) throw thrown;
+    const script = first.kind === "revision" ? scriptOf(first.revision) : null;
+    const error = classifyFailure(session, first, thrown);
+    return {
+      failure: { step: first, script, index: 0, startedAt: new Date(), error, inStep: true },
+    };
+  }
   try {
     for (const [index, step] of plan.steps.entries()) {
       const script = step.kind === "revision" ? scriptOf(step.revision) : null;

@@ -1,12 +1,17 @@
 import type { MigrationPlan, PlanStep } from "../plan/migration-plan.js";
 import type { RevisionScript } from "../script/revision-script.js";
 import { cancelledError } from "./cancellation.js";
-import { executeStepAttempt, historyEntry } from "./execute-step.js";
-import { appendHistory } from "./history-table.js";
+import { executeStepAttempt } from "./execute-step.js";
 import type { StepOutcome } from "./run-options.js";
 import { runStepsInOneTransaction } from "./run-steps-in-one-transaction.js";
 import type { RunSession } from "./run-session.js";
-import { backOffBeforeRetry, classifyFailure, retryCause, stepData } from "./step-failure.js";
+import {
+  backOffBeforeRetry,
+  classifyFailure,
+  recordFailedAttempt,
+  retryCause,
+  stepData,
+} from "./step-failure.js";
 
 /**
  * Runs the plan's steps in order. A step that fails on its lock_timeout, or as a deadlock's victim,
@@ -61,12 +66,7 @@ async function runOneStep(
     } catch (thrown) {
       const error = classifyFailure(session, step, thrown);
       const cause = attempt <= session.lockTimeoutRetries ? retryCause(error) : null;
-      // Best effort: the failure must not hide behind a second one (e.g. the connection is gone).
-      await appendHistory(
-        session.client,
-        session.historyTable,
-        historyEntry(session, step, script, startedAt, error, committedHeads),
-      ).catch(() => undefined);
+      await recordFailedAttempt(session, step, script, startedAt, error, committedHeads);
       if (cause === null) {
         session.emit({ kind: "step-failed", step, index, total, error });
         throw error;

@@ -1,8 +1,11 @@
 import { FleetwayError, isFleetwayError, ErrorCode } from "../errors.js";
 import type { PlanStep } from "../plan/migration-plan.js";
+import type { RevisionScript } from "../script/revision-script.js";
 import { backoffDelay, type BackoffPolicy } from "./backoff.js";
 import { cancellationByDrop, cancelledError } from "./cancellation.js";
 import { sqlStateOf } from "./connect.js";
+import { historyEntry } from "./execute-step.js";
+import { appendHistory } from "./history-table.js";
 import type { StepRetryCause } from "./run-options.js";
 import type { RunSession } from "./run-session.js";
 import { DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, QUERY_CANCELED } from "./step-error.js";
@@ -25,6 +28,27 @@ export function retryCause(error: FleetwayError): StepRetryCause | null {
     default:
       return null;
   }
+}
+
+/**
+ * Appends a failed attempt to the history table, after its rollback. Best effort: the failure must
+ * not hide behind a second one (e.g. the connection is gone).
+ *
+ * @param headsBefore the heads the attempt started from (what its row says the database was at)
+ */
+export async function recordFailedAttempt(
+  session: RunSession,
+  step: PlanStep,
+  script: RevisionScript | null,
+  startedAt: Date,
+  error: FleetwayError,
+  headsBefore: readonly string[],
+): Promise<void> {
+  await appendHistory(
+    session.client,
+    session.historyTable,
+    historyEntry(session, step, script, startedAt, error, headsBefore),
+  ).catch(() => undefined);
 }
 
 /**
