@@ -321,11 +321,13 @@ export class JobProgressRecorder {
         this.persist(revisionOf(event.step));
         return;
       case "step-retrying": {
-        // `all` mode rolled back the steps before the failed one too: they show pending again
-        // (with their attempts so far) until the retry runs them, and stop counting as done.
+        // `all` mode rolled back the steps before the failed one too, and the failed one itself
+        // when its COMMIT failed after it succeeded: they show pending again (with their attempts
+        // so far) until the retry runs them, and stop counting as done.
         const retryFrom = this.carried + event.retryFrom;
         const failedAt = this.carried + event.index;
-        if (retryFrom < failedAt) {
+        const rolledBack = retryFrom < failedAt || this.steps[failedAt]?.state === "succeeded";
+        if (rolledBack) {
           this.steps = this.steps.map((s, i) =>
             i >= retryFrom && i <= failedAt
               ? { ...s, state: "pending", startedAt: null, finishedAt: null, durationMs: null }
@@ -333,7 +335,7 @@ export class JobProgressRecorder {
           );
           this.stepsDone = retryFrom;
         }
-        this.record(retryFrom < failedAt ? { steps: this.steps, stepsDone: this.stepsDone } : {}, {
+        this.record(rolledBack ? { steps: this.steps, stepsDone: this.stepsDone } : {}, {
           type: "job.step_retrying",
           data: {
             revision: revisionOf(event.step),

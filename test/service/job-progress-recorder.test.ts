@@ -301,6 +301,38 @@ describe("JobProgressRecorder", () => {
     });
   }
 
+  it("an all-mode retry after its COMMIT failed shows its one step pending again", async () => {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    const recorder = recorderFor(pool, id);
+    const { step, plan } = oneStepPlan();
+    recorder.onRunnerEvent({ kind: "planned", plan });
+    recorder.onRunnerEvent({ kind: "step-started", step, index: 0, total: 1, attempt: 1 });
+    recorder.onRunnerEvent({ kind: "step-succeeded", step, index: 0, total: 1, durationMs: 1 });
+    const error = new FleetwayError(ErrorCode.MIGRATION_FAILED, "lock timeout at COMMIT", {
+      sqlstate: "55P03",
+      commit: true,
+    });
+    recorder.onRunnerEvent({
+      kind: "step-retrying",
+      step,
+      index: 0,
+      retryFrom: 0,
+      attempt: 1,
+      delayMs: 500,
+      cause: "lock-timeout",
+      error,
+    });
+    await recorder.flush();
+
+    const job = await getJob(pool, id);
+    assert.equal(job?.stepsDone, 0);
+    assert.equal(job.steps[0]?.state, "pending");
+    const events = await listJobEvents(pool, id, { limit: 100 });
+    assert.equal(events.find((e) => e.type === "job.step_retrying")?.data.stepsDone, 0);
+  });
+
   it("a write that fails is carried by the next one: no event is lost to a passing error", async () => {
     await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
     const id = await control.queuedJob();
