@@ -185,16 +185,20 @@ async function clearMark(deps: DropTenantDeps, tenantId: string, mark: string): 
 
 /**
  * Tells the rollouts waiting for the tenant that it was deleted (they skip it) or takes jobs again
- * (they launch its job). Best effort: a rollout not told advances at its next tick.
+ * (they launch its job). Best effort: a rollout not told advances at its next tick. Also for a
+ * DELETE without drop: it may forget a tenant that a rollout passed over while it was marked.
  */
-async function nudgeRollouts(deps: DropTenantDeps, tenantId: string): Promise<void> {
+export async function nudgeRollouts(
+  deps: Pick<DropTenantDeps, "pool" | "logger" | "onRolloutRunnable">,
+  tenantId: string,
+): Promise<void> {
   if (deps.onRolloutRunnable === undefined) return;
   try {
     for (const id of await rolloutsWaitingFor(deps.pool, tenantId)) deps.onRolloutRunnable(id);
   } catch (error) {
     deps.logger.warn(
       { err: error, tenantId },
-      "could not find the rollouts waiting for a dropped tenant",
+      "could not find the rollouts waiting for a deleted or dropped tenant",
     );
   }
 }

@@ -255,6 +255,32 @@ describe("rollout nudges without a worker", () => {
     });
   });
 
+  it("a DELETE without drop of a tenant being dropped has the rollout skip it at once", async () => {
+    const { s, dropping, blocker, drop, stateOfDropping } = await rolloutWaitingForDrop("forget");
+    try {
+      const forgotten = await s.svc
+        .http()
+        .delete(`/v1/tenants/${dropping}`)
+        .set("authorization", s.svc.auth("admin"));
+      assert.equal(forgotten.status, 204, forgotten.text);
+      // The drop waits for the blocker until its lock timeout, and its end tells the rollout
+      // too: the skip must come before it, from the DELETE.
+      let dropEnded = false;
+      void drop.then(() => {
+        dropEnded = true;
+      });
+      await within("the rollout skips the forgotten tenant", async () => {
+        const skipped = (await stateOfDropping()) === "skipped";
+        if (!skipped && dropEnded) throw new Error("only the drop's end told the rollout");
+        return skipped;
+      });
+    } finally {
+      await blocker.query("ROLLBACK");
+      await blocker.end();
+      await drop;
+    }
+  });
+
   it("a failed drop has the rollout waiting for the tenant launch its job at once", async () => {
     const { s, dropping, blocker, drop, rolloutId } = await rolloutWaitingForDrop("dropfail");
     try {

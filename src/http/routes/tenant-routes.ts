@@ -13,7 +13,7 @@ import {
 } from "../../control/tenant-store.js";
 import { ErrorCode, FleetwayError } from "../../engine/errors.js";
 import { redactConnectionString } from "../../engine/migrate.js";
-import { dropTenant } from "../../jobs/drop-tenant.js";
+import { dropTenant, nudgeRollouts } from "../../jobs/drop-tenant.js";
 import {
   createTenantDatabase,
   createTenantSchema,
@@ -234,6 +234,9 @@ export function registerTenantRoutes(root: FastifyInstance, deps: AppDeps): void
         return reply.status(204).send(null);
       }
       await inTransaction(pool, (tx) => deleteTenant(tx, id));
+      // A rollout that passed over the tenant while a drop marked it (a mark this forgets) skips
+      // it now rather than at its next tick.
+      await nudgeRollouts(deps, id);
       return reply.status(204).send(null);
     },
   );
