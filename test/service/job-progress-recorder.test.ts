@@ -63,6 +63,20 @@ function oneStepPlan(): { step: PlanStep; plan: MigrationPlan } {
   };
 }
 
+/** Upgrade steps through `revisions` in order, from base. */
+function linearSteps(revisions: readonly string[]): PlanStep[] {
+  return revisions.map((revision, i) => ({
+    kind: "revision",
+    revision,
+    direction: "up",
+    headChange:
+      i === 0
+        ? { kind: "insert", version: revision }
+        : { kind: "update", from: revisions[i - 1] ?? "", to: revision },
+    headsAfter: [revision],
+  }));
+}
+
 /** `pool` as a Queryable that counts the statements sent through it. */
 function countingWrites(pool: pg.Pool): { queryable: Queryable; writes: () => number } {
   let writes = 0;
@@ -86,6 +100,14 @@ describe("JobProgressRecorder", () => {
   after(async () => {
     await control.drop();
   });
+
+  /** A new job of acme's, claimed: its earlier active job (one at most) is ended first. */
+  async function claimedJob(): Promise<string> {
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
+    const id = await control.queuedJob();
+    await claimJobForRun(pool, id, "worker-1");
+    return id;
+  }
 
   it("writes every step and event of a fast run, in order, in a few writes", async () => {
     const id = await control.queuedJob();
@@ -138,9 +160,7 @@ describe("JobProgressRecorder", () => {
   });
 
   it("a job with nothing to do writes nothing before its outcome, which carries its plan", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
+    const id = await claimedJob();
     const { queryable, writes } = countingWrites(pool);
     const recorder = recorderFor(queryable, id);
     const plan: MigrationPlan = {
@@ -167,9 +187,7 @@ describe("JobProgressRecorder", () => {
   });
 
   it("writes a plan with steps before they run, without waiting the interval", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
+    const id = await claimedJob();
     const { queryable, writes } = countingWrites(pool);
     const recorder = recorderFor(queryable, id);
     const { plan } = oneStepPlan();
@@ -197,9 +215,7 @@ describe("JobProgressRecorder", () => {
 
   it("close() waits for the write in flight and hands back what is left, for the job's outcome", async () => {
     // acme has one active job at most: end the one of the test above.
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
+    const id = await claimedJob();
     let releaseWrite: () => void = () => undefined;
     const writeHeld = new Promise<void>((resolve) => {
       releaseWrite = resolve;
@@ -242,20 +258,9 @@ describe("JobProgressRecorder", () => {
     ["per-revision", 2],
   ] as const) {
     it(`a retry in ${mode} mode shows the steps it rolled back pending again, and only those`, async () => {
-      await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-      const id = await control.queuedJob();
-      await claimJobForRun(pool, id, "worker-1");
+      const id = await claimedJob();
       const recorder = recorderFor(pool, id);
-      const steps: PlanStep[] = ["r0", "r1", "r2"].map((revision, i) => ({
-        kind: "revision",
-        revision,
-        direction: "up",
-        headChange:
-          i === 0
-            ? { kind: "insert", version: revision }
-            : { kind: "update", from: `r${i - 1}`, to: revision },
-        headsAfter: [revision],
-      }));
+      const steps = linearSteps(["r0", "r1", "r2"]);
       const plan: MigrationPlan = {
         operation: "upgrade",
         target: "head",
@@ -302,9 +307,7 @@ describe("JobProgressRecorder", () => {
   }
 
   it("an all-mode retry after its COMMIT failed shows its one step pending again", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
+    const id = await claimedJob();
     const recorder = recorderFor(pool, id);
     const { step, plan } = oneStepPlan();
     recorder.onRunnerEvent({ kind: "planned", plan });
@@ -334,9 +337,7 @@ describe("JobProgressRecorder", () => {
   });
 
   it("a write that fails is carried by the next one: no event is lost to a passing error", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
+    const id = await claimedJob();
     let writes = 0;
     const failingOnce: Queryable = {
       query: (async (text: string, values?: unknown[]) => {
@@ -371,9 +372,7 @@ describe("JobProgressRecorder", () => {
   });
 
   it("close() while the control database fails hands back the failed write too", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
+    const id = await claimedJob();
     // Fails a moment after it is sent, so that close() comes while the write is in flight.
     const down: Queryable = {
       query: () =>
@@ -406,9 +405,7 @@ describe("JobProgressRecorder", () => {
     ["an error of this process", new TypeError("Do not know how to serialize a BigInt")],
   ] as const) {
     it(`a write that fails for ${what} is dropped, not retried into the job's outcome`, async () => {
-      await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-      const id = await control.queuedJob();
-      await claimJobForRun(pool, id, "worker-1");
+      const id = await claimedJob();
       let writes = 0;
       const refusingFirst: Queryable = {
         query: (async (text: string, values?: unknown[]) => {
@@ -436,19 +433,8 @@ describe("JobProgressRecorder", () => {
   }
 
   it("a re-run after an interruption carries on the job's starting heads and applied steps", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
-    const steps: PlanStep[] = ["r0", "r1", "r2"].map((revision, i) => ({
-      kind: "revision",
-      revision,
-      direction: "up",
-      headChange:
-        i === 0
-          ? { kind: "insert", version: revision }
-          : { kind: "update", from: `r${i - 1}`, to: revision },
-      headsAfter: [revision],
-    }));
+    const id = await claimedJob();
+    const steps = linearSteps(["r0", "r1", "r2"]);
     const planFrom = (from: number): MigrationPlan => ({
       operation: "upgrade",
       target: "head",
@@ -522,9 +508,7 @@ describe("JobProgressRecorder", () => {
   });
 
   it("records a log line holding NUL or a lone surrogate, which jsonb refuses, with U+FFFD", async () => {
-    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state IN ('queued', 'running')");
-    const id = await control.queuedJob();
-    await claimJobForRun(pool, id, "worker-1");
+    const id = await claimedJob();
     const recorder = recorderFor(pool, id);
     recorder.onRunnerEvent({ kind: "log", revision: "r0", message: "a\u0000b\ud800c\u{1F600}" });
     await recorder.flush();
