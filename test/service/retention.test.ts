@@ -20,6 +20,16 @@ import type { TestDatabase } from "../support/test-database.js";
 
 const silent = pino({ level: "silent" });
 
+/** A job of tenant acme that succeeded `daysAgo` days ago, with nothing else (no events). */
+async function insertSucceededJob(db: TestDatabase, id: string, daysAgo: number): Promise<void> {
+  await db.query(
+    `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, finished_at)
+     VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded',
+             now() - $2::int * interval '1 day')`,
+    [id, daysAgo],
+  );
+}
+
 /**
  * Waits until `sessions` sessions of the database wait for a lock, or until `unless()` holds.
  */
@@ -364,17 +374,8 @@ describe("retention in a running service", () => {
         `INSERT INTO tenants (id, name, database_url_sealed, database_url_masked)
          VALUES ('acme', 'Acme', 'sealed', 'postgres://db/acme')`,
       );
-      for (const [id, daysAgo] of [
-        [old, 40],
-        [later, 1],
-      ] as const) {
-        await db.query(
-          `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, finished_at)
-           VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded',
-                   now() - $2::int * interval '1 day')`,
-          [id, daysAgo],
-        );
-      }
+      await insertSucceededJob(db, old, 40);
+      await insertSucceededJob(db, later, 1);
       return { id: old, column: "job_id", prune: pruneFinishedJobs };
     },
     async rollout(db: TestDatabase) {
@@ -464,17 +465,8 @@ describe("retention in a running service", () => {
     } finally {
       await first.service.stop();
     }
-    for (const [id, daysAgo] of [
-      [old, 31],
-      [latest, 1],
-    ] as const) {
-      await db.query(
-        `INSERT INTO jobs (id, tenant_id, operation, target, transaction_mode, state, finished_at)
-         VALUES ($1, 'acme', 'upgrade', 'head', 'per-revision', 'succeeded',
-                 now() - $2::int * interval '1 day')`,
-        [id, daysAgo],
-      );
-    }
+    await insertSucceededJob(db, old, 31);
+    await insertSucceededJob(db, latest, 1);
     // A process prunes on its first reconciler pass, with the default retention (30 days).
     const svc = await startTestService({
       mode: "api",
