@@ -50,6 +50,19 @@ describe("webhooks", () => {
     await revisions.remove();
   });
 
+  /** POST /v1/rollouts (write key) over the tenant of a job just run, with `callbackUrl`. */
+  const rolloutOfANewTenant = async (callbackUrl: string) => {
+    const jobId = await runJob();
+    const tenantId = (
+      await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"))
+    ).body.tenantId as string;
+    return svc
+      .http()
+      .post("/v1/rollouts")
+      .set("authorization", svc.auth("write"))
+      .send({ target: "head", tenants: { ids: [tenantId] }, callbackUrl });
+  };
+
   const admin = () => svc.http().post("/v1/webhooks").set("authorization", svc.auth("admin"));
   const subscribe = async (path: string, eventTypes: string[]) => {
     const response = await admin().send({
@@ -405,19 +418,9 @@ describe("webhooks", () => {
   });
 
   it("stores and shows a rollout's callback URL without its credentials", async () => {
-    const jobId = await runJob();
-    const tenantId = (
-      await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"))
-    ).body.tenantId as string;
-    const created = await svc
-      .http()
-      .post("/v1/rollouts")
-      .set("authorization", svc.auth("write"))
-      .send({
-        target: "head",
-        tenants: { ids: [tenantId] },
-        callbackUrl: receiver.url.replace("http://", "http://ro-user:ro-pa55word@") + "/ro-cred",
-      });
+    const created = await rolloutOfANewTenant(
+      receiver.url.replace("http://", "http://ro-user:ro-pa55word@") + "/ro-cred",
+    );
     assert.equal(created.status, 202, created.text);
     assert.equal(created.body.callbackUrl, `${receiver.url}/ro-cred`);
     const rolloutId = created.body.id as string;
@@ -435,15 +438,7 @@ describe("webhooks", () => {
   it("shows a rollout's callback URL whole to write keys only, and as its origin in its events", async () => {
     const origin = `${receiver.url}/[redacted]`;
     const callbackUrl = `${receiver.url}/rollout-cb?token=RO77`;
-    const jobId = await runJob();
-    const tenantId = (
-      await svc.http().get(`/v1/jobs/${jobId}`).set("authorization", svc.auth("read"))
-    ).body.tenantId as string;
-    const created = await svc
-      .http()
-      .post("/v1/rollouts")
-      .set("authorization", svc.auth("write"))
-      .send({ target: "head", tenants: { ids: [tenantId] }, callbackUrl });
+    const created = await rolloutOfANewTenant(callbackUrl);
     assert.equal(created.status, 202, created.text);
     assert.equal(created.body.callbackUrl, callbackUrl);
     const rolloutId = created.body.id as string;
